@@ -1,0 +1,35 @@
+"""Agent settings: defaults, then /etc/virtfleet/agent.toml, then command-line flags."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from virtfleet.tls import DEFAULT_AGENT_PORT
+
+DEFAULT_CONFIG = Path("/etc/virtfleet/agent.toml")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    listen: str = f"0.0.0.0:{DEFAULT_AGENT_PORT}"  # HOST:PORT, or unix:///path for lab hosts
+    pki_dir: Path = Path("/etc/pki/virtfleet-agent")
+    state_dir: Path = Path("/var/lib/virtfleet-agent")
+    log_level: str = "INFO"
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: object) -> "AgentConfig":
+        cfg = cls()
+        source = path or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+        if source is not None:
+            data = tomllib.loads(source.read_text())
+            unknown = set(data) - {f.name for f in fields(cls)}
+            if unknown:
+                raise ValueError(f"{source}: unknown settings {sorted(unknown)}")
+            cfg = replace(cfg, **data)
+        cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+        return replace(cfg, pki_dir=Path(cfg.pki_dir), state_dir=Path(cfg.state_dir))
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_dir / "netjournal.json"

@@ -1,0 +1,75 @@
+"""virtfleet-agent: serves AgentService for the host it runs on (in its network namespace)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from virtfleet.tls import TlsMaterial
+
+from .config import AgentConfig
+
+log = logging.getLogger("virtfleet.agent")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="virtfleet-agent",
+        description="Run the virtfleet host agent. It needs the certificate the manager issued at enrollment "
+        "(`virtfleet host add ... --pki-out DIR`) in its PKI directory.",
+    )
+    p.add_argument("--config", type=Path, help="TOML settings file (default /etc/virtfleet/agent.toml if present)")
+    p.add_argument("--listen", help="HOST:PORT (default 0.0.0.0:54321) or unix:///PATH")
+    p.add_argument("--pki-dir", type=Path, help="directory with ca.pem, cert.pem and key.pem")
+    p.add_argument("--state-dir", type=Path, help="directory for the network journal and saved configuration")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = AgentConfig.load(args.config, listen=args.listen, pki_dir=args.pki_dir, state_dir=args.state_dir,
+                           log_level=args.log_level)
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        material = TlsMaterial.load(cfg.pki_dir)
+    except FileNotFoundError as exc:
+        print(f"virtfleet-agent: not enrolled yet, missing {exc.filename}; enroll the host with "
+              f"`virtfleet host add NAME --address ADDR --pki-out {cfg.pki_dir}`", file=sys.stderr)
+        return 2
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+
+    from pyroute2 import IPRoute
+
+    from .net.management import recover_from_journal
+    from .net.watch import StateWatcher
+    from .server import build_server
+
+    with IPRoute() as ipr:
+        if recover_from_journal(ipr, cfg.journal_path):
+            log.warning("restored the network state from an unfinished change (journal %s)", cfg.journal_path)
+    watcher = StateWatcher()
+    watcher.start()
+    server, servicer, health = build_server(cfg, material, watcher)
+    server.start()
+    log.info("agent serving on %s", cfg.listen)
+
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    log.info("stopping")
+    health.enter_graceful_shutdown()
+    server.stop(grace=2).wait()
+    watcher.stop()
+    servicer.close()
+    if cfg.listen.startswith("unix://"):
+        Path(cfg.listen.removeprefix("unix://")).unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""AgentService over gRPC: the manager's only door into this host."""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import platform
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from pyroute2 import IPRoute
+
+from virtfleet.tls import MANAGER_COMMON_NAME, TlsMaterial, peer_common_names
+from virtfleet.v1 import agent_pb2, agent_pb2_grpc
+
+from . import __version__
+from .config import AgentConfig
+from .net import errors as net_errors
+from .net.capabilities import kernel_features, nics
+from .net.management import setup_management_network
+from .net.state import read_state
+from .net.watch import StateWatcher
+
+log = logging.getLogger(__name__)
+
+_STATUS = {
+    net_errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    net_errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    net_errors.ApplyFailed: grpc.StatusCode.ABORTED,
+}
+
+
+def manager_only(method):
+    """Any certificate of our CA gets through TLS; only the manager's may call."""
+
+    @functools.wraps(method)
+    def wrapper(self, request, context: grpc.ServicerContext):
+        if MANAGER_COMMON_NAME not in peer_common_names(context):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the virtfleet manager may call this agent")
+        try:
+            return method(self, request, context)
+        except tuple(_STATUS) as err:
+            context.abort(_STATUS[type(err)], str(err))
+
+    return wrapper
+
+
+class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(self, cfg: AgentConfig, watcher: StateWatcher) -> None:
+        self._cfg = cfg
+        self._watcher = watcher
+        self._ipr = IPRoute()
+        self._lock = threading.Lock()  # one host change (or read) at a time on the shared socket
+
+    def close(self) -> None:
+        self._ipr.close()
+
+    @manager_only
+    def GetCapabilities(self, request, context):
+        with self._lock:
+            state = read_state(self._ipr)
+            features = kernel_features(self._ipr)
+        return agent_pb2.Capabilities(
+            hostname=platform.node(), agent_version=__version__, kernel_release=os.uname().release,
+            kernel_features=features, nics=nics(state),
+        )
+
+    @manager_only
+    def GetNetworkState(self, request, context):
+        with self._lock:
+            return read_state(self._ipr)
+
+    @manager_only
+    def WatchNetworkState(self, request, context):
+        with self._watcher.subscribe() as events:
+            context.add_callback(events.close)
+            for sequence, state in events:
+                yield agent_pb2.NetworkStateEvent(sequence=sequence, state=state)
+
+    @manager_only
+    def SetupManagementNetwork(self, request, context):
+        with self._lock:
+            result = setup_management_network(
+                self._ipr, request.nic, request.bridge or "ovirtmgmt",
+                dry_run=request.dry_run, journal_path=self._cfg.journal_path,
+            )
+        return agent_pb2.SetupManagementNetworkResponse(changed=result.changed, steps=result.steps, state=result.state)
+
+
+def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agent"))
+    servicer = AgentServicer(cfg, watcher)
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service_name = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+    reflection.enable_server_reflection([service_name, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    for name in ("", service_name):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    listen = cfg.listen
+    if listen.startswith("unix://"):
+        from pathlib import Path
+
+        Path(listen.removeprefix("unix://")).unlink(missing_ok=True)
+    server.add_secure_port(listen, material.server_credentials())
+    return server, servicer, health_servicer

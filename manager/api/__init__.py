@@ -1,0 +1,1 @@
+"""gRPC edge of the manager: request/response mapping and status codes only."""

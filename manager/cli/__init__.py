@@ -1,0 +1,1 @@
+"""The `virtfleet` admin command."""

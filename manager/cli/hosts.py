@@ -1,0 +1,123 @@
+"""`virtfleet host …`"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
+
+from ..enrollment import enroll_host
+from ..netreport_text import render_brctl_show, render_ip_addr
+from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table
+
+
+def _stub(ctx: click.Context) -> fleet_pb2_grpc.FleetServiceStub:
+    return ctx.obj.fleet()
+
+
+def _when(ts: Timestamp) -> str:
+    if not ts.seconds and not ts.nanos:
+        return "never"
+    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@click.group("host")
+def host_group() -> None:
+    """Enroll, inspect and configure hosts."""
+
+
+@host_group.command("add")
+@click.argument("name")
+@click.option("--address", required=True, help="the host's management IP address")
+@click.option("--endpoint", default="", help="where its agent listens (default ADDRESS:54321, or unix:///PATH)")
+@click.option("--cluster", default="", help="cluster to join (default: Default)")
+@click.option("--pki-out", type=click.Path(path_type=Path), required=True,
+              help="directory to write the agent's key, certificate and CA into (the agent's --pki-dir)")
+@OUTPUT_OPTION
+@click.pass_context
+def host_add(ctx, name, address, endpoint, cluster, pki_out, output):
+    """Enroll host NAME: makes its key here, has the manager's CA sign it."""
+    host = enroll_host(_stub(ctx), name=name, address=address, endpoint=endpoint, cluster=cluster, pki_out=pki_out)
+    if output == "json":
+        print_json(as_dict(host))
+    else:
+        click.echo(f"enrolled {host.name} ({host.address}); agent certificate {host.cert_fingerprint}")
+        click.echo(f"start its agent with --pki-dir {pki_out}")
+
+
+@host_group.command("list")
+@OUTPUT_OPTION
+@click.pass_context
+def host_list(ctx, output):
+    """All hosts with their status and last report."""
+    hosts = _stub(ctx).ListHosts(fleet_pb2.ListHostsRequest(), timeout=30).hosts
+    if output == "json":
+        print_json([as_dict(h) for h in hosts])
+        return
+    print_table(["NAME", "ADDRESS", "CLUSTER", "STATUS", "LAST REPORT"],
+                [(h.name, h.address, h.cluster, h.status, _when(h.last_report_at)) for h in hosts])
+
+
+@host_group.command("show")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def host_show(ctx, name, output):
+    """One host's inventory record."""
+    h = _stub(ctx).GetHost(fleet_pb2.GetHostRequest(name=name), timeout=30)
+    if output == "json":
+        print_json(as_dict(h))
+        return
+    print_fields([("name", h.name), ("address", h.address), ("endpoint", h.endpoint),
+                  ("datacenter", h.datacenter), ("cluster", h.cluster), ("status", h.status),
+                  ("certificate", h.cert_fingerprint), ("enrolled", _when(h.enrolled_at)),
+                  ("last report", _when(h.last_report_at))])
+
+
+@host_group.command("report")
+@click.argument("name")
+@click.option("--cached", is_flag=True, help="show the stored report without asking the agent")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def host_report(ctx, name, cached, output):
+    """The host's network as its agent reported it: `ip addr show` and `brctl show`."""
+    report = _stub(ctx).GetHostNetworkReport(fleet_pb2.GetHostNetworkReportRequest(name=name, cached=cached),
+                                             timeout=30)
+    if output == "json":
+        print_json(as_dict(report))
+        return
+    click.echo(f"# {report.host}: reported {_when(report.reported_at)}")
+    click.echo(f"[{report.host} ~]# ip addr show")
+    click.echo(render_ip_addr(report.state), nl=False)
+    click.echo(f"[{report.host} ~]# brctl show")
+    click.echo(render_brctl_show(report.state), nl=False)
+
+
+@host_group.command("setup-management")
+@click.argument("name")
+@click.option("--nic", default="eth0", show_default=True, help="the NIC that carries the management network")
+@click.option("--plan", is_flag=True, help="only show the kernel changes the agent would make")
+@click.pass_context
+def host_setup_management(ctx, name, nic, plan):
+    """Create bridge ovirtmgmt on NIC and move the NIC's address onto it."""
+    reply = _stub(ctx).SetupHostManagementNetwork(
+        fleet_pb2.SetupHostManagementNetworkRequest(name=name, nic=nic, dry_run=plan), timeout=60)
+    if plan:
+        click.echo(f"plan for {name}:" if reply.steps else f"{name}: nothing to do")
+    elif reply.changed:
+        click.echo(f"{name}: ovirtmgmt created on {nic}")
+    else:
+        click.echo(f"{name}: ovirtmgmt already in place on {nic}")
+    for step in reply.steps:
+        click.echo(f"  {step}")
+
+
+@host_group.command("remove")
+@click.argument("name")
+@click.pass_context
+def host_remove(ctx, name):
+    """Forget a host (its agent keeps running until stopped)."""
+    _stub(ctx).DeleteHost(fleet_pb2.DeleteHostRequest(name=name), timeout=30)
+    click.echo(f"removed {name}")

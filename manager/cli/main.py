@@ -1,0 +1,50 @@
+"""`virtfleet`: the datacenter admin's command."""
+from __future__ import annotations
+
+import logging
+
+import click
+
+from virtfleet.v1 import fleet_pb2_grpc
+
+from .connection import manager_target, open_channel, show_rpc_errors
+from .hosts import host_group
+from .lab import lab_group
+
+
+class Session:
+    """Opens the manager channel only when a command needs it (lab commands do not)."""
+
+    def __init__(self, target: str | None) -> None:
+        self._target = target
+        self._channel = None
+
+    def fleet(self) -> fleet_pb2_grpc.FleetServiceStub:
+        if self._channel is None:
+            self._channel = open_channel(manager_target(self._target))
+        return fleet_pb2_grpc.FleetServiceStub(self._channel)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--manager", envvar="VIRTFLEET_MANAGER", default=None,
+              help="manager address: unix socket path or unix:///PATH (default: the running lab's, "
+                   "else /run/virtfleet/manager.sock)")
+@click.option("-v", "--verbose", is_flag=True, help="log what happens")
+@click.version_option("0.1.0", prog_name="virtfleet")
+@click.pass_context
+def cli(ctx: click.Context, manager: str | None, verbose: bool) -> None:
+    """Manage a fleet of Linux/KVM virtualization hosts."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    ctx.obj = Session(manager)
+
+
+cli.add_command(host_group)
+cli.add_command(lab_group)
+
+
+def main() -> None:
+    show_rpc_errors(cli.main)(prog_name="virtfleet")
+
+
+if __name__ == "__main__":
+    main()

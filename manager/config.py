@@ -1,0 +1,31 @@
+"""Manager settings: defaults, then /etc/virtfleet/manager.toml, then command-line flags."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_CONFIG = Path("/etc/virtfleet/manager.toml")
+
+
+@dataclass(frozen=True)
+class ManagerConfig:
+    dsn: str = "dbname=virtfleet"
+    listen: str = "/run/virtfleet/manager.sock"   # unix socket of the fleet API (file permissions guard it)
+    pki_dir: Path = Path("/etc/pki/virtfleet")
+    log_level: str = "INFO"
+    agent_timeout_s: float = 30.0
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: object) -> "ManagerConfig":
+        cfg = cls()
+        source = path or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+        if source is not None:
+            data = tomllib.loads(source.read_text())
+            known = {f.name for f in fields(cls)}
+            unknown = set(data) - known
+            if unknown:
+                raise ValueError(f"{source}: unknown settings {sorted(unknown)}")
+            cfg = replace(cfg, **data)
+        cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+        return replace(cfg, pki_dir=Path(cfg.pki_dir), agent_timeout_s=float(cfg.agent_timeout_s))

@@ -1,0 +1,40 @@
+"""Checks of what a user types to name and reach a host (pure)."""
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from virtfleet.tls import DEFAULT_AGENT_PORT
+
+from .errors import InvalidArgument
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+
+
+def check_host_name(name: str, field: str = "name") -> str:
+    if not name:
+        raise InvalidArgument(field, "a host name is required")
+    if len(name) > 253 or not _HOST_NAME.match(name):
+        raise InvalidArgument(field, f"{name!r} is not a valid host name (lower-case DNS labels: a-z, 0-9, '-')")
+    return name
+
+
+def check_address(address: str, field: str = "address") -> str:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        raise InvalidArgument(field, f"{address!r} is not an IPv4 or IPv6 address") from None
+
+
+def endpoint_for(address: str, endpoint: str, field: str = "endpoint") -> str:
+    """Default to the production TCP port; accept `unix:///abs/path` for lab agents."""
+    if not endpoint:
+        host = f"[{address}]" if ":" in address else address
+        return f"{host}:{DEFAULT_AGENT_PORT}"
+    if endpoint.startswith("unix:///"):
+        return endpoint
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidArgument(field, f"{endpoint!r} is neither HOST:PORT nor unix:///PATH")
+    return endpoint

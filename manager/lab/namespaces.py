@@ -1,0 +1,91 @@
+"""The lab's wiring: a switch namespace with a bridge, host namespaces with veth NICs.
+
+Nothing here touches the machine's own namespace: veth pairs are created
+inside the switch namespace with their peer placed straight into the host's.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import time
+from pathlib import Path
+
+from pyroute2 import NetNS, netns
+
+SWITCH_BRIDGE = "switch0"
+LAB_NETWORK = ipaddress.ip_network("192.0.2.0/24")
+
+
+def host_address(index: int) -> str:
+    """host1 → 192.0.2.11, host2 → 192.0.2.12 …"""
+    return str(LAB_NETWORK.network_address + 10 + index)
+
+
+def exists(name: str) -> bool:
+    return name in netns.listnetns()
+
+
+def create_switch(name: str) -> None:
+    netns.create(name)
+    with NetNS(name) as ns:
+        ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+        ns.link("add", ifname=SWITCH_BRIDGE, kind="bridge", br_stp_state=0, br_forward_delay=0)
+        ns.link("set", index=ns.link_lookup(ifname=SWITCH_BRIDGE)[0], state="up")
+
+
+def create_host(switch: str, name: str, port_prefix: str, address: str | None, nics: int = 1) -> None:
+    """A host namespace whose NICs eth0…ethK-1 are veths plugged into the switch bridge."""
+    netns.create(name)
+    with NetNS(switch) as sw:
+        bridge = sw.link_lookup(ifname=SWITCH_BRIDGE)[0]
+        for i in range(nics):
+            port = f"{port_prefix}e{i}"
+            sw.link("add", ifname=port, kind="veth", peer={"ifname": f"eth{i}", "net_ns_fd": name})
+            sw.link("set", index=sw.link_lookup(ifname=port)[0], master=bridge, state="up")
+    with NetNS(name) as ns:
+        ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+        for i in range(nics):
+            ns.link("set", index=ns.link_lookup(ifname=f"eth{i}")[0], state="up")
+        if address:
+            net = LAB_NETWORK
+            ns.addr("add", index=ns.link_lookup(ifname="eth0")[0], address=address, prefixlen=net.prefixlen,
+                    broadcast=str(net.broadcast_address))
+
+
+def pids_in(name: str) -> list[int]:
+    """Processes whose network namespace is `name` (qemu or dnsmasq can outlive their parent)."""
+    try:
+        target = os.stat(f"/run/netns/{name}")
+    except FileNotFoundError:
+        return []
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            st = os.stat(proc / "ns" / "net")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            found.append(int(proc.name))
+    return found
+
+
+def remove(name: str, *, grace_s: float = 3.0) -> None:
+    """Stop whatever still runs inside, then delete the namespace (its devices go with it)."""
+    if not exists(name):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = pids_in(name)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace_s
+        while pids_in(name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    netns.remove(name)

@@ -1,0 +1,114 @@
+"""A private PostgreSQL cluster from the system's server binaries.
+
+Used by the lab (its embedded database) and by the test suite (a throwaway
+cluster). initdb refuses to run as root, so as root the cluster belongs to the
+`postgres` user; it listens only on a unix socket in its own directory.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+PG_VERSIONS = ("15", "16", "17")
+
+
+def server_bindir() -> Path:
+    for v in PG_VERSIONS:
+        d = Path(f"/usr/lib/postgresql/{v}/bin")
+        if (d / "initdb").exists():
+            return d
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise RuntimeError("PostgreSQL server binaries not found: install postgresql-15 (`./dev` does)")
+
+
+def _as_owner(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@dataclass(frozen=True)
+class PrivateCluster:
+    root: Path                  # holds data/, run/ and server.log
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "server.log"
+
+    def dsn(self, dbname: str = "virtfleet") -> str:
+        return f"host={self.socket_dir} dbname={dbname} user=postgres"
+
+    def init(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        self.socket_dir.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            for p in (self.root, self.socket_dir):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        _check_reachable_by_postgres(self.root)
+        subprocess.run(
+            _as_owner([str(server_bindir() / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres",
+                       "--no-sync", "-E", "UTF8", "--locale=C"]),
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+
+    def start(self, *, durable: bool = True) -> None:
+        opts = f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=200"
+        if not durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        subprocess.run(
+            _as_owner([str(server_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                       "-w", "-t", "60", "-o", opts, "start"]),
+            check=True, stdout=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        subprocess.run(
+            _as_owner([str(server_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]),
+            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def create_database(self, dbname: str = "virtfleet") -> str:
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        return self.dsn(dbname)
+
+    def pid(self) -> int | None:
+        pidfile = self.data_dir / "postmaster.pid"
+        try:
+            return int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+def _check_reachable_by_postgres(path: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(path)], check=False)
+    if probe.returncode != 0:
+        raise RuntimeError(
+            f"the postgres user cannot write {path}: choose a state directory whose parents are "
+            "world-searchable (e.g. under /var/lib or /tmp, not under a 0700 home)"
+        )

@@ -1,0 +1,77 @@
+"""virtfleet-manager: the datacenter's desired state and its fleet API."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from .agents import AgentClients
+from .api.server import build_server
+from .config import ManagerConfig
+from .monitor import HostMonitor
+from .pki import CertificateAuthority
+from .service.hosts import HostService
+from .store.database import open_pool
+
+log = logging.getLogger("virtfleet.manager")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="virtfleet-manager",
+        description="Run the virtfleet manager: applies database migrations, then serves the fleet API.",
+    )
+    p.add_argument("--config", type=Path, help="TOML settings file (default /etc/virtfleet/manager.toml if present)")
+    p.add_argument("--dsn", help="PostgreSQL connection string (default: dbname=virtfleet)")
+    p.add_argument("--listen", help="unix socket path of the fleet API (default /run/virtfleet/manager.sock)")
+    p.add_argument("--pki-dir", type=Path, help="directory of the CA and the manager's certificate")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    p.add_argument("--migrate-only", action="store_true", help="apply migrations and exit")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = ManagerConfig.load(args.config, dsn=args.dsn, listen=args.listen, pki_dir=args.pki_dir,
+                             log_level=args.log_level)
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    pool = open_pool(cfg.dsn)
+    if args.migrate_only:
+        pool.close()
+        return 0
+    ca = CertificateAuthority.load_or_create(cfg.pki_dir)
+    agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
+    monitor = HostMonitor(pool, agents)
+    hosts = HostService(pool, ca, agents, monitor)
+    server, health = build_server(hosts)
+    sock = Path(cfg.listen)
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    sock.unlink(missing_ok=True)
+    old_umask = os.umask(0o077)  # the socket is the fleet API's access control
+    try:
+        server.add_insecure_port(f"unix://{sock}")
+        server.start()
+    finally:
+        os.umask(old_umask)
+    monitor.start_all()
+    log.info("manager serving the fleet API on unix://%s", sock)
+
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    log.info("stopping")
+    health.enter_graceful_shutdown()
+    monitor.stop()
+    server.stop(grace=5).wait()
+    agents.close()
+    pool.close()
+    sock.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+from virtfleet.v1 import netstate_pb2 as _netstate_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetCapabilitiesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Capabilities(_message.Message):
+    __slots__ = ("hostname", "agent_version", "kernel_release", "kernel_features", "nics")
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_RELEASE_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
+    hostname: str
+    agent_version: str
+    kernel_release: str
+    kernel_features: _containers.RepeatedScalarFieldContainer[str]
+    nics: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, hostname: _Optional[str] = ..., agent_version: _Optional[str] = ..., kernel_release: _Optional[str] = ..., kernel_features: _Optional[_Iterable[str]] = ..., nics: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetNetworkStateRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatchNetworkStateRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NetworkStateEvent(_message.Message):
+    __slots__ = ("sequence", "state")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    state: _netstate_pb2.NetworkState
+    def __init__(self, sequence: _Optional[int] = ..., state: _Optional[_Union[_netstate_pb2.NetworkState, _Mapping]] = ...) -> None: ...
+
+class SetupManagementNetworkRequest(_message.Message):
+    __slots__ = ("nic", "bridge", "dry_run")
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    BRIDGE_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    nic: str
+    bridge: str
+    dry_run: bool
+    def __init__(self, nic: _Optional[str] = ..., bridge: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class SetupManagementNetworkResponse(_message.Message):
+    __slots__ = ("changed", "steps", "state")
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    changed: bool
+    steps: _containers.RepeatedScalarFieldContainer[str]
+    state: _netstate_pb2.NetworkState
+    def __init__(self, changed: _Optional[bool] = ..., steps: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[_netstate_pb2.NetworkState, _Mapping]] = ...) -> None: ...
