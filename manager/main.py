@@ -8,12 +8,9 @@ import signal
 import threading
 from pathlib import Path
 
-from .agents import AgentClients
 from .api.server import build_server
+from .app import ManagerApp
 from .config import ManagerConfig
-from .monitor import HostMonitor
-from .pki import CertificateAuthority
-from .service.hosts import HostService
 from .store.database import open_pool
 
 log = logging.getLogger("virtfleet.manager")
@@ -38,15 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ManagerConfig.load(args.config, dsn=args.dsn, listen=args.listen, pki_dir=args.pki_dir,
                              log_level=args.log_level)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    pool = open_pool(cfg.dsn)
     if args.migrate_only:
-        pool.close()
+        open_pool(cfg.dsn, min_size=1, max_size=1).close()
         return 0
-    ca = CertificateAuthority.load_or_create(cfg.pki_dir)
-    agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
-    monitor = HostMonitor(pool, agents)
-    hosts = HostService(pool, ca, agents, monitor)
-    server, health = build_server(hosts)
+    app = ManagerApp.create(cfg)
+    server, health = build_server(app)
     sock = Path(cfg.listen)
     sock.parent.mkdir(parents=True, exist_ok=True)
     sock.unlink(missing_ok=True)
@@ -56,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
     finally:
         os.umask(old_umask)
-    monitor.start_all()
+    app.start_background()
     log.info("manager serving the fleet API on unix://%s", sock)
 
     done = threading.Event()
@@ -65,10 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     done.wait()
     log.info("stopping")
     health.enter_graceful_shutdown()
-    monitor.stop()
     server.stop(grace=5).wait()
-    agents.close()
-    pool.close()
+    app.close()
     sock.unlink(missing_ok=True)
     return 0
 

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.netns"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.manager", "tests.fixtures.netns"]

@@ -9,13 +9,13 @@ from grpc_reflection.v1alpha import reflection
 
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
-from ..service.hosts import HostService
+from ..app import ManagerApp
 from .fleet import FleetServicer
 
 
-def build_server(hosts: HostService, *, max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
+def build_server(app: ManagerApp, *, max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"))
-    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(hosts), server)
+    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(app.hosts), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,

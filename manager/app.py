@@ -1,0 +1,39 @@
+"""Wiring of the manager's parts, shared by `virtfleet-manager` and the tests."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg_pool import ConnectionPool
+
+from .agents import AgentClients
+from .config import ManagerConfig
+from .monitor import HostMonitor
+from .pki import CertificateAuthority
+from .service.hosts import HostService
+from .store.database import open_pool
+
+
+@dataclass
+class ManagerApp:
+    pool: ConnectionPool
+    ca: CertificateAuthority
+    agents: AgentClients
+    monitor: HostMonitor
+    hosts: HostService
+
+    @classmethod
+    def create(cls, cfg: ManagerConfig) -> "ManagerApp":
+        pool = open_pool(cfg.dsn)
+        ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
+        agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
+        monitor = HostMonitor(pool, agents)
+        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=HostService(pool, ca, agents, monitor))
+
+    def start_background(self) -> None:
+        self.monitor.start_all()
+
+    def close(self) -> None:
+        self.monitor.stop()
+        self.agents.close()
+        self.pool.close()
