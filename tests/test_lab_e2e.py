@@ -1,0 +1,179 @@
+"""End to end on real components: lab of 2 hosts → enroll → ovirtmgmt → kernel state == stored state.
+
+Runs the `virtfleet` command as an admin would. The lab gets its own state
+directory and namespace prefix so it never meets a demo lab on the same machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).with_name("virtfleet"))
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces")
+
+
+def vf(lab, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VIRTFLEET_LAB_DIR": str(lab["dir"]), "VIRTFLEET_LAB_PREFIX": lab["prefix"]}
+    env.pop("VIRTFLEET_MANAGER", None)
+    return subprocess.run([CLI, *args], env=env, check=check, capture_output=True, text=True, timeout=120)
+
+
+def in_ns(ns: str, *cmd: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True, capture_output=True, text=True).stdout
+
+
+def ip_json(ns: str, *args: str) -> list[dict]:
+    return json.loads(in_ns(ns, "ip", "-j", *args))
+
+
+def wait_no_tentative(ns: str, timeout_s: float = 10.0) -> None:
+    """IPv6 duplicate address detection flips flags for ~2 s; compare only a settled host."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any(a.get("tentative") for l in ip_json(ns, "addr") for a in l.get("addr_info", [])):
+            return
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
+    root.chmod(0o755)
+    lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-"}
+    up = vf(lab, "lab", "up", "--hosts", "2", check=False)
+    assert up.returncode == 0, up.stderr + up.stdout
+    lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
+    try:
+        yield lab
+    finally:
+        vf(lab, "lab", "down", check=False)
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_lab_status_lists_hosts_for_scripts(lab):
+    st = lab["status"]
+    assert st["up"] is True
+    assert st["manager"]["address"].startswith("unix://")
+    assert [h["name"] for h in st["hosts"]] == ["host1", "host2"]
+    for h in st["hosts"]:
+        assert h["netns"] == lab["prefix"] + h["name"]
+        assert Path(h["agent_socket"]).is_socket()
+        assert h["agent_alive"] and h["agent_pid"] > 0
+        assert "192.0.2.0/24" and h["address"].startswith("192.0.2.")
+
+
+def test_enrolled_hosts_report_over_mutual_tls(lab):
+    hosts = json.loads(vf(lab, "host", "list", "-o", "json").stdout)
+    assert {h["name"]: h["status"] for h in hosts} == {"host1": "up", "host2": "up"}
+    assert all(h["last_report_at"] for h in hosts)
+
+
+def test_lab_up_twice_is_refused_and_changes_nothing(lab):
+    again = vf(lab, "lab", "up", "--hosts", "2", check=False)
+    assert again.returncode == 1
+    assert "already up" in again.stderr and "lab down" in again.stderr
+    assert json.loads(vf(lab, "lab", "status", "-o", "json").stdout) == lab["status"]
+
+
+def test_bad_nic_fails_and_leaves_the_host_as_it_was(lab):
+    ns = lab["prefix"] + "host1"
+    before = ip_json(ns, "addr")
+    r = vf(lab, "host", "setup-management", "host1", "--nic", "eth7", check=False)
+    assert r.returncode == 1
+    assert "INVALID_ARGUMENT" in r.stderr and "nic" in r.stderr
+    assert ip_json(ns, "addr") == before
+
+
+def test_unknown_host_is_not_found(lab):
+    r = vf(lab, "host", "show", "nosuchhost", check=False)
+    assert r.returncode == 1 and "NOT_FOUND" in r.stderr
+
+
+def _kernel_view(ns: str) -> dict[str, dict]:
+    """What the test reads itself: per link, MAC, MTU, master and IPv4 addresses."""
+    view = {}
+    for link in ip_json(ns, "addr"):
+        view[link["ifname"]] = {
+            "mac": link.get("address"), "mtu": link["mtu"], "master": link.get("master", ""),
+            "inet": sorted(f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", []) if a["family"] == "inet"),
+        }
+    return view
+
+
+def _stored_view(report: dict) -> dict[str, dict]:
+    view = {}
+    for link in report["state"]["links"]:
+        view[link["name"]] = {
+            "mac": link.get("mac") or None, "mtu": link["mtu"], "master": link.get("master", ""),
+            "inet": sorted(f"{a['address']}/{a['prefixlen']}" for a in link.get("addresses", [])
+                           if a["family"] == "inet"),
+        }
+    return view
+
+
+def test_ovirtmgmt_on_each_host_matches_what_the_manager_stored(lab):
+    for i, name in enumerate(["host1", "host2"], start=1):
+        ns = lab["prefix"] + name
+        eth0_mac = ip_json(ns, "link", "show", "eth0")[0]["address"]
+        out = vf(lab, "host", "setup-management", name)
+        assert "ovirtmgmt created" in out.stdout
+        again = vf(lab, "host", "setup-management", name)
+        assert "already in place" in again.stdout
+
+        kernel = _kernel_view(ns)
+        assert kernel["ovirtmgmt"]["inet"] == [f"192.0.2.1{i}/24"]
+        assert kernel["ovirtmgmt"]["mac"] == eth0_mac
+        assert kernel["eth0"]["inet"] == [] and kernel["eth0"]["master"] == "ovirtmgmt"
+        ports = {p["ifname"]: p.get("master") for p in json.loads(in_ns(ns, "bridge", "-j", "link"))}
+        assert ports == {"eth0": "ovirtmgmt"}
+
+        stored = json.loads(vf(lab, "host", "report", name, "--cached", "-o", "json").stdout)
+        assert _stored_view(stored) == kernel
+
+
+def _normalise_ip_text(text: str) -> str:
+    text = re.sub(r"valid_lft \S+ preferred_lft \S+", "valid_lft L preferred_lft L", text)
+    return text.rstrip("\n")
+
+
+def test_host_report_prints_what_ip_addr_show_prints_on_the_host(lab):
+    vf(lab, "host", "setup-management", "host2")
+    ns = lab["prefix"] + "host2"
+    wait_no_tentative(ns)
+    report = vf(lab, "host", "report", "host2").stdout
+    live_ip = in_ns(ns, "ip", "addr", "show")
+    ip_part = report.split("# ip addr show\n", 1)[1].split("[host2 ~]# brctl show\n", 1)[0]
+    assert _normalise_ip_text(ip_part) == _normalise_ip_text(live_ip)
+    brctl_part = report.split("# brctl show\n", 1)[1]
+    assert brctl_part.startswith("bridge name\tbridge id\t\tSTP enabled\tinterfaces\n")
+    assert re.search(r"^ovirtmgmt\t\t8000\.[0-9a-f]{12}\tno\t\teth0$", brctl_part, re.M)
+
+
+def test_lab_down_leaves_nothing_behind():
+    root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
+    root.chmod(0o755)
+    lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-"}
+    try:
+        assert vf(lab, "lab", "up", "--hosts", "1", check=False).returncode == 0
+        st = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
+        pids = [st["manager"]["pid"], *(h["agent_pid"] for h in st["hosts"])]
+        pg_pid = int((lab["dir"] / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+        vf(lab, "lab", "down")
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert lab["prefix"] not in netns
+        for pid in [*pids, pg_pid]:
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+        assert not lab["dir"].exists()
+        assert "nothing was up" in vf(lab, "lab", "down").stdout
+    finally:
+        vf(lab, "lab", "down", check=False)
+        subprocess.run(["rm", "-rf", str(root)], check=False)

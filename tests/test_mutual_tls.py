@@ -1,0 +1,108 @@
+"""Only the manager, holding a certificate of the manager's CA, may call an agent."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+
+from manager.lab import namespaces
+from manager.pki import CertificateAuthority, make_key_and_csr
+from virtfleet.tls import TlsMaterial
+from virtfleet.v1 import agent_pb2, agent_pb2_grpc
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent runs in a network namespace (root)")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pki")
+    ca = CertificateAuthority.load_or_create(root / "ca")
+    key, csr = make_key_and_csr("host1")
+    agent = TlsMaterial(ca.cert_pem, ca.sign_agent_csr(csr, "host1", "192.0.2.11"), key)
+    agent.save(root / "agent")
+    other_ca = CertificateAuthority.load_or_create(root / "other-ca")
+    return {"root": root, "ca": ca, "agent": agent, "manager": ca.manager_material(),
+            "other": other_ca.manager_material()}
+
+
+@pytest.fixture(scope="module")
+def agent_socket(pki):
+    ns = f"vft{uuid.uuid4().hex[:6]}"
+    namespaces.create_switch(ns)  # an empty namespace with lo up is all the agent needs
+    sock = pki["root"] / "agent.sock"
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "agent.main", "--listen", f"unix://{sock}",
+         "--pki-dir", str(pki["root"] / "agent"), "--state-dir", str(pki["root"] / "state")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while not sock.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "agent did not start"
+        time.sleep(0.02)
+    yield sock
+    proc.terminate()
+    proc.wait(timeout=10)
+    namespaces.remove(ns)
+
+
+def _call(sock: Path, creds: grpc.ChannelCredentials | None):
+    target = f"unix://{sock}"
+    opts = [("grpc.ssl_target_name_override", "host1")]
+    channel = grpc.secure_channel(target, creds, options=opts) if creds else grpc.insecure_channel(target)
+    with channel:
+        return agent_pb2_grpc.AgentServiceStub(channel).GetNetworkState(agent_pb2.GetNetworkStateRequest(),
+                                                                         timeout=5)
+
+
+def test_manager_certificate_is_accepted(pki, agent_socket):
+    state = _call(agent_socket, pki["manager"].channel_credentials())
+    assert "lo" in [l.name for l in state.links]
+
+
+def test_client_without_certificate_is_refused(pki, agent_socket):
+    creds = grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem)
+    with pytest.raises(grpc.RpcError) as err:
+        _call(agent_socket, creds)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_plaintext_client_is_refused(agent_socket):
+    with pytest.raises(grpc.RpcError) as err:
+        _call(agent_socket, None)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_certificate_from_another_ca_is_refused(pki, agent_socket):
+    other = pki["other"]
+    creds = grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem, private_key=other.key_pem,
+                                         certificate_chain=other.cert_pem)
+    with pytest.raises(grpc.RpcError) as err:
+        _call(agent_socket, creds)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_another_hosts_certificate_may_not_drive_an_agent(pki, agent_socket):
+    """Signed by our CA, but an agent's, not the manager's."""
+    key, csr = make_key_and_csr("host2")
+    cert = pki["ca"].sign_agent_csr(csr, "host2", "192.0.2.12")
+    creds = grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem, private_key=key,
+                                         certificate_chain=cert)
+    with pytest.raises(grpc.RpcError) as err:
+        _call(agent_socket, creds)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_manager_refuses_an_agent_whose_certificate_names_another_host(pki, agent_socket):
+    creds = pki["manager"].channel_credentials()
+    with grpc.secure_channel(f"unix://{agent_socket}", creds,
+                             options=[("grpc.ssl_target_name_override", "host9")]) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            agent_pb2_grpc.AgentServiceStub(channel).GetNetworkState(agent_pb2.GetNetworkStateRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
