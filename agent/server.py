@@ -75,10 +75,13 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     @manager_only
     def WatchNetworkState(self, request, context):
-        with self._watcher.subscribe() as events:
-            context.add_callback(events.close)
+        events = self._watcher.subscribe()
+        context.add_callback(events.close)  # a cancelled stream wakes the waiting generator
+        try:
             for sequence, state in events:
                 yield agent_pb2.NetworkStateEvent(sequence=sequence, state=state)
+        finally:
+            events.close()
 
     @manager_only
     def SetupManagementNetwork(self, request, context):

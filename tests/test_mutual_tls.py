@@ -89,14 +89,30 @@ def test_certificate_from_another_ca_is_refused(pki, agent_socket):
 
 
 def test_another_hosts_certificate_may_not_drive_an_agent(pki, agent_socket):
-    """Signed by our CA, but an agent's, not the manager's."""
+    """Signed by our CA, but an agent's (server-only) certificate: refused at the handshake."""
     key, csr = make_key_and_csr("host2")
     cert = pki["ca"].sign_agent_csr(csr, "host2", "192.0.2.12")
     creds = grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem, private_key=key,
                                          certificate_chain=cert)
     with pytest.raises(grpc.RpcError) as err:
         _call(agent_socket, creds)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_client_certificate_that_is_not_the_managers_is_denied(pki, agent_socket):
+    """Even a client certificate of our own CA gets through TLS only to be denied by name."""
+    key, csr = make_key_and_csr("intruder")
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    cert = pki["ca"]._issue(x509.load_pem_x509_csr(csr).public_key(), "intruder", [],
+                            ExtendedKeyUsageOID.CLIENT_AUTH)
+    creds = grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem, private_key=key,
+                                         certificate_chain=cert)
+    with pytest.raises(grpc.RpcError) as err:
+        _call(agent_socket, creds)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "manager" in err.value.details()
 
 
 def test_manager_refuses_an_agent_whose_certificate_names_another_host(pki, agent_socket):

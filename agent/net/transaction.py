@@ -1,0 +1,183 @@
+"""Apply a plan to the kernel all-or-nothing, surviving even the agent's death.
+
+Before the first change, the journal records the previous configuration of
+every touched link and the undo of every step. On any failure the completed
+steps are undone in reverse; if the agent dies instead, the next start finds
+the journal and undoes them then (`recover_from_journal`). Undos restore
+values captured beforehand and tolerate "already so", so running all of them
+is correct whether or not their step ever reached the kernel — which is what
+makes recovery possible without knowing where the crash happened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from agent.net import operations, snapshot
+from agent.net.errors import ApplyFailed, FailedPrecondition
+from agent.net.operations import Operation
+from agent.net.state import read_state
+
+log = logging.getLogger(__name__)
+
+JOURNAL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change and the change that takes it back."""
+
+    do: Operation
+    undo: Operation
+
+    def describe(self) -> str:
+        return self.do.describe()
+
+
+class InjectedFault(Exception):
+    """Raised by the `fail_at` seam so tests can fail a transaction at any step."""
+
+
+class SimulatedCrash(BaseException):
+    """Raised by the `crash_at` seam: stands for the agent dying mid-transaction.
+
+    A BaseException so that nothing on the way out rolls back: the journal
+    must be left behind exactly as a killed process would leave it.
+    """
+
+
+def execute(
+    ipr: IPRoute,
+    steps: Sequence[Step],
+    *,
+    touched: Sequence[str],
+    verify: Callable[[], list[str]],
+    journal_path: pathlib.Path | None = None,
+    fail_at: int | None = None,
+    crash_at: int | None = None,
+) -> None:
+    """Run `steps`, then `verify` (which returns difference lines); roll back on any failure."""
+    previous = snapshot.take(read_state(ipr), touched)
+    if journal_path is not None:
+        _write_journal(journal_path, previous, steps)
+    position = 0
+    try:
+        for position, step in enumerate(steps):
+            if crash_at == position:
+                raise SimulatedCrash(f"crash before step {position}")
+            if fail_at == position:
+                raise InjectedFault(f"fault injected before step {position}: {step.describe()}")
+            operations.apply(ipr, step.do)
+        position = len(steps)
+        if crash_at == position:
+            raise SimulatedCrash("crash before verification")
+        differences = verify()
+        if differences:
+            raise ApplyFailed("the host did not reach the requested state", "\n".join(differences))
+    except SimulatedCrash:
+        raise
+    except BaseException as error:
+        failed = steps[position].describe() if position < len(steps) else "verification"
+        failure = _roll_back(ipr, steps[: position + 1], previous, journal_path, error, failed)
+        if isinstance(error, Exception):
+            raise failure from error
+        raise  # KeyboardInterrupt and the like keep their meaning once the host is restored
+    _remove(journal_path)
+
+
+def recover_from_journal(ipr: IPRoute, journal_path: pathlib.Path) -> bool:
+    """Undo a transaction a dead agent left behind; True if there was one.
+
+    Call at agent start, before serving requests, so the host is back to its
+    last committed configuration before anyone reads or changes it.
+    """
+    try:
+        entry = json.loads(journal_path.read_text())
+    except FileNotFoundError:
+        return False
+    if entry.get("version") != JOURNAL_VERSION:
+        raise FailedPrecondition(f"journal {journal_path} has unknown version {entry.get('version')!r}; left in place")
+    steps = [Step(operations.from_json(s["do"]), operations.from_json(s["undo"])) for s in entry["steps"]]
+    previous: snapshot.Snapshot = entry["previous"]
+    log.warning("recovering %d journaled network steps from %s", len(steps), journal_path)
+    errors = _undo(ipr, steps)
+    differences = snapshot.diff(previous, snapshot.take(read_state(ipr), previous))
+    if errors or differences:
+        raise ApplyFailed(f"recovery from {journal_path} incomplete; journal kept", "\n".join(errors + differences))
+    _remove(journal_path)
+    return True
+
+
+def _roll_back(
+    ipr: IPRoute,
+    steps: Sequence[Step],
+    previous: snapshot.Snapshot,
+    journal_path: pathlib.Path | None,
+    cause: BaseException,
+    failed: str,
+) -> ApplyFailed:
+    """Undo what ran (the failed step too: its undo is harmless if it never landed)."""
+    errors = _undo(ipr, steps)
+    differences = snapshot.diff(previous, snapshot.take(read_state(ipr), previous))
+    if errors or differences:
+        kept = f"; journal kept at {journal_path}" if journal_path else ""
+        return ApplyFailed(f"{failed} failed ({_reason(cause)}) and rollback was incomplete{kept}", "\n".join(errors + differences))
+    _remove(journal_path)
+    diff = cause.diff if isinstance(cause, ApplyFailed) else ""
+    return ApplyFailed(f"{failed} failed ({_reason(cause)}); the host was rolled back", diff)
+
+
+def _undo(ipr: IPRoute, steps: Sequence[Step]) -> list[str]:
+    """Best effort: one failed undo must not stop the others."""
+    errors = []
+    for step in reversed(steps):
+        try:
+            operations.apply(ipr, step.undo, tolerant=True)
+        except Exception as error:  # keep undoing; report every failure at the end
+            errors.append(f"undo `{step.undo.describe()}` failed: {error}")
+    return errors
+
+
+def _reason(error: BaseException) -> str:
+    return error.message if isinstance(error, ApplyFailed) else str(error)
+
+
+def _write_journal(path: pathlib.Path, previous: snapshot.Snapshot, steps: Sequence[Step]) -> None:
+    """Atomic and durable: a crash leaves either no journal or a complete one."""
+    entry: dict[str, Any] = {
+        "version": JOURNAL_VERSION,
+        "previous": previous,
+        "steps": [
+            {"describe": s.describe(), "do": operations.to_json(s.do), "undo": operations.to_json(s.undo)} for s in steps
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        json.dump(entry, tmp, indent=1)
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    os.replace(tmp.name, path)
+    _fsync_dir(path.parent)
+
+
+def _remove(path: pathlib.Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: pathlib.Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

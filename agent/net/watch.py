@@ -1,0 +1,248 @@
+"""Push the host's network state to whoever listens, whenever the kernel changes it.
+
+The manager wants to know about drift as it happens, not at its next poll.
+Events themselves are not forwarded: a netlink event says little on its own,
+can be lost when the socket overflows, and a burst (a bridge with ten ports
+going down) would become ten messages. Instead any event, after a short quiet
+period that coalesces the burst, triggers one full read. Consumers therefore
+always hold a complete, consistent state, and a slow consumer simply skips
+to the newest one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Iterator
+from types import TracebackType
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.rtnl import (
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_IPV4_ROUTE,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_IPV6_ROUTE,
+    RTMGRP_LINK,
+)
+
+from agent.net.state import read_state
+from virtfleet.v1 import netstate_pb2
+
+log = logging.getLogger(__name__)
+
+# Links (bridge port changes arrive here too), addresses and routes; not neighbours,
+# whose constant churn would trigger reads that change nothing in the report.
+SOL_NETLINK = 270
+NETLINK_NO_ENOBUFS = 5
+GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
+
+
+class WatcherStopped(Exception):
+    """The watcher was stopped (or failed); no more states will come."""
+
+
+class Subscription:
+    """One consumer's view: the newest state not yet taken, numbered 1, 2, 3, ... per consumer.
+
+    Holding only the newest state bounds memory whatever the consumer's speed;
+    full snapshots make skipping intermediate ones harmless.
+    """
+
+    def __init__(self, watcher: StateWatcher) -> None:
+        self._watcher = watcher
+        self._condition = threading.Condition()
+        self._pending: netstate_pb2.NetworkState | None = None
+        self._sequence = 0
+        self._closed = False
+
+    def get(self, timeout: float | None = None) -> tuple[int, netstate_pb2.NetworkState]:
+        """The next state; TimeoutError if none within `timeout`, WatcherStopped when it is over."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._pending is not None or self._closed, timeout):
+                raise TimeoutError("no network state change within the timeout")
+            if self._pending is None:
+                raise WatcherStopped("the state watcher has stopped")
+            state, self._pending = self._pending, None
+            self._sequence += 1
+            return self._sequence, state
+
+    def __iter__(self) -> Iterator[tuple[int, netstate_pb2.NetworkState]]:
+        while True:
+            try:
+                yield self.get()
+            except WatcherStopped:
+                return
+
+    def close(self) -> None:
+        self._watcher._unsubscribe(self)
+        self._end()
+
+    def _offer(self, state: netstate_pb2.NetworkState) -> None:
+        with self._condition:
+            self._pending = state
+            self._condition.notify_all()
+
+    def _end(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+
+class StateWatcher:
+    """Reads the state once, then again after every burst of kernel events, in one thread.
+
+    `netns` opens the netlink sockets in a named namespace (tests, the lab);
+    the agent itself runs inside its host's namespace and leaves it None.
+    """
+
+    def __init__(self, *, netns: str | None = None, quiet_period: float = 0.02) -> None:
+        self._netns = netns
+        self._quiet_period = quiet_period
+        self._lock = threading.Lock()
+        self._subscribers: list[Subscription] = []
+        self._latest: netstate_pb2.NetworkState | None = None
+        self._stopped = False
+        self._ready = threading.Event()
+        self._wake_read, self._wake_write = os.pipe()
+        self._thread = threading.Thread(target=self._run, name="net-state-watcher", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> StateWatcher:
+        """Start watching; returns once the first state has been read (or reading failed)."""
+        self._thread.start()
+        self._ready.wait()
+        if self.error is not None:
+            raise WatcherStopped(f"the state watcher failed to start: {self.error}") from self.error
+        return self
+
+    def subscribe(self) -> Subscription:
+        """A new consumer; its first state is the current one."""
+        subscription = Subscription(self)
+        with self._lock:
+            if self._stopped:
+                subscription._end()
+                return subscription
+            self._subscribers.append(subscription)
+            if self._latest is not None:
+                subscription._offer(self._latest)
+        return subscription
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the sockets, join the thread, and end every subscription."""
+        if self._thread.is_alive():
+            os.write(self._wake_write, b"x")
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise RuntimeError("the state watcher thread did not stop")
+        self._finish()
+        for fd in (self._wake_read, self._wake_write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # already closed by an earlier stop()
+
+    def __enter__(self) -> StateWatcher:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            if subscription in self._subscribers:
+                self._subscribers.remove(subscription)
+
+    def _publish(self, state: netstate_pb2.NetworkState) -> None:
+        with self._lock:
+            if self._latest is not None and _same(self._latest, state):
+                return
+            self._latest = state
+            subscribers = list(self._subscribers)
+        for subscription in subscribers:
+            subscription._offer(state)
+
+    def _finish(self) -> None:
+        with self._lock:
+            self._stopped = True
+            subscribers, self._subscribers = self._subscribers, []
+        for subscription in subscribers:
+            subscription._end()
+
+    def _run(self) -> None:
+        events: IPRoute | None = None
+        try:
+            with self._socket() as reader:
+                events = self._events_socket()
+                self._publish(read_state(reader))
+                self._ready.set()
+                while True:
+                    try:
+                        if not self._wait_for_burst(events):
+                            break
+                    except OSError as error:
+                        # pyroute2 gives a socket up after any receive error; a fresh
+                        # socket and a full read lose nothing that matters.
+                        log.warning("network event socket failed (%s); reopening it", error)
+                        _close_quietly(events)
+                        events = self._events_socket()
+                    self._publish(read_state(reader))
+        except BaseException as error:  # reported through .error and WatcherStopped
+            log.exception("network state watcher failed")
+            self.error = error
+        finally:
+            if events is not None:
+                _close_quietly(events)
+            self._ready.set()
+            self._finish()
+
+    def _wait_for_burst(self, events: IPRoute) -> bool:
+        """Block until an event, then until `quiet_period` passes; False when asked to stop."""
+        if not self._wait(events, None):
+            return False
+        deadline = time.monotonic() + self._quiet_period
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self._wait(events, remaining):
+                return False
+        return True
+
+    def _wait(self, events: IPRoute, timeout: float | None) -> bool:
+        readable, _, _ = select.select([events.fileno(), self._wake_read], [], [], timeout)
+        if self._wake_read in readable:
+            return False
+        if readable:
+            events.get()  # the content does not matter: the full read that follows does
+        return True
+
+    def _socket(self) -> IPRoute:
+        return IPRoute(netns=self._netns, flags=0) if self._netns else IPRoute()
+
+    def _events_socket(self) -> IPRoute:
+        events = self._socket()
+        events.bind(groups=GROUPS)
+        # An overflowing socket would report ENOBUFS, which pyroute2 treats as fatal.
+        # Dropped events cost nothing here: the full read after the wake-up sees them.
+        events.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+        return events
+
+
+def _close_quietly(events: IPRoute) -> None:
+    """A socket that already failed re-raises its failure on close; it is going away anyway."""
+    try:
+        events.close()
+    except OSError as error:
+        log.debug("closing a failed event socket: %s", error)
+
+
+def _same(a: netstate_pb2.NetworkState, b: netstate_pb2.NetworkState) -> bool:
+    """Equal apart from when they were taken: an event that changed nothing is not news."""
+    return _untimed(a) == _untimed(b)
+
+
+def _untimed(state: netstate_pb2.NetworkState) -> netstate_pb2.NetworkState:
+    copy = netstate_pb2.NetworkState()
+    copy.CopyFrom(state)
+    copy.ClearField("taken_at")
+    return copy
