@@ -11,6 +11,7 @@ from .config import ManagerConfig
 from .monitor import HostMonitor
 from .pki import CertificateAuthority
 from .service.hosts import HostService
+from .service.networks import NetworkService
 from .store.database import open_pool
 
 
@@ -21,6 +22,7 @@ class ManagerApp:
     agents: AgentClients
     monitor: HostMonitor
     hosts: HostService
+    networks: NetworkService
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -28,7 +30,9 @@ class ManagerApp:
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
         monitor = HostMonitor(pool, agents)
-        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=HostService(pool, ca, agents, monitor))
+        networks = NetworkService(pool, agents)
+        hosts = HostService(pool, ca, agents, monitor, networks)
+        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks)
 
     def start_background(self) -> None:
         self.monitor.start_all()

@@ -6,10 +6,12 @@ import datetime as dt
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
+from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, hostnet_pb2
 
 from ..service.hosts import HostService, Report
+from ..service.networks import HostNetworks, NetworkService, agent_bond
 from ..store.hosts import HostRecord
+from ..store.networks import AttachmentRecord, NetworkRecord
 from .status import translating_errors
 
 
@@ -35,9 +37,35 @@ def report_message(r: Report) -> fleet_pb2.HostNetworkReport:
     )
 
 
+def network_message(n: NetworkRecord) -> fleet_pb2.LogicalNetwork:
+    return fleet_pb2.LogicalNetwork(name=n.name, datacenter=n.datacenter, vlan=n.vlan or 0, mtu=n.mtu,
+                                    vm_network=n.vm_network, description=n.description)
+
+
+def attachment_message(a: AttachmentRecord) -> fleet_pb2.HostAttachment:
+    return fleet_pb2.HostAttachment(
+        network=a.network, nic=a.nic, default_route=a.default_route,
+        ipv4=hostnet_pb2.Ipv4Config(method=a.ipv4_method, address=a.ipv4_address or "",
+                                    prefixlen=a.ipv4_prefixlen or 0, gateway=a.ipv4_gateway or ""),
+    )
+
+
+def host_networks_message(v: HostNetworks) -> fleet_pb2.HostNetworksView:
+    return fleet_pb2.HostNetworksView(
+        host=v.host,
+        networks=[fleet_pb2.NetworkSyncStatus(
+            network=s.attachment.network, nic=s.attachment.nic, in_sync=s.in_sync,
+            differences=[fleet_pb2.Difference(field=d.field, expected=d.expected, found=d.found)
+                         for d in s.differences],
+            desired=attachment_message(s.attachment)) for s in v.networks],
+        bonds=[agent_bond(b) for b in v.bonds],
+    )
+
+
 class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
-    def __init__(self, hosts: HostService) -> None:
+    def __init__(self, hosts: HostService, networks: NetworkService) -> None:
         self._hosts = hosts
+        self._networks = networks
 
     @translating_errors
     def EnrollHost(self, request: fleet_pb2.EnrollHostRequest, context: grpc.ServicerContext):
@@ -73,3 +101,37 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             changed=result.changed, steps=result.steps,
             report=report_message(result.report) if result.report else None,
         )
+
+    @translating_errors
+    def CreateNetwork(self, request, context):
+        n = request.network
+        return network_message(self._networks.create(
+            name=n.name, datacenter=n.datacenter, vlan=n.vlan, mtu=n.mtu, vm_network=not request.no_vm_network,
+            description=n.description))
+
+    @translating_errors
+    def ListNetworks(self, request, context):
+        return fleet_pb2.ListNetworksResponse(networks=[network_message(n) for n in self._networks.list()])
+
+    @translating_errors
+    def GetNetwork(self, request, context):
+        return network_message(self._networks.get(request.name))
+
+    @translating_errors
+    def DeleteNetwork(self, request, context):
+        self._networks.delete(request.name)
+        return fleet_pb2.DeleteNetworkResponse()
+
+    @translating_errors
+    def SetupHostNetworks(self, request, context):
+        result = self._networks.setup_host(
+            request.host, attach=list(request.attach), detach=list(request.detach), bonds=list(request.bonds),
+            remove_bonds=list(request.remove_bonds), plan=request.plan,
+            connectivity_timeout_s=request.connectivity_timeout_s)
+        return fleet_pb2.SetupHostNetworksResponse(
+            steps=result.steps, applied=result.applied,
+            view=host_networks_message(result.view) if result.view else None)
+
+    @translating_errors
+    def GetHostNetworks(self, request, context):
+        return host_networks_message(self._networks.host_view(request.host))

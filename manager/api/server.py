@@ -15,7 +15,7 @@ from .fleet import FleetServicer
 
 def build_server(app: ManagerApp, *, max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"))
-    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(app.hosts), server)
+    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(app.hosts, app.networks), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,

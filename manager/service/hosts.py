@@ -16,6 +16,7 @@ from ..monitor import HostMonitor
 from ..pki import CertificateAuthority, fingerprint
 from ..store import hosts as host_store
 from ..store.hosts import HostRecord, ReportRecord
+from .networks import NetworkService
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ class ManagementSetup:
 
 
 class HostService:
-    def __init__(self, pool: ConnectionPool, ca: CertificateAuthority, agents: AgentClients, monitor: HostMonitor):
+    def __init__(self, pool: ConnectionPool, ca: CertificateAuthority, agents: AgentClients, monitor: HostMonitor,
+                 networks: NetworkService):
         self._pool = pool
+        self._networks = networks
         self._ca = ca
         self._agents = agents
         self._monitor = monitor
@@ -106,6 +109,7 @@ class HostService:
         if dry_run:
             return ManagementSetup(False, list(reply.steps), None)
         self._save(host.name, reply.state)
+        self._networks.record_management(host.name, request.nic, reply.state)
         log.info("management network on %s: %s", name, "created" if reply.changed else "already in place")
         return ManagementSetup(reply.changed, list(reply.steps), self._stored_report(host.name))
 

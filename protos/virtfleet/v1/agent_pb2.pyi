@@ -1,3 +1,4 @@
+from virtfleet.v1 import hostnet_pb2 as _hostnet_pb2
 from virtfleet.v1 import netstate_pb2 as _netstate_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor

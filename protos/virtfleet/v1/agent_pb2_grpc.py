@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from virtfleet.v1 import agent_pb2 as virtfleet_dot_v1_dot_agent__pb2
+from virtfleet.v1 import hostnet_pb2 as virtfleet_dot_v1_dot_hostnet__pb2
 from virtfleet.v1 import netstate_pb2 as virtfleet_dot_v1_dot_netstate__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -55,6 +56,21 @@ class AgentServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_agent__pb2.SetupManagementNetworkRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_agent__pb2.SetupManagementNetworkResponse.FromString,
                 _registered_method=True)
+        self.SetupNetworks = channel.unary_unary(
+                '/virtfleet.v1.AgentService/SetupNetworks',
+                request_serializer=virtfleet_dot_v1_dot_hostnet__pb2.SetupNetworksRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_hostnet__pb2.SetupNetworksResponse.FromString,
+                _registered_method=True)
+        self.CommitNetworks = channel.unary_unary(
+                '/virtfleet.v1.AgentService/CommitNetworks',
+                request_serializer=virtfleet_dot_v1_dot_hostnet__pb2.CommitNetworksRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_hostnet__pb2.CommitNetworksResponse.FromString,
+                _registered_method=True)
+        self.GetNetworkConfig = channel.unary_unary(
+                '/virtfleet.v1.AgentService/GetNetworkConfig',
+                request_serializer=virtfleet_dot_v1_dot_hostnet__pb2.GetNetworkConfigRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_hostnet__pb2.HostNetworkConfig.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -88,6 +104,27 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetupNetworks(self, request, context):
+        """Adds, changes and removes networks and bonds in one validated, journaled transaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitNetworks(self, request, context):
+        """Confirms a change made with a connectivity timeout; without it the agent rolls back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetworkConfig(self, request, context):
+        """The running configuration (what setupNetworks made and the agent restores at start).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +147,21 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.SetupManagementNetwork,
                     request_deserializer=virtfleet_dot_v1_dot_agent__pb2.SetupManagementNetworkRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_agent__pb2.SetupManagementNetworkResponse.SerializeToString,
+            ),
+            'SetupNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetupNetworks,
+                    request_deserializer=virtfleet_dot_v1_dot_hostnet__pb2.SetupNetworksRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_hostnet__pb2.SetupNetworksResponse.SerializeToString,
+            ),
+            'CommitNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitNetworks,
+                    request_deserializer=virtfleet_dot_v1_dot_hostnet__pb2.CommitNetworksRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_hostnet__pb2.CommitNetworksResponse.SerializeToString,
+            ),
+            'GetNetworkConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetworkConfig,
+                    request_deserializer=virtfleet_dot_v1_dot_hostnet__pb2.GetNetworkConfigRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_hostnet__pb2.HostNetworkConfig.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +272,87 @@ class AgentService:
             '/virtfleet.v1.AgentService/SetupManagementNetwork',
             virtfleet_dot_v1_dot_agent__pb2.SetupManagementNetworkRequest.SerializeToString,
             virtfleet_dot_v1_dot_agent__pb2.SetupManagementNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetupNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.AgentService/SetupNetworks',
+            virtfleet_dot_v1_dot_hostnet__pb2.SetupNetworksRequest.SerializeToString,
+            virtfleet_dot_v1_dot_hostnet__pb2.SetupNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.AgentService/CommitNetworks',
+            virtfleet_dot_v1_dot_hostnet__pb2.CommitNetworksRequest.SerializeToString,
+            virtfleet_dot_v1_dot_hostnet__pb2.CommitNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetworkConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.AgentService/GetNetworkConfig',
+            virtfleet_dot_v1_dot_hostnet__pb2.GetNetworkConfigRequest.SerializeToString,
+            virtfleet_dot_v1_dot_hostnet__pb2.HostNetworkConfig.FromString,
             options,
             channel_credentials,
             insecure,

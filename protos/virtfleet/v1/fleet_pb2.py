@@ -23,40 +23,69 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from virtfleet.v1 import hostnet_pb2 as virtfleet_dot_v1_dot_hostnet__pb2
 from virtfleet.v1 import netstate_pb2 as virtfleet_dot_v1_dot_netstate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18virtfleet/v1/fleet.proto\x12\x0cvirtfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvirtfleet/v1/netstate.proto\"\xeb\x01\n\x04Host\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x12\n\ndatacenter\x18\x04 \x01(\t\x12\x0f\n\x07\x63luster\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x18\n\x10\x63\x65rt_fingerprint\x18\x07 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_report_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x11\x45nrollHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0f\n\x07\x63luster\x18\x04 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x05 \x01(\x0c\"k\n\x12\x45nrollHostResponse\x12 \n\x04host\x18\x01 \x01(\x0b\x32\x12.virtfleet.v1.Host\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\x0c\"\x12\n\x10ListHostsRequest\"6\n\x11ListHostsResponse\x12!\n\x05hosts\x18\x01 \x03(\x0b\x32\x12.virtfleet.v1.Host\"\x1e\n\x0eGetHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"!\n\x11\x44\x65leteHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteHostResponse\";\n\x1bGetHostNetworkReportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x02 \x01(\x08\"\x8f\x01\n\x11HostNetworkReport\x12\x0c\n\x04host\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0b\x32\x1a.virtfleet.v1.NetworkState\x12/\n\x0breported_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x04 \x01(\x04\"O\n!SetupHostManagementNetworkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03nic\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\"u\n\"SetupHostManagementNetworkResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\x12\r\n\x05steps\x18\x02 \x03(\t\x12/\n\x06report\x18\x03 \x01(\x0b\x32\x1f.virtfleet.v1.HostNetworkReport2\xa0\x04\n\x0c\x46leetService\x12O\n\nEnrollHost\x12\x1f.virtfleet.v1.EnrollHostRequest\x1a .virtfleet.v1.EnrollHostResponse\x12L\n\tListHosts\x12\x1e.virtfleet.v1.ListHostsRequest\x1a\x1f.virtfleet.v1.ListHostsResponse\x12;\n\x07GetHost\x12\x1c.virtfleet.v1.GetHostRequest\x1a\x12.virtfleet.v1.Host\x12O\n\nDeleteHost\x12\x1f.virtfleet.v1.DeleteHostRequest\x1a .virtfleet.v1.DeleteHostResponse\x12\x62\n\x14GetHostNetworkReport\x12).virtfleet.v1.GetHostNetworkReportRequest\x1a\x1f.virtfleet.v1.HostNetworkReport\x12\x7f\n\x1aSetupHostManagementNetwork\x12/.virtfleet.v1.SetupHostManagementNetworkRequest\x1a\x30.virtfleet.v1.SetupHostManagementNetworkResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18virtfleet/v1/fleet.proto\x12\x0cvirtfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avirtfleet/v1/hostnet.proto\x1a\x1bvirtfleet/v1/netstate.proto\"\xeb\x01\n\x04Host\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x12\n\ndatacenter\x18\x04 \x01(\t\x12\x0f\n\x07\x63luster\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x18\n\x10\x63\x65rt_fingerprint\x18\x07 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_report_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x11\x45nrollHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0f\n\x07\x63luster\x18\x04 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x05 \x01(\x0c\"k\n\x12\x45nrollHostResponse\x12 \n\x04host\x18\x01 \x01(\x0b\x32\x12.virtfleet.v1.Host\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\x0c\"\x12\n\x10ListHostsRequest\"6\n\x11ListHostsResponse\x12!\n\x05hosts\x18\x01 \x03(\x0b\x32\x12.virtfleet.v1.Host\"\x1e\n\x0eGetHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"!\n\x11\x44\x65leteHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteHostResponse\";\n\x1bGetHostNetworkReportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x02 \x01(\x08\"\x8f\x01\n\x11HostNetworkReport\x12\x0c\n\x04host\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0b\x32\x1a.virtfleet.v1.NetworkState\x12/\n\x0breported_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x04 \x01(\x04\"O\n!SetupHostManagementNetworkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03nic\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\"u\n\"SetupHostManagementNetworkResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\x12\r\n\x05steps\x18\x02 \x03(\t\x12/\n\x06report\x18\x03 \x01(\x0b\x32\x1f.virtfleet.v1.HostNetworkReport\"v\n\x0eLogicalNetwork\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ndatacenter\x18\x02 \x01(\t\x12\x0c\n\x04vlan\x18\x03 \x01(\r\x12\x0b\n\x03mtu\x18\x04 \x01(\r\x12\x12\n\nvm_network\x18\x05 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"\\\n\x14\x43reateNetworkRequest\x12-\n\x07network\x18\x01 \x01(\x0b\x32\x1c.virtfleet.v1.LogicalNetwork\x12\x15\n\rno_vm_network\x18\x02 \x01(\x08\"\x15\n\x13ListNetworksRequest\"F\n\x14ListNetworksResponse\x12.\n\x08networks\x18\x01 \x03(\x0b\x32\x1c.virtfleet.v1.LogicalNetwork\"!\n\x11GetNetworkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14\x44\x65leteNetworkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteNetworkResponse\"m\n\x0eHostAttachment\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0b\n\x03nic\x18\x02 \x01(\t\x12&\n\x04ipv4\x18\x03 \x01(\x0b\x32\x18.virtfleet.v1.Ipv4Config\x12\x15\n\rdefault_route\x18\x04 \x01(\x08\"\xcd\x01\n\x18SetupHostNetworksRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12,\n\x06\x61ttach\x18\x02 \x03(\x0b\x32\x1c.virtfleet.v1.HostAttachment\x12\x0e\n\x06\x64\x65tach\x18\x03 \x03(\t\x12!\n\x05\x62onds\x18\x04 \x03(\x0b\x32\x12.virtfleet.v1.Bond\x12\x14\n\x0cremove_bonds\x18\x05 \x03(\t\x12\x0c\n\x04plan\x18\x06 \x01(\x08\x12\x1e\n\x16\x63onnectivity_timeout_s\x18\x07 \x01(\r\"i\n\x19SetupHostNetworksResponse\x12\r\n\x05steps\x18\x01 \x03(\t\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\x12,\n\x04view\x18\x03 \x01(\x0b\x32\x1e.virtfleet.v1.HostNetworksView\"&\n\x16GetHostNetworksRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\"<\n\nDifference\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08\x65xpected\x18\x02 \x01(\t\x12\r\n\x05\x66ound\x18\x03 \x01(\t\"\xa0\x01\n\x11NetworkSyncStatus\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0b\n\x03nic\x18\x02 \x01(\t\x12\x0f\n\x07in_sync\x18\x03 \x01(\x08\x12-\n\x0b\x64ifferences\x18\x04 \x03(\x0b\x32\x18.virtfleet.v1.Difference\x12-\n\x07\x64\x65sired\x18\x05 \x01(\x0b\x32\x1c.virtfleet.v1.HostAttachment\"v\n\x10HostNetworksView\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x31\n\x08networks\x18\x02 \x03(\x0b\x32\x1f.virtfleet.v1.NetworkSyncStatus\x12!\n\x05\x62onds\x18\x03 \x03(\x0b\x32\x12.virtfleet.v1.Bond2\xb0\x08\n\x0c\x46leetService\x12O\n\nEnrollHost\x12\x1f.virtfleet.v1.EnrollHostRequest\x1a .virtfleet.v1.EnrollHostResponse\x12L\n\tListHosts\x12\x1e.virtfleet.v1.ListHostsRequest\x1a\x1f.virtfleet.v1.ListHostsResponse\x12;\n\x07GetHost\x12\x1c.virtfleet.v1.GetHostRequest\x1a\x12.virtfleet.v1.Host\x12O\n\nDeleteHost\x12\x1f.virtfleet.v1.DeleteHostRequest\x1a .virtfleet.v1.DeleteHostResponse\x12\x62\n\x14GetHostNetworkReport\x12).virtfleet.v1.GetHostNetworkReportRequest\x1a\x1f.virtfleet.v1.HostNetworkReport\x12\x7f\n\x1aSetupHostManagementNetwork\x12/.virtfleet.v1.SetupHostManagementNetworkRequest\x1a\x30.virtfleet.v1.SetupHostManagementNetworkResponse\x12Q\n\rCreateNetwork\x12\".virtfleet.v1.CreateNetworkRequest\x1a\x1c.virtfleet.v1.LogicalNetwork\x12U\n\x0cListNetworks\x12!.virtfleet.v1.ListNetworksRequest\x1a\".virtfleet.v1.ListNetworksResponse\x12K\n\nGetNetwork\x12\x1f.virtfleet.v1.GetNetworkRequest\x1a\x1c.virtfleet.v1.LogicalNetwork\x12X\n\rDeleteNetwork\x12\".virtfleet.v1.DeleteNetworkRequest\x1a#.virtfleet.v1.DeleteNetworkResponse\x12\x64\n\x11SetupHostNetworks\x12&.virtfleet.v1.SetupHostNetworksRequest\x1a\'.virtfleet.v1.SetupHostNetworksResponse\x12W\n\x0fGetHostNetworks\x12$.virtfleet.v1.GetHostNetworksRequest\x1a\x1e.virtfleet.v1.HostNetworksViewb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'virtfleet.v1.fleet_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HOST']._serialized_start=105
-  _globals['_HOST']._serialized_end=340
-  _globals['_ENROLLHOSTREQUEST']._serialized_start=342
-  _globals['_ENROLLHOSTREQUEST']._serialized_end=444
-  _globals['_ENROLLHOSTRESPONSE']._serialized_start=446
-  _globals['_ENROLLHOSTRESPONSE']._serialized_end=553
-  _globals['_LISTHOSTSREQUEST']._serialized_start=555
-  _globals['_LISTHOSTSREQUEST']._serialized_end=573
-  _globals['_LISTHOSTSRESPONSE']._serialized_start=575
-  _globals['_LISTHOSTSRESPONSE']._serialized_end=629
-  _globals['_GETHOSTREQUEST']._serialized_start=631
-  _globals['_GETHOSTREQUEST']._serialized_end=661
-  _globals['_DELETEHOSTREQUEST']._serialized_start=663
-  _globals['_DELETEHOSTREQUEST']._serialized_end=696
-  _globals['_DELETEHOSTRESPONSE']._serialized_start=698
-  _globals['_DELETEHOSTRESPONSE']._serialized_end=718
-  _globals['_GETHOSTNETWORKREPORTREQUEST']._serialized_start=720
-  _globals['_GETHOSTNETWORKREPORTREQUEST']._serialized_end=779
-  _globals['_HOSTNETWORKREPORT']._serialized_start=782
-  _globals['_HOSTNETWORKREPORT']._serialized_end=925
-  _globals['_SETUPHOSTMANAGEMENTNETWORKREQUEST']._serialized_start=927
-  _globals['_SETUPHOSTMANAGEMENTNETWORKREQUEST']._serialized_end=1006
-  _globals['_SETUPHOSTMANAGEMENTNETWORKRESPONSE']._serialized_start=1008
-  _globals['_SETUPHOSTMANAGEMENTNETWORKRESPONSE']._serialized_end=1125
-  _globals['_FLEETSERVICE']._serialized_start=1128
-  _globals['_FLEETSERVICE']._serialized_end=1672
+  _globals['_HOST']._serialized_start=133
+  _globals['_HOST']._serialized_end=368
+  _globals['_ENROLLHOSTREQUEST']._serialized_start=370
+  _globals['_ENROLLHOSTREQUEST']._serialized_end=472
+  _globals['_ENROLLHOSTRESPONSE']._serialized_start=474
+  _globals['_ENROLLHOSTRESPONSE']._serialized_end=581
+  _globals['_LISTHOSTSREQUEST']._serialized_start=583
+  _globals['_LISTHOSTSREQUEST']._serialized_end=601
+  _globals['_LISTHOSTSRESPONSE']._serialized_start=603
+  _globals['_LISTHOSTSRESPONSE']._serialized_end=657
+  _globals['_GETHOSTREQUEST']._serialized_start=659
+  _globals['_GETHOSTREQUEST']._serialized_end=689
+  _globals['_DELETEHOSTREQUEST']._serialized_start=691
+  _globals['_DELETEHOSTREQUEST']._serialized_end=724
+  _globals['_DELETEHOSTRESPONSE']._serialized_start=726
+  _globals['_DELETEHOSTRESPONSE']._serialized_end=746
+  _globals['_GETHOSTNETWORKREPORTREQUEST']._serialized_start=748
+  _globals['_GETHOSTNETWORKREPORTREQUEST']._serialized_end=807
+  _globals['_HOSTNETWORKREPORT']._serialized_start=810
+  _globals['_HOSTNETWORKREPORT']._serialized_end=953
+  _globals['_SETUPHOSTMANAGEMENTNETWORKREQUEST']._serialized_start=955
+  _globals['_SETUPHOSTMANAGEMENTNETWORKREQUEST']._serialized_end=1034
+  _globals['_SETUPHOSTMANAGEMENTNETWORKRESPONSE']._serialized_start=1036
+  _globals['_SETUPHOSTMANAGEMENTNETWORKRESPONSE']._serialized_end=1153
+  _globals['_LOGICALNETWORK']._serialized_start=1155
+  _globals['_LOGICALNETWORK']._serialized_end=1273
+  _globals['_CREATENETWORKREQUEST']._serialized_start=1275
+  _globals['_CREATENETWORKREQUEST']._serialized_end=1367
+  _globals['_LISTNETWORKSREQUEST']._serialized_start=1369
+  _globals['_LISTNETWORKSREQUEST']._serialized_end=1390
+  _globals['_LISTNETWORKSRESPONSE']._serialized_start=1392
+  _globals['_LISTNETWORKSRESPONSE']._serialized_end=1462
+  _globals['_GETNETWORKREQUEST']._serialized_start=1464
+  _globals['_GETNETWORKREQUEST']._serialized_end=1497
+  _globals['_DELETENETWORKREQUEST']._serialized_start=1499
+  _globals['_DELETENETWORKREQUEST']._serialized_end=1535
+  _globals['_DELETENETWORKRESPONSE']._serialized_start=1537
+  _globals['_DELETENETWORKRESPONSE']._serialized_end=1560
+  _globals['_HOSTATTACHMENT']._serialized_start=1562
+  _globals['_HOSTATTACHMENT']._serialized_end=1671
+  _globals['_SETUPHOSTNETWORKSREQUEST']._serialized_start=1674
+  _globals['_SETUPHOSTNETWORKSREQUEST']._serialized_end=1879
+  _globals['_SETUPHOSTNETWORKSRESPONSE']._serialized_start=1881
+  _globals['_SETUPHOSTNETWORKSRESPONSE']._serialized_end=1986
+  _globals['_GETHOSTNETWORKSREQUEST']._serialized_start=1988
+  _globals['_GETHOSTNETWORKSREQUEST']._serialized_end=2026
+  _globals['_DIFFERENCE']._serialized_start=2028
+  _globals['_DIFFERENCE']._serialized_end=2088
+  _globals['_NETWORKSYNCSTATUS']._serialized_start=2091
+  _globals['_NETWORKSYNCSTATUS']._serialized_end=2251
+  _globals['_HOSTNETWORKSVIEW']._serialized_start=2253
+  _globals['_HOSTNETWORKSVIEW']._serialized_end=2371
+  _globals['_FLEETSERVICE']._serialized_start=2374
+  _globals['_FLEETSERVICE']._serialized_end=3446
 # @@protoc_insertion_point(module_scope)

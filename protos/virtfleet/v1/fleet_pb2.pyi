@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from virtfleet.v1 import hostnet_pb2 as _hostnet_pb2
 from virtfleet.v1 import netstate_pb2 as _netstate_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -121,3 +122,133 @@ class SetupHostManagementNetworkResponse(_message.Message):
     steps: _containers.RepeatedScalarFieldContainer[str]
     report: HostNetworkReport
     def __init__(self, changed: _Optional[bool] = ..., steps: _Optional[_Iterable[str]] = ..., report: _Optional[_Union[HostNetworkReport, _Mapping]] = ...) -> None: ...
+
+class LogicalNetwork(_message.Message):
+    __slots__ = ("name", "datacenter", "vlan", "mtu", "vm_network", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATACENTER_FIELD_NUMBER: _ClassVar[int]
+    VLAN_FIELD_NUMBER: _ClassVar[int]
+    MTU_FIELD_NUMBER: _ClassVar[int]
+    VM_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    datacenter: str
+    vlan: int
+    mtu: int
+    vm_network: bool
+    description: str
+    def __init__(self, name: _Optional[str] = ..., datacenter: _Optional[str] = ..., vlan: _Optional[int] = ..., mtu: _Optional[int] = ..., vm_network: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateNetworkRequest(_message.Message):
+    __slots__ = ("network", "no_vm_network")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    NO_VM_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    network: LogicalNetwork
+    no_vm_network: bool
+    def __init__(self, network: _Optional[_Union[LogicalNetwork, _Mapping]] = ..., no_vm_network: _Optional[bool] = ...) -> None: ...
+
+class ListNetworksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListNetworksResponse(_message.Message):
+    __slots__ = ("networks",)
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    networks: _containers.RepeatedCompositeFieldContainer[LogicalNetwork]
+    def __init__(self, networks: _Optional[_Iterable[_Union[LogicalNetwork, _Mapping]]] = ...) -> None: ...
+
+class GetNetworkRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteNetworkRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteNetworkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class HostAttachment(_message.Message):
+    __slots__ = ("network", "nic", "ipv4", "default_route")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    IPV4_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ROUTE_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    nic: str
+    ipv4: _hostnet_pb2.Ipv4Config
+    default_route: bool
+    def __init__(self, network: _Optional[str] = ..., nic: _Optional[str] = ..., ipv4: _Optional[_Union[_hostnet_pb2.Ipv4Config, _Mapping]] = ..., default_route: _Optional[bool] = ...) -> None: ...
+
+class SetupHostNetworksRequest(_message.Message):
+    __slots__ = ("host", "attach", "detach", "bonds", "remove_bonds", "plan", "connectivity_timeout_s")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    BONDS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_BONDS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIVITY_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    attach: _containers.RepeatedCompositeFieldContainer[HostAttachment]
+    detach: _containers.RepeatedScalarFieldContainer[str]
+    bonds: _containers.RepeatedCompositeFieldContainer[_hostnet_pb2.Bond]
+    remove_bonds: _containers.RepeatedScalarFieldContainer[str]
+    plan: bool
+    connectivity_timeout_s: int
+    def __init__(self, host: _Optional[str] = ..., attach: _Optional[_Iterable[_Union[HostAttachment, _Mapping]]] = ..., detach: _Optional[_Iterable[str]] = ..., bonds: _Optional[_Iterable[_Union[_hostnet_pb2.Bond, _Mapping]]] = ..., remove_bonds: _Optional[_Iterable[str]] = ..., plan: _Optional[bool] = ..., connectivity_timeout_s: _Optional[int] = ...) -> None: ...
+
+class SetupHostNetworksResponse(_message.Message):
+    __slots__ = ("steps", "applied", "view")
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedScalarFieldContainer[str]
+    applied: bool
+    view: HostNetworksView
+    def __init__(self, steps: _Optional[_Iterable[str]] = ..., applied: _Optional[bool] = ..., view: _Optional[_Union[HostNetworksView, _Mapping]] = ...) -> None: ...
+
+class GetHostNetworksRequest(_message.Message):
+    __slots__ = ("host",)
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    def __init__(self, host: _Optional[str] = ...) -> None: ...
+
+class Difference(_message.Message):
+    __slots__ = ("field", "expected", "found")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    expected: str
+    found: str
+    def __init__(self, field: _Optional[str] = ..., expected: _Optional[str] = ..., found: _Optional[str] = ...) -> None: ...
+
+class NetworkSyncStatus(_message.Message):
+    __slots__ = ("network", "nic", "in_sync", "differences", "desired")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    IN_SYNC_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    nic: str
+    in_sync: bool
+    differences: _containers.RepeatedCompositeFieldContainer[Difference]
+    desired: HostAttachment
+    def __init__(self, network: _Optional[str] = ..., nic: _Optional[str] = ..., in_sync: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[Difference, _Mapping]]] = ..., desired: _Optional[_Union[HostAttachment, _Mapping]] = ...) -> None: ...
+
+class HostNetworksView(_message.Message):
+    __slots__ = ("host", "networks", "bonds")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    BONDS_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    networks: _containers.RepeatedCompositeFieldContainer[NetworkSyncStatus]
+    bonds: _containers.RepeatedCompositeFieldContainer[_hostnet_pb2.Bond]
+    def __init__(self, host: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[NetworkSyncStatus, _Mapping]]] = ..., bonds: _Optional[_Iterable[_Union[_hostnet_pb2.Bond, _Mapping]]] = ...) -> None: ...

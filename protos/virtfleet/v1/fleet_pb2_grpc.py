@@ -64,6 +64,36 @@ class FleetServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_fleet__pb2.SetupHostManagementNetworkRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.SetupHostManagementNetworkResponse.FromString,
                 _registered_method=True)
+        self.CreateNetwork = channel.unary_unary(
+                '/virtfleet.v1.FleetService/CreateNetwork',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.CreateNetworkRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.FromString,
+                _registered_method=True)
+        self.ListNetworks = channel.unary_unary(
+                '/virtfleet.v1.FleetService/ListNetworks',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.ListNetworksRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.ListNetworksResponse.FromString,
+                _registered_method=True)
+        self.GetNetwork = channel.unary_unary(
+                '/virtfleet.v1.FleetService/GetNetwork',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.GetNetworkRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.FromString,
+                _registered_method=True)
+        self.DeleteNetwork = channel.unary_unary(
+                '/virtfleet.v1.FleetService/DeleteNetwork',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.DeleteNetworkRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.DeleteNetworkResponse.FromString,
+                _registered_method=True)
+        self.SetupHostNetworks = channel.unary_unary(
+                '/virtfleet.v1.FleetService/SetupHostNetworks',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.SetupHostNetworksRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.SetupHostNetworksResponse.FromString,
+                _registered_method=True)
+        self.GetHostNetworks = channel.unary_unary(
+                '/virtfleet.v1.FleetService/GetHostNetworks',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.GetHostNetworksRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.HostNetworksView.FromString,
+                _registered_method=True)
 
 
 class FleetServiceServicer:
@@ -108,6 +138,46 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateNetwork(self, request, context):
+        """Logical networks of the datacenter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNetworks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetupHostNetworks(self, request, context):
+        """Attaches/detaches networks and bonds on a host through the agent's setupNetworks,
+        confirms the change when the agent is still reachable, then records it as desired.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHostNetworks(self, request, context):
+        """Each network the host should carry: in sync, or exactly what differs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +210,36 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.SetupHostManagementNetwork,
                     request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.SetupHostManagementNetworkRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_fleet__pb2.SetupHostManagementNetworkResponse.SerializeToString,
+            ),
+            'CreateNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNetwork,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.CreateNetworkRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.SerializeToString,
+            ),
+            'ListNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworks,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.ListNetworksRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.ListNetworksResponse.SerializeToString,
+            ),
+            'GetNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetwork,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.GetNetworkRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.SerializeToString,
+            ),
+            'DeleteNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteNetwork,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.DeleteNetworkRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.DeleteNetworkResponse.SerializeToString,
+            ),
+            'SetupHostNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetupHostNetworks,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.SetupHostNetworksRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.SetupHostNetworksResponse.SerializeToString,
+            ),
+            'GetHostNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHostNetworks,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.GetHostNetworksRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.HostNetworksView.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -304,6 +404,168 @@ class FleetService:
             '/virtfleet.v1.FleetService/SetupHostManagementNetwork',
             virtfleet_dot_v1_dot_fleet__pb2.SetupHostManagementNetworkRequest.SerializeToString,
             virtfleet_dot_v1_dot_fleet__pb2.SetupHostManagementNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/CreateNetwork',
+            virtfleet_dot_v1_dot_fleet__pb2.CreateNetworkRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/ListNetworks',
+            virtfleet_dot_v1_dot_fleet__pb2.ListNetworksRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.ListNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/GetNetwork',
+            virtfleet_dot_v1_dot_fleet__pb2.GetNetworkRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/DeleteNetwork',
+            virtfleet_dot_v1_dot_fleet__pb2.DeleteNetworkRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.DeleteNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetupHostNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/SetupHostNetworks',
+            virtfleet_dot_v1_dot_fleet__pb2.SetupHostNetworksRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.SetupHostNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHostNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/GetHostNetworks',
+            virtfleet_dot_v1_dot_fleet__pb2.GetHostNetworksRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.HostNetworksView.FromString,
             options,
             channel_credentials,
             insecure,

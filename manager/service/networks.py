@@ -1,0 +1,183 @@
+"""Logical networks and their attachment to hosts through the agent's setupNetworks."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from google.protobuf.json_format import ParseDict
+from psycopg_pool import ConnectionPool
+
+from virtfleet.netcompare import compare_attachment
+from virtfleet.v1 import agent_pb2, fleet_pb2, hostnet_pb2, netstate_pb2
+
+from ..agents import AgentClients
+from ..errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from ..netinput import check_device_name, check_ipv4, check_mtu, check_vlan
+from ..store import hosts as host_store
+from ..store import networks as net_store
+from ..store.networks import AttachmentRecord, BondRecord, NetworkRecord
+
+log = logging.getLogger(__name__)
+
+MANAGEMENT_NETWORK = "ovirtmgmt"
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str
+    expected: str
+    found: str
+
+
+@dataclass(frozen=True)
+class NetworkSync:
+    attachment: AttachmentRecord
+    differences: list[Difference]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.differences
+
+
+@dataclass(frozen=True)
+class HostNetworks:
+    host: str
+    networks: list[NetworkSync]
+    bonds: list[BondRecord]
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    steps: list[str]
+    applied: bool
+    view: HostNetworks | None
+
+
+def agent_attachment(net: NetworkRecord, a: AttachmentRecord) -> hostnet_pb2.NetworkAttachment:
+    """What the host must carry: the logical network's definition plus the host's attachment."""
+    return hostnet_pb2.NetworkAttachment(
+        network=net.name, nic=a.nic, vlan=net.vlan or 0, mtu=net.mtu, bridged=net.vm_network,
+        ipv4=hostnet_pb2.Ipv4Config(method=a.ipv4_method, address=a.ipv4_address or "",
+                                    prefixlen=a.ipv4_prefixlen or 0, gateway=a.ipv4_gateway or ""),
+        default_route=a.default_route,
+    )
+
+
+def agent_bond(b: BondRecord) -> hostnet_pb2.Bond:
+    return hostnet_pb2.Bond(name=b.name, slaves=b.slaves, mode=b.mode, options=b.options)
+
+
+class NetworkService:
+    def __init__(self, pool: ConnectionPool, agents: AgentClients) -> None:
+        self._pool = pool
+        self._agents = agents
+
+    # -- logical networks -------------------------------------------------------------
+
+    def create(self, *, name: str, datacenter: str, vlan: int, mtu: int, vm_network: bool,
+               description: str) -> NetworkRecord:
+        check_device_name(name, "network.name")
+        vlan_id = check_vlan(vlan, "network.vlan")
+        mtu = check_mtu(mtu, "network.mtu")
+        with self._pool.connection() as conn:
+            return net_store.insert_network(conn, name=name, datacenter=datacenter or "Default", vlan=vlan_id,
+                                            mtu=mtu, vm_network=vm_network, description=description)
+
+    def list(self) -> list[NetworkRecord]:
+        with self._pool.connection() as conn:
+            return net_store.list_networks(conn)
+
+    def get(self, name: str) -> NetworkRecord:
+        with self._pool.connection() as conn:
+            return net_store.get_network(conn, name)
+
+    def delete(self, name: str) -> None:
+        if name == MANAGEMENT_NETWORK:
+            raise FailedPrecondition("ovirtmgmt is the management network and cannot be deleted")
+        with self._pool.connection() as conn:
+            net_store.delete_network(conn, name)
+
+    # -- host attachments ----------------------------------------------------------------
+
+    def setup_host(self, host_name: str, *, attach: list[fleet_pb2.HostAttachment], detach: list[str],
+                   bonds: list[hostnet_pb2.Bond], remove_bonds: list[str], plan: bool,
+                   connectivity_timeout_s: int) -> SetupResult:
+        with self._pool.connection() as conn:
+            host = host_store.get_host(conn, host_name)
+            networks = {n.name: n for n in net_store.list_networks(conn, host.datacenter)}
+            current = {a.network: a for a in net_store.attachments(conn, host.id)}
+        upserts = [self._attachment(networks, a, f"attach[{i}]") for i, a in enumerate(attach)]
+        detached = []
+        for i, name in enumerate(detach):
+            if name not in current:
+                raise NotFound(f"network {name!r} is not attached to host {host_name} (detach[{i}])")
+            detached.append(networks[name])
+        bond_records = [BondRecord(b.name, list(b.slaves), b.mode, dict(b.options)) for b in bonds]
+        for i, b in enumerate(bond_records):
+            check_device_name(b.name, f"bonds[{i}].name")
+        request = agent_pb2.SetupNetworksRequest(
+            networks=[agent_attachment(net, a) for net, a in upserts], remove_networks=[n.name for n in detached],
+            bonds=[agent_bond(b) for b in bond_records], remove_bonds=remove_bonds,
+            connectivity_timeout_s=connectivity_timeout_s, dry_run=plan,
+        )
+        reply = self._agents.call(host.name, host.endpoint, lambda s, t: s.SetupNetworks(request, timeout=t))
+        if plan:
+            return SetupResult(list(reply.steps), False, None)
+        if reply.change_id:
+            self._confirm(host.name, host.endpoint, reply.change_id, connectivity_timeout_s)
+        with self._pool.connection() as conn:
+            net_store.record_host_change(conn, host.id, upsert=upserts, detach=detached, bonds_upsert=bond_records,
+                                         bonds_remove=list(remove_bonds))
+        log.info("host %s: setupNetworks applied (%d steps)", host_name, len(reply.steps))
+        return SetupResult(list(reply.steps), True, self.host_view(host_name, reply.state))
+
+    def _confirm(self, name: str, endpoint: str, change_id: str, timeout_s: int) -> None:
+        """Reaching the agent again over a fresh call is the connectivity check."""
+        try:
+            self._agents.call(name, endpoint, lambda s, t: s.CommitNetworks(
+                agent_pb2.CommitNetworksRequest(change_id=change_id), timeout=min(t, max(timeout_s, 1))))
+        except Unavailable as exc:
+            raise Unavailable(f"host {name} became unreachable after the change; its agent rolls the change back "
+                              f"within {timeout_s} s ({exc.message})") from None
+
+    def _attachment(self, networks: dict[str, NetworkRecord], a: fleet_pb2.HostAttachment, field: str) -> tuple[NetworkRecord, AttachmentRecord]:
+        net = networks.get(a.network)
+        if net is None:
+            raise NotFound(f"network {a.network!r} does not exist ({field}.network)")
+        check_device_name(a.nic, f"{field}.nic")
+        ipv4 = check_ipv4(a.ipv4, f"{field}.ipv4")
+        if a.default_route and not (ipv4.gateway or ipv4.method == "dhcp"):
+            raise InvalidArgument(f"{field}.default_route", "a default route needs a gateway (or DHCP)")
+        return net, AttachmentRecord(net.name, a.nic, ipv4.method, ipv4.address or None, ipv4.prefixlen or None,
+                                     ipv4.gateway or None, a.default_route)
+
+    def record_management(self, host_name: str, nic: str, state: netstate_pb2.NetworkState) -> None:
+        """setup-management made ovirtmgmt: record it as desired, with the address it carries now."""
+        bridge = next((l for l in state.links if l.name == MANAGEMENT_NETWORK), None)
+        addr = next((a for a in bridge.addresses if a.family == "inet"), None) if bridge else None
+        gateway = next((r.gateway for r in state.routes
+                        if r.destination == "default" and r.device == MANAGEMENT_NETWORK), "")
+        with self._pool.connection() as conn:
+            host = host_store.get_host(conn, host_name)
+            net = net_store.get_network(conn, MANAGEMENT_NETWORK, host.datacenter)
+            att = AttachmentRecord(MANAGEMENT_NETWORK, nic, "static" if addr else "none",
+                                   addr.address if addr else None, addr.prefixlen if addr else None,
+                                   gateway or None, bool(gateway))
+            net_store.record_host_change(conn, host.id, upsert=[(net, att)], detach=[], bonds_upsert=[],
+                                         bonds_remove=[])
+
+    def host_view(self, host_name: str, state: netstate_pb2.NetworkState | None = None) -> HostNetworks:
+        with self._pool.connection() as conn:
+            host = host_store.get_host(conn, host_name)
+            networks = {n.name: n for n in net_store.list_networks(conn, host.datacenter)}
+            atts = net_store.attachments(conn, host.id)
+            bond_list = net_store.bonds(conn, host.id)
+            if state is None:
+                report = host_store.get_report(conn, host_name)
+                state = (ParseDict(report.state, netstate_pb2.NetworkState(), ignore_unknown_fields=True)
+                         if report else netstate_pb2.NetworkState())
+        synced = []
+        for a in atts:
+            diffs = compare_attachment(agent_attachment(networks[a.network], a), state)
+            synced.append(NetworkSync(a, [Difference(d.field, str(d.expected), str(d.found)) for d in diffs]))
+        return HostNetworks(host_name, synced, bond_list)

@@ -1,0 +1,147 @@
+"""Named queries on logical networks and their desired host attachments and bonds."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    id: int
+    name: str
+    datacenter: str
+    vlan: int | None
+    mtu: int
+    vm_network: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class AttachmentRecord:
+    network: str
+    nic: str
+    ipv4_method: str
+    ipv4_address: str | None
+    ipv4_prefixlen: int | None
+    ipv4_gateway: str | None
+    default_route: bool
+
+
+@dataclass(frozen=True)
+class BondRecord:
+    name: str
+    slaves: list[str]
+    mode: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+_SELECT_NETWORK = """
+    SELECT n.id, n.name, d.name AS datacenter, n.vlan, n.mtu, n.vm_network, n.description
+      FROM networks n JOIN datacenters d ON d.id = n.datacenter_id
+"""
+
+
+def insert_network(conn: psycopg.Connection, *, name: str, datacenter: str, vlan: int | None, mtu: int,
+                   vm_network: bool, description: str) -> NetworkRecord:
+    dc = conn.execute("SELECT id FROM datacenters WHERE name = %s", (datacenter,)).fetchone()
+    if dc is None:
+        raise NotFound(f"datacenter {datacenter!r} does not exist")
+    try:
+        with conn.transaction():
+            conn.execute(
+                """INSERT INTO networks (datacenter_id, name, vlan, mtu, vm_network, description)
+                   VALUES (%s, %s, %s, %s, %s, %s)""",
+                (dc[0], name, vlan, mtu, vm_network, description),
+            )
+    except psycopg.errors.UniqueViolation:
+        raise AlreadyExists(f"network {name!r} already exists in datacenter {datacenter}") from None
+    return get_network(conn, name, datacenter)
+
+
+def list_networks(conn: psycopg.Connection, datacenter: str | None = None) -> list[NetworkRecord]:
+    with conn.cursor(row_factory=class_row(NetworkRecord)) as cur:
+        if datacenter:
+            return cur.execute(_SELECT_NETWORK + " WHERE d.name = %s ORDER BY n.name", (datacenter,)).fetchall()
+        return cur.execute(_SELECT_NETWORK + " ORDER BY d.name, n.name").fetchall()
+
+
+def get_network(conn: psycopg.Connection, name: str, datacenter: str = "Default") -> NetworkRecord:
+    with conn.cursor(row_factory=class_row(NetworkRecord)) as cur:
+        row = cur.execute(_SELECT_NETWORK + " WHERE n.name = %s AND d.name = %s", (name, datacenter)).fetchone()
+    if row is None:
+        raise NotFound(f"network {name!r} does not exist in datacenter {datacenter}")
+    return row
+
+
+def delete_network(conn: psycopg.Connection, name: str, datacenter: str = "Default") -> None:
+    net = get_network(conn, name, datacenter)
+    with conn.transaction():
+        hosts = [r[0] for r in conn.execute(
+            """SELECT h.name FROM host_network_attachments a JOIN hosts h ON h.id = a.host_id
+                WHERE a.network_id = %s ORDER BY h.name""", (net.id,))]
+        if hosts:
+            raise FailedPrecondition(
+                f"network {name!r} is attached to {len(hosts)} host(s): {', '.join(hosts)}; detach it first")
+        conn.execute("DELETE FROM networks WHERE id = %s", (net.id,))
+
+
+def attachments(conn: psycopg.Connection, host_id: int) -> list[AttachmentRecord]:
+    with conn.cursor(row_factory=class_row(AttachmentRecord)) as cur:
+        return cur.execute(
+            """SELECT n.name AS network, a.nic, a.ipv4_method, host(a.ipv4_address) AS ipv4_address,
+                      a.ipv4_prefixlen, host(a.ipv4_gateway) AS ipv4_gateway, a.default_route
+                 FROM host_network_attachments a JOIN networks n ON n.id = a.network_id
+                WHERE a.host_id = %s ORDER BY n.name""", (host_id,)).fetchall()
+
+
+def bonds(conn: psycopg.Connection, host_id: int) -> list[BondRecord]:
+    rows = conn.execute("SELECT name, slaves, mode, options FROM host_bonds WHERE host_id = %s ORDER BY name",
+                        (host_id,)).fetchall()
+    return [BondRecord(*r) for r in rows]
+
+
+def record_host_change(conn: psycopg.Connection, host_id: int, *, upsert: list[tuple[NetworkRecord, AttachmentRecord]],
+                       detach: list[NetworkRecord], bonds_upsert: list[BondRecord], bonds_remove: list[str]) -> None:
+    """All of one setupNetworks call's desired state, or none of it."""
+    with conn.transaction():
+        for net in detach:
+            conn.execute("DELETE FROM host_network_attachments WHERE host_id = %s AND network_id = %s",
+                         (host_id, net.id))
+        if any(a.default_route for _, a in upsert):
+            conn.execute("UPDATE host_network_attachments SET default_route = false WHERE host_id = %s", (host_id,))
+        for net, a in upsert:
+            conn.execute(
+                """INSERT INTO host_network_attachments
+                       (host_id, network_id, nic, ipv4_method, ipv4_address, ipv4_prefixlen, ipv4_gateway,
+                        default_route)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (host_id, network_id) DO UPDATE SET
+                       nic = EXCLUDED.nic, ipv4_method = EXCLUDED.ipv4_method,
+                       ipv4_address = EXCLUDED.ipv4_address, ipv4_prefixlen = EXCLUDED.ipv4_prefixlen,
+                       ipv4_gateway = EXCLUDED.ipv4_gateway, default_route = EXCLUDED.default_route""",
+                (host_id, net.id, a.nic, a.ipv4_method, a.ipv4_address, a.ipv4_prefixlen, a.ipv4_gateway,
+                 a.default_route),
+            )
+        for name in bonds_remove:
+            conn.execute("DELETE FROM host_bonds WHERE host_id = %s AND name = %s", (host_id, name))
+        for b in bonds_upsert:
+            conn.execute(
+                """INSERT INTO host_bonds (host_id, name, slaves, mode, options) VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (host_id, name) DO UPDATE SET
+                       slaves = EXCLUDED.slaves, mode = EXCLUDED.mode, options = EXCLUDED.options""",
+                (host_id, b.name, b.slaves, b.mode, Jsonb(b.options)),
+            )
+
+
+def check_constraint_field(exc: psycopg.errors.CheckViolation) -> InvalidArgument:
+    """Map a CHECK failure on networks to the field it guards."""
+    constraint = exc.diag.constraint_name or ""
+    for fld in ("vlan", "mtu", "name"):
+        if fld in constraint:
+            return InvalidArgument(fld, f"value refused by the database ({constraint})")
+    return InvalidArgument("network", str(exc.diag.message_primary))
