@@ -10,6 +10,7 @@ from virtfleet.v1 import fleet_pb2_grpc
 from .connection import manager_target, open_channel, show_rpc_errors
 from .hosts import host_group
 from .lab import lab_group
+from .networks import network_group
 
 
 class Session:
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, manager: str | None, verbose: bool) -> None:
 
 cli.add_command(host_group)
 cli.add_command(lab_group)
+cli.add_command(network_group)
 
 
 def main() -> None:

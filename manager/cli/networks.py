@@ -1,0 +1,207 @@
+"""`virtfleet network …` and the host network commands (`host setup-networks`, `host networks`)."""
+from __future__ import annotations
+
+import click
+
+from virtfleet import netcompare
+from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, hostnet_pb2
+
+from .hosts import host_group
+from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table
+
+
+def _stub(ctx: click.Context) -> fleet_pb2_grpc.FleetServiceStub:
+    return ctx.obj.fleet()
+
+
+# -- parsing what admins type (pure) ------------------------------------------------------------
+
+
+def parse_attach(text: str) -> fleet_pb2.HostAttachment:
+    """`NET=NIC[:dhcp | :static=ADDR/PREFIX|NETMASK[,gateway=GW][,default-route]]`."""
+    head, _, opts = text.partition(":")
+    network, eq, nic = head.partition("=")
+    if not eq or not network or not nic:
+        raise click.BadParameter(f"{text!r}: expected NET=NIC[:options]", param_hint="--attach")
+    att = fleet_pb2.HostAttachment(network=network, nic=nic)
+    for opt in filter(None, (o.strip() for o in opts.split(","))):
+        key, _, value = opt.partition("=")
+        if key == "dhcp" and not value:
+            att.ipv4.method = "dhcp"
+        elif key == "static" and value:
+            address, slash, prefix = value.partition("/")
+            if not slash:
+                raise click.BadParameter(f"{opt!r}: expected static=ADDRESS/PREFIX", param_hint="--attach")
+            try:
+                att.ipv4.prefixlen = netcompare.prefixlen(prefix)
+            except ValueError as exc:
+                raise click.BadParameter(f"{opt!r}: {exc}", param_hint="--attach") from None
+            att.ipv4.method, att.ipv4.address = "static", address
+        elif key == "gateway" and value:
+            att.ipv4.gateway = value
+        elif key in ("default-route", "default_route") and not value:
+            att.default_route = True
+        else:
+            raise click.BadParameter(
+                f"{opt!r}: options are dhcp, static=ADDR/PREFIX, gateway=GW, default-route", param_hint="--attach")
+    return att
+
+
+def parse_bond(text: str) -> hostnet_pb2.Bond:
+    """`NAME=NIC1,NIC2[:mode=M,OPTION=VALUE,...]` — mode by number or kernel name."""
+    head, _, opts = text.partition(":")
+    name, eq, slaves = head.partition("=")
+    if not eq or not name:
+        raise click.BadParameter(f"{text!r}: expected NAME=NIC1,NIC2[:mode=M,option=value]", param_hint="--bond")
+    bond = hostnet_pb2.Bond(name=name, slaves=[s for s in slaves.split(",") if s])
+    for opt in filter(None, (o.strip() for o in opts.split(","))):
+        key, eq, value = opt.partition("=")
+        if not eq or not key:
+            raise click.BadParameter(f"{opt!r}: expected OPTION=VALUE", param_hint="--bond")
+        if key == "mode":
+            bond.mode = value
+        else:
+            bond.options[key] = value
+    return bond
+
+
+def _ipv4_text(ipv4: hostnet_pb2.Ipv4Config) -> str:
+    if ipv4.method == "static":
+        gw = f" via {ipv4.gateway}" if ipv4.gateway else ""
+        return f"{ipv4.address}/{ipv4.prefixlen}{gw}"
+    return ipv4.method or "none"
+
+
+# -- logical networks ---------------------------------------------------------------------------
+
+
+@click.group("network")
+def network_group() -> None:
+    """Logical networks of the datacenter (ovirtmgmt exists from the start)."""
+
+
+@network_group.command("create")
+@click.argument("name")
+@click.option("--vlan", type=int, default=0, help="VLAN id 1-4094 (default: untagged)")
+@click.option("--mtu", type=int, default=0, help="MTU (default 1500)")
+@click.option("--no-vm-network", is_flag=True, help="bridgeless: addresses go on the NIC itself, no VMs attach")
+@click.option("--description", default="")
+@click.option("--datacenter", default="", help="default: Default")
+@OUTPUT_OPTION
+@click.pass_context
+def network_create(ctx, name, vlan, mtu, no_vm_network, description, datacenter, output):
+    """Define logical network NAME (a VM network, bridged, unless --no-vm-network)."""
+    net = _stub(ctx).CreateNetwork(fleet_pb2.CreateNetworkRequest(
+        network=fleet_pb2.LogicalNetwork(name=name, vlan=vlan, mtu=mtu, description=description,
+                                         datacenter=datacenter),
+        no_vm_network=no_vm_network), timeout=30)
+    if output == "json":
+        print_json(as_dict(net))
+    else:
+        click.echo(f"created network {net.name} ({'VM network' if net.vm_network else 'bridgeless'}, "
+                   f"mtu {net.mtu}{f', vlan {net.vlan}' if net.vlan else ''})")
+
+
+@network_group.command("list")
+@OUTPUT_OPTION
+@click.pass_context
+def network_list(ctx, output):
+    """All logical networks."""
+    nets = _stub(ctx).ListNetworks(fleet_pb2.ListNetworksRequest(), timeout=30).networks
+    if output == "json":
+        print_json([as_dict(n) for n in nets])
+        return
+    print_table(["NAME", "DATACENTER", "VLAN", "MTU", "VM NETWORK", "DESCRIPTION"],
+                [(n.name, n.datacenter, n.vlan or "-", n.mtu, "yes" if n.vm_network else "no", n.description)
+                 for n in nets])
+
+
+@network_group.command("show")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def network_show(ctx, name, output):
+    """One logical network."""
+    n = _stub(ctx).GetNetwork(fleet_pb2.GetNetworkRequest(name=name), timeout=30)
+    if output == "json":
+        print_json(as_dict(n))
+        return
+    print_fields([("name", n.name), ("datacenter", n.datacenter), ("vlan", n.vlan or "untagged"), ("mtu", n.mtu),
+                  ("vm network", "yes (bridged)" if n.vm_network else "no (bridgeless)"),
+                  ("description", n.description)])
+
+
+@network_group.command("delete")
+@click.argument("name")
+@click.pass_context
+def network_delete(ctx, name):
+    """Remove a logical network that no host carries."""
+    _stub(ctx).DeleteNetwork(fleet_pb2.DeleteNetworkRequest(name=name), timeout=30)
+    click.echo(f"deleted network {name}")
+
+
+# -- host networks ------------------------------------------------------------------------------
+
+
+def _print_view(view: fleet_pb2.HostNetworksView) -> None:
+    rows = []
+    for s in view.networks:
+        status = "in sync" if s.in_sync else "OUT OF SYNC"
+        rows.append((s.network, s.nic, _ipv4_text(s.desired.ipv4), "yes" if s.desired.default_route else "",
+                     status))
+        for d in s.differences:
+            rows.append(("", "", "", "", f"  {d.field}: expected {d.expected}, found {d.found}"))
+    print_table(["NETWORK", "NIC", "IPV4", "DEFAULT ROUTE", "STATUS"], rows, title=f"networks on {view.host}")
+    if view.bonds:
+        print_table(["BOND", "SLAVES", "MODE", "OPTIONS"],
+                    [(b.name, ",".join(b.slaves), b.mode, ",".join(f"{k}={v}" for k, v in sorted(b.options.items())))
+                     for b in view.bonds])
+
+
+@host_group.command("setup-networks")
+@click.argument("host")
+@click.option("--attach", "attach", multiple=True, metavar="NET=NIC[:OPTS]",
+              help="carry NET on NIC or bond; OPTS: dhcp | static=ADDR/PREFIX, gateway=GW, default-route")
+@click.option("--detach", "detach", multiple=True, metavar="NET", help="remove NET from the host")
+@click.option("--bond", "bonds", multiple=True, metavar="NAME=NIC1,NIC2[:mode=M,opt=v]",
+              help="create or change a bond, e.g. bond0=eth1,eth2:mode=1,miimon=100")
+@click.option("--remove-bond", "remove_bonds", multiple=True, metavar="NAME", help="remove a bond")
+@click.option("--plan", is_flag=True, help="only show the kernel changes the agent would make; change nothing")
+@click.option("--connectivity-timeout", type=click.IntRange(min=0), default=0, show_default=True,
+              help="seconds the agent waits for the manager's confirmation before rolling back (0: no check)")
+@OUTPUT_OPTION
+@click.pass_context
+def host_setup_networks(ctx, host, attach, detach, bonds, remove_bonds, plan, connectivity_timeout, output):
+    """Change HOST's networks and bonds in one validated, transactional step."""
+    request = fleet_pb2.SetupHostNetworksRequest(
+        host=host, attach=[parse_attach(a) for a in attach], detach=list(detach),
+        bonds=[parse_bond(b) for b in bonds], remove_bonds=list(remove_bonds), plan=plan,
+        connectivity_timeout_s=connectivity_timeout)
+    if not (request.attach or request.detach or request.bonds or request.remove_bonds):
+        raise click.UsageError("nothing to do: give --attach, --detach, --bond or --remove-bond")
+    reply = _stub(ctx).SetupHostNetworks(request, timeout=120 + connectivity_timeout)
+    if output == "json":
+        print_json(as_dict(reply))
+        return
+    if plan:
+        click.echo(f"plan for {host} ({len(reply.steps)} kernel changes, nothing done):" if reply.steps
+                   else f"{host}: nothing to change")
+    else:
+        click.echo(f"{host}: applied {len(reply.steps)} kernel changes")
+    for step in reply.steps:
+        click.echo(f"  {step}")
+    if reply.applied:
+        _print_view(reply.view)
+
+
+@host_group.command("networks")
+@click.argument("host")
+@OUTPUT_OPTION
+@click.pass_context
+def host_networks(ctx, host, output):
+    """The networks HOST should carry: in sync, or exactly what differs."""
+    view = _stub(ctx).GetHostNetworks(fleet_pb2.GetHostNetworksRequest(host=host), timeout=30)
+    if output == "json":
+        print_json(as_dict(view))
+    else:
+        _print_view(view)
