@@ -1,0 +1,330 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class VNicKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VNIC_KIND_UNSPECIFIED: _ClassVar[VNicKind]
+    VNIC_KIND_BRIDGE: _ClassVar[VNicKind]
+    VNIC_KIND_DIRECT: _ClassVar[VNicKind]
+    VNIC_KIND_NETWORK: _ClassVar[VNicKind]
+
+class DirectMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIRECT_MODE_UNSPECIFIED: _ClassVar[DirectMode]
+    DIRECT_MODE_VEPA: _ClassVar[DirectMode]
+    DIRECT_MODE_BRIDGE: _ClassVar[DirectMode]
+    DIRECT_MODE_PRIVATE: _ClassVar[DirectMode]
+    DIRECT_MODE_PASSTHROUGH: _ClassVar[DirectMode]
+
+class VmState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VM_STATE_UNSPECIFIED: _ClassVar[VmState]
+    VM_STATE_SHUTOFF: _ClassVar[VmState]
+    VM_STATE_RUNNING: _ClassVar[VmState]
+    VM_STATE_PAUSED: _ClassVar[VmState]
+    VM_STATE_SHUTTING_DOWN: _ClassVar[VmState]
+    VM_STATE_CRASHED: _ClassVar[VmState]
+    VM_STATE_BLOCKED: _ClassVar[VmState]
+    VM_STATE_SUSPENDED: _ClassVar[VmState]
+
+class VirtualNetworkMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VIRTUAL_NETWORK_MODE_UNSPECIFIED: _ClassVar[VirtualNetworkMode]
+    VIRTUAL_NETWORK_MODE_NAT: _ClassVar[VirtualNetworkMode]
+    VIRTUAL_NETWORK_MODE_ROUTED: _ClassVar[VirtualNetworkMode]
+    VIRTUAL_NETWORK_MODE_BRIDGED: _ClassVar[VirtualNetworkMode]
+    VIRTUAL_NETWORK_MODE_ISOLATED: _ClassVar[VirtualNetworkMode]
+    VIRTUAL_NETWORK_MODE_OPEN: _ClassVar[VirtualNetworkMode]
+VNIC_KIND_UNSPECIFIED: VNicKind
+VNIC_KIND_BRIDGE: VNicKind
+VNIC_KIND_DIRECT: VNicKind
+VNIC_KIND_NETWORK: VNicKind
+DIRECT_MODE_UNSPECIFIED: DirectMode
+DIRECT_MODE_VEPA: DirectMode
+DIRECT_MODE_BRIDGE: DirectMode
+DIRECT_MODE_PRIVATE: DirectMode
+DIRECT_MODE_PASSTHROUGH: DirectMode
+VM_STATE_UNSPECIFIED: VmState
+VM_STATE_SHUTOFF: VmState
+VM_STATE_RUNNING: VmState
+VM_STATE_PAUSED: VmState
+VM_STATE_SHUTTING_DOWN: VmState
+VM_STATE_CRASHED: VmState
+VM_STATE_BLOCKED: VmState
+VM_STATE_SUSPENDED: VmState
+VIRTUAL_NETWORK_MODE_UNSPECIFIED: VirtualNetworkMode
+VIRTUAL_NETWORK_MODE_NAT: VirtualNetworkMode
+VIRTUAL_NETWORK_MODE_ROUTED: VirtualNetworkMode
+VIRTUAL_NETWORK_MODE_BRIDGED: VirtualNetworkMode
+VIRTUAL_NETWORK_MODE_ISOLATED: VirtualNetworkMode
+VIRTUAL_NETWORK_MODE_OPEN: VirtualNetworkMode
+
+class PciAddress(_message.Message):
+    __slots__ = ("domain", "bus", "slot", "function")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    BUS_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    domain: int
+    bus: int
+    slot: int
+    function: int
+    def __init__(self, domain: _Optional[int] = ..., bus: _Optional[int] = ..., slot: _Optional[int] = ..., function: _Optional[int] = ...) -> None: ...
+
+class Virtualport8021Qbg(_message.Message):
+    __slots__ = ("managerid", "typeid", "typeidversion", "instanceid")
+    MANAGERID_FIELD_NUMBER: _ClassVar[int]
+    TYPEID_FIELD_NUMBER: _ClassVar[int]
+    TYPEIDVERSION_FIELD_NUMBER: _ClassVar[int]
+    INSTANCEID_FIELD_NUMBER: _ClassVar[int]
+    managerid: int
+    typeid: int
+    typeidversion: int
+    instanceid: str
+    def __init__(self, managerid: _Optional[int] = ..., typeid: _Optional[int] = ..., typeidversion: _Optional[int] = ..., instanceid: _Optional[str] = ...) -> None: ...
+
+class Virtualport8021Qbh(_message.Message):
+    __slots__ = ("profileid",)
+    PROFILEID_FIELD_NUMBER: _ClassVar[int]
+    profileid: str
+    def __init__(self, profileid: _Optional[str] = ...) -> None: ...
+
+class VNic(_message.Message):
+    __slots__ = ("name", "kind", "source", "mode", "model", "mac", "pci", "vlan", "qbg", "qbh")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    PCI_FIELD_NUMBER: _ClassVar[int]
+    VLAN_FIELD_NUMBER: _ClassVar[int]
+    QBG_FIELD_NUMBER: _ClassVar[int]
+    QBH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: VNicKind
+    source: str
+    mode: DirectMode
+    model: str
+    mac: str
+    pci: PciAddress
+    vlan: int
+    qbg: Virtualport8021Qbg
+    qbh: Virtualport8021Qbh
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[VNicKind, str]] = ..., source: _Optional[str] = ..., mode: _Optional[_Union[DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci: _Optional[_Union[PciAddress, _Mapping]] = ..., vlan: _Optional[int] = ..., qbg: _Optional[_Union[Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[Virtualport8021Qbh, _Mapping]] = ...) -> None: ...
+
+class VmSpec(_message.Message):
+    __slots__ = ("name", "uuid", "memory_mib", "vcpus", "nics", "domain_type", "nic_boot_rom")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    NIC_BOOT_ROM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    uuid: str
+    memory_mib: int
+    vcpus: int
+    nics: _containers.RepeatedCompositeFieldContainer[VNic]
+    domain_type: str
+    nic_boot_rom: bool
+    def __init__(self, name: _Optional[str] = ..., uuid: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[VNic, _Mapping]]] = ..., domain_type: _Optional[str] = ..., nic_boot_rom: _Optional[bool] = ...) -> None: ...
+
+class VNicRuntime(_message.Message):
+    __slots__ = ("name", "mac", "host_device", "pci", "alias", "kind", "source", "mode", "vsi_instanceid")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    HOST_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    PCI_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    VSI_INSTANCEID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mac: str
+    host_device: str
+    pci: PciAddress
+    alias: str
+    kind: VNicKind
+    source: str
+    mode: DirectMode
+    vsi_instanceid: str
+    def __init__(self, name: _Optional[str] = ..., mac: _Optional[str] = ..., host_device: _Optional[str] = ..., pci: _Optional[_Union[PciAddress, _Mapping]] = ..., alias: _Optional[str] = ..., kind: _Optional[_Union[VNicKind, str]] = ..., source: _Optional[str] = ..., mode: _Optional[_Union[DirectMode, str]] = ..., vsi_instanceid: _Optional[str] = ...) -> None: ...
+
+class VmStatus(_message.Message):
+    __slots__ = ("name", "uuid", "state", "persistent", "domain_type", "memory_mib", "vcpus", "nics")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PERSISTENT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    uuid: str
+    state: VmState
+    persistent: bool
+    domain_type: str
+    memory_mib: int
+    vcpus: int
+    nics: _containers.RepeatedCompositeFieldContainer[VNicRuntime]
+    def __init__(self, name: _Optional[str] = ..., uuid: _Optional[str] = ..., state: _Optional[_Union[VmState, str]] = ..., persistent: _Optional[bool] = ..., domain_type: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[VNicRuntime, _Mapping]]] = ...) -> None: ...
+
+class DefineVmRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: VmSpec
+    def __init__(self, spec: _Optional[_Union[VmSpec, _Mapping]] = ...) -> None: ...
+
+class StartVmRequest(_message.Message):
+    __slots__ = ("name", "paused")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    paused: bool
+    def __init__(self, name: _Optional[str] = ..., paused: _Optional[bool] = ...) -> None: ...
+
+class StopVmRequest(_message.Message):
+    __slots__ = ("name", "timeout_s")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    timeout_s: int
+    def __init__(self, name: _Optional[str] = ..., timeout_s: _Optional[int] = ...) -> None: ...
+
+class StopVmResponse(_message.Message):
+    __slots__ = ("vm", "destroyed")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    DESTROYED_FIELD_NUMBER: _ClassVar[int]
+    vm: VmStatus
+    destroyed: bool
+    def __init__(self, vm: _Optional[_Union[VmStatus, _Mapping]] = ..., destroyed: _Optional[bool] = ...) -> None: ...
+
+class DestroyVmRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UndefineVmRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UndefineVmResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListVmsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListVmsResponse(_message.Message):
+    __slots__ = ("vms",)
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    vms: _containers.RepeatedCompositeFieldContainer[VmStatus]
+    def __init__(self, vms: _Optional[_Iterable[_Union[VmStatus, _Mapping]]] = ...) -> None: ...
+
+class GetVmRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class AttachNicRequest(_message.Message):
+    __slots__ = ("vm", "nic")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    nic: VNic
+    def __init__(self, vm: _Optional[str] = ..., nic: _Optional[_Union[VNic, _Mapping]] = ...) -> None: ...
+
+class DetachNicRequest(_message.Message):
+    __slots__ = ("vm", "nic")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    nic: str
+    def __init__(self, vm: _Optional[str] = ..., nic: _Optional[str] = ...) -> None: ...
+
+class VirtualNetwork(_message.Message):
+    __slots__ = ("name", "mode", "bridge", "uuid", "address", "prefixlen", "dhcp_start", "dhcp_end", "forward_dev")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    BRIDGE_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PREFIXLEN_FIELD_NUMBER: _ClassVar[int]
+    DHCP_START_FIELD_NUMBER: _ClassVar[int]
+    DHCP_END_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_DEV_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mode: VirtualNetworkMode
+    bridge: str
+    uuid: str
+    address: str
+    prefixlen: int
+    dhcp_start: str
+    dhcp_end: str
+    forward_dev: str
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[VirtualNetworkMode, str]] = ..., bridge: _Optional[str] = ..., uuid: _Optional[str] = ..., address: _Optional[str] = ..., prefixlen: _Optional[int] = ..., dhcp_start: _Optional[str] = ..., dhcp_end: _Optional[str] = ..., forward_dev: _Optional[str] = ...) -> None: ...
+
+class VirtualNetworkStatus(_message.Message):
+    __slots__ = ("network", "active", "persistent", "autostart")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PERSISTENT_FIELD_NUMBER: _ClassVar[int]
+    AUTOSTART_FIELD_NUMBER: _ClassVar[int]
+    network: VirtualNetwork
+    active: bool
+    persistent: bool
+    autostart: bool
+    def __init__(self, network: _Optional[_Union[VirtualNetwork, _Mapping]] = ..., active: _Optional[bool] = ..., persistent: _Optional[bool] = ..., autostart: _Optional[bool] = ...) -> None: ...
+
+class DefineVirtualNetworkRequest(_message.Message):
+    __slots__ = ("network",)
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    network: VirtualNetwork
+    def __init__(self, network: _Optional[_Union[VirtualNetwork, _Mapping]] = ...) -> None: ...
+
+class StartVirtualNetworkRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DestroyVirtualNetworkRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UndefineVirtualNetworkRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UndefineVirtualNetworkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListVirtualNetworksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListVirtualNetworksResponse(_message.Message):
+    __slots__ = ("networks",)
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    networks: _containers.RepeatedCompositeFieldContainer[VirtualNetworkStatus]
+    def __init__(self, networks: _Optional[_Iterable[_Union[VirtualNetworkStatus, _Mapping]]] = ...) -> None: ...
