@@ -31,16 +31,24 @@ class GetNetworkStateRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WatchNetworkStateRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("resume_after", "epoch")
+    RESUME_AFTER_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    resume_after: int
+    epoch: str
+    def __init__(self, resume_after: _Optional[int] = ..., epoch: _Optional[str] = ...) -> None: ...
 
 class NetworkStateEvent(_message.Message):
-    __slots__ = ("sequence", "state")
+    __slots__ = ("sequence", "state", "delta", "epoch")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     state: _netstate_pb2.NetworkState
-    def __init__(self, sequence: _Optional[int] = ..., state: _Optional[_Union[_netstate_pb2.NetworkState, _Mapping]] = ...) -> None: ...
+    delta: _netstate_pb2.NetworkStateDelta
+    epoch: str
+    def __init__(self, sequence: _Optional[int] = ..., state: _Optional[_Union[_netstate_pb2.NetworkState, _Mapping]] = ..., delta: _Optional[_Union[_netstate_pb2.NetworkStateDelta, _Mapping]] = ..., epoch: _Optional[str] = ...) -> None: ...
 
 class SetupManagementNetworkRequest(_message.Message):
     __slots__ = ("nic", "bridge", "dry_run")

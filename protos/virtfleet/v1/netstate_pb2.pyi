@@ -120,3 +120,19 @@ class NetworkState(_message.Message):
     routes: _containers.RepeatedCompositeFieldContainer[Route]
     taken_at: _timestamp_pb2.Timestamp
     def __init__(self, hostname: _Optional[str] = ..., links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., taken_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class NetworkStateDelta(_message.Message):
+    __slots__ = ("changed_links", "removed_link_indexes", "added_routes", "removed_routes", "hostname", "taken_at")
+    CHANGED_LINKS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_LINK_INDEXES_FIELD_NUMBER: _ClassVar[int]
+    ADDED_ROUTES_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_ROUTES_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_AT_FIELD_NUMBER: _ClassVar[int]
+    changed_links: _containers.RepeatedCompositeFieldContainer[Link]
+    removed_link_indexes: _containers.RepeatedScalarFieldContainer[int]
+    added_routes: _containers.RepeatedCompositeFieldContainer[Route]
+    removed_routes: _containers.RepeatedCompositeFieldContainer[Route]
+    hostname: str
+    taken_at: _timestamp_pb2.Timestamp
+    def __init__(self, changed_links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., removed_link_indexes: _Optional[_Iterable[int]] = ..., added_routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., removed_routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., hostname: _Optional[str] = ..., taken_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
