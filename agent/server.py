@@ -75,11 +75,10 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     @manager_only
     def WatchNetworkState(self, request, context):
-        events = self._watcher.subscribe()
+        events = self._watcher.stream(request.resume_after, request.epoch)
         context.add_callback(events.close)  # a cancelled stream wakes the waiting generator
         try:
-            for sequence, state in events:
-                yield agent_pb2.NetworkStateEvent(sequence=sequence, state=state)
+            yield from events
         finally:
             events.close()
 

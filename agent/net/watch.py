@@ -7,6 +7,12 @@ going down) would become ten messages. Instead any event, after a short quiet
 period that coalesces the burst, triggers one full read. Consumers therefore
 always hold a complete, consistent state, and a slow consumer simply skips
 to the newest one.
+
+On the wire (`stream()`) a consumer gets one full snapshot, then only deltas
+computed from the state it was last sent (virtfleet.netdelta). Every read has
+a sequence number shared by all consumers of this watcher, under an epoch that
+changes when the agent restarts; the watcher keeps its last few states, so a
+consumer that reconnects with (epoch, sequence) gets just what it missed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import os
 import select
 import threading
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -29,7 +37,8 @@ from pyroute2.netlink.rtnl import (
 )
 
 from agent.net.state import read_state
-from virtfleet.v1 import netstate_pb2
+from virtfleet import netdelta
+from virtfleet.v1 import agent_pb2, netstate_pb2
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,9 @@ log = logging.getLogger(__name__)
 SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5
 GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
+# States kept for consumers that reconnect: enough for a manager restart or a
+# network blip during a burst; beyond it a snapshot is as cheap as a delta.
+HISTORY = 256
 
 
 class WatcherStopped(Exception):
@@ -91,6 +103,58 @@ class Subscription:
             self._condition.notify_all()
 
 
+class StreamSubscription:
+    """One wire consumer: a snapshot (or a resume delta), then deltas from what it was last sent.
+
+    Deltas are computed at take time against the newest state, so a slow
+    consumer gets one delta covering everything it missed, never a queue.
+    """
+
+    def __init__(self, watcher: StateWatcher, resume_after: int, epoch: str) -> None:
+        self._watcher = watcher
+        self._resume_after = resume_after
+        self._epoch = epoch
+        self._sent: netstate_pb2.NetworkState | None = None
+        self._sent_sequence = 0
+        self.closed = False
+
+    def get(self, timeout: float | None = None) -> agent_pb2.NetworkStateEvent:
+        """The next event; TimeoutError if none within `timeout`, WatcherStopped when it is over."""
+        w = self._watcher
+        with w._changed:
+            ready = w._changed.wait_for(
+                lambda: self.closed or w._stopped or (w._sequence > self._sent_sequence and w._latest is not None),
+                timeout)
+            if not ready:
+                raise TimeoutError("no network state change within the timeout")
+            if self.closed or w._stopped:
+                raise WatcherStopped("the state watcher has stopped")
+            sequence, latest = w._sequence, w._latest
+            base = self._sent
+            if base is None and self._epoch == w.epoch:
+                base = w._history.get(self._resume_after)
+        assert latest is not None
+        event = agent_pb2.NetworkStateEvent(sequence=sequence, epoch=w.epoch)
+        if base is None:
+            event.state.CopyFrom(latest)
+        else:
+            event.delta.CopyFrom(netdelta.diff(base, latest))
+        self._sent, self._sent_sequence = latest, sequence
+        return event
+
+    def __iter__(self) -> Iterator[agent_pb2.NetworkStateEvent]:
+        while True:
+            try:
+                yield self.get()
+            except WatcherStopped:
+                return
+
+    def close(self) -> None:
+        with self._watcher._changed:
+            self.closed = True
+            self._watcher._changed.notify_all()
+
+
 class StateWatcher:
     """Reads the state once, then again after every burst of kernel events, in one thread.
 
@@ -109,6 +173,10 @@ class StateWatcher:
         self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._run, name="net-state-watcher", daemon=True)
         self.error: BaseException | None = None
+        self.epoch = uuid.uuid4().hex
+        self._changed = threading.Condition(self._lock)
+        self._sequence = 0
+        self._history: OrderedDict[int, netstate_pb2.NetworkState] = OrderedDict()
 
     def start(self) -> StateWatcher:
         """Start watching; returns once the first state has been read (or reading failed)."""
@@ -129,6 +197,10 @@ class StateWatcher:
             if self._latest is not None:
                 subscription._offer(self._latest)
         return subscription
+
+    def stream(self, resume_after: int = 0, epoch: str = "") -> StreamSubscription:
+        """A wire consumer; it resumes when (epoch, resume_after) names a state still kept."""
+        return StreamSubscription(self, resume_after, epoch)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the sockets, join the thread, and end every subscription."""
@@ -160,6 +232,11 @@ class StateWatcher:
             if self._latest is not None and _same(self._latest, state):
                 return
             self._latest = state
+            self._sequence += 1
+            self._history[self._sequence] = state
+            while len(self._history) > HISTORY:
+                self._history.popitem(last=False)
+            self._changed.notify_all()
             subscribers = list(self._subscribers)
         for subscription in subscribers:
             subscription._offer(state)
@@ -167,6 +244,7 @@ class StateWatcher:
     def _finish(self) -> None:
         with self._lock:
             self._stopped = True
+            self._changed.notify_all()
             subscribers, self._subscribers = self._subscribers, []
         for subscription in subscribers:
             subscription._end()
