@@ -78,7 +78,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         events = self._watcher.stream(request.resume_after, request.epoch)
         context.add_callback(events.close)  # a cancelled stream wakes the waiting generator
         try:
-            yield from events
+            yield from events.events(request.heartbeat_s or None)
         finally:
             events.close()
 

@@ -29,7 +29,7 @@ class ManagerApp:
         pool = open_pool(cfg.dsn)
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
-        monitor = HostMonitor(pool, agents)
+        monitor = HostMonitor(pool, ca.manager_material(), unreachable_after_s=cfg.host_unreachable_after_s)
         networks = NetworkService(pool, agents)
         hosts = HostService(pool, ca, agents, monitor, networks)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks)

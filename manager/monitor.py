@@ -1,92 +1,269 @@
-"""Keeps each host's stored network report current from its agent's stream.
+"""Keeps every host's current network state in memory, fed by its agent's stream.
 
-One thread per host follows WatchNetworkState; every event replaces the stored
-report and stamps the host's last report time. A lost stream marks the host
-unreachable and is retried with capped backoff.
+A thousand hosts mostly sit idle on an open stream, so one asyncio loop
+(grpc.aio) in one thread follows them all instead of a thread per host. Each
+host's stream starts with a snapshot, then carries deltas; after a reconnect
+the monitor asks to resume from the (epoch, sequence) it holds and the agent
+answers with just the missed changes, or a snapshot when it cannot.
+
+Memory is the truth for the audit (parsing a thousand JSON reports back out of
+PostgreSQL would cost more than the audit itself); the database gets the
+newest report of each changed host in one batched transaction per flush, so
+reports survive the manager and the CLI can read them.
+
+Agents send an empty delta after `heartbeat` quiet seconds, so "last report"
+keeps moving for a quiet host; a host whose last report is older than
+`unreachable_after_s` is marked unreachable.
 """
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf.json_format import MessageToDict
 from psycopg_pool import ConnectionPool
 
-from virtfleet.v1 import agent_pb2
+from virtfleet import netdelta
+from virtfleet.tls import TlsMaterial, grpc_target
+from virtfleet.v1 import agent_pb2, agent_pb2_grpc, netstate_pb2
 
-from . import errors
-from .agents import AgentClients
 from .store import hosts as host_store
 
 log = logging.getLogger(__name__)
 
+# The simulator serves many hosts on one socket and tells them apart by this; real agents ignore it.
+HOST_METADATA = "x-virtfleet-host"
+
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.use_local_subchannel_pool", 1),  # one connection per host, even when endpoints coincide
+]
+
+
+@dataclass(frozen=True)
+class HostState:
+    """What the manager holds of one host: its state, where in its stream it is, when it last spoke."""
+
+    name: str
+    state: netstate_pb2.NetworkState
+    epoch: str
+    sequence: int
+    reported_at: dt.datetime      # wall clock, for people
+    reported_mono: float          # monotonic, for the unreachable limit
+    reachable: bool = True
+
+
+Listener = Callable[[HostState, agent_pb2.NetworkStateEvent], None]
+
 
 class HostMonitor:
-    def __init__(self, pool: ConnectionPool, agents: AgentClients) -> None:
+    def __init__(self, pool: ConnectionPool, material: TlsMaterial, *, unreachable_after_s: float = 30.0,
+                 flush_interval_s: float = 0.5) -> None:
         self._pool = pool
-        self._agents = agents
-        self._threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
-        self._lock = threading.Lock()
+        self._creds = material.channel_credentials()
+        self.unreachable_after_s = unreachable_after_s
+        self._flush_interval_s = flush_interval_s
+        self._hosts: dict[str, HostState] = {}
+        self._dirty: set[str] = set()
+        self._unreachable: set[str] = set()
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._listeners: list[Listener] = []
+        self._never_reported_since: dict[str, float] = {}
+        self.events_ingested = 0
+        self.changes_ingested = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="host-monitor", daemon=True)
+        self._thread.start()
+        self._call(self._background())
+
+    # -- what others use -------------------------------------------------------------
 
     def start_all(self) -> None:
         with self._pool.connection() as conn:
-            for host in host_store.list_hosts(conn):
-                self.watch(host.name, host.endpoint)
+            hosts = host_store.list_hosts(conn)
+        for host in hosts:
+            self.watch(host.name, host.endpoint)
 
     def watch(self, name: str, endpoint: str) -> None:
-        with self._lock:
-            if name in self._threads:
-                return
-            stop = threading.Event()
-            t = threading.Thread(target=self._follow, args=(name, endpoint, stop), name=f"monitor-{name}", daemon=True)
-            self._threads[name] = (t, stop)
-            t.start()
+        self._call(self._watch(name, endpoint))
 
     def unwatch(self, name: str) -> None:
-        with self._lock:
-            entry = self._threads.pop(name, None)
-        if entry:
-            entry[1].set()
+        self._call(self._unwatch(name))
+
+    def current(self, name: str) -> HostState | None:
+        return self._hosts.get(name)
+
+    def snapshot(self) -> dict[str, HostState]:
+        """Every host's current state (a consistent copy of the mapping, taken at once)."""
+        return dict(self._hosts)
+
+    def watched(self) -> set[str]:
+        return set(self._tasks)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called on the monitor's loop after each event is applied; must be quick."""
+        self._listeners.append(listener)
+
+    def flush(self) -> None:
+        """Write pending reports now (tests, shutdown)."""
+        asyncio.run_coroutine_threadsafe(self._flush(), self._loop).result(60)
 
     def stop(self) -> None:
-        with self._lock:
-            entries = list(self._threads.values())
-            self._threads.clear()
-        for _, stop in entries:
-            stop.set()
-
-    def _follow(self, name: str, endpoint: str, stop: threading.Event) -> None:
-        backoff = 0.2
-        while not stop.is_set():
-            stream = None
-            try:
-                stream = self._agents.stub(name, endpoint).WatchNetworkState(agent_pb2.WatchNetworkStateRequest())
-                stop_cancels = threading.Thread(target=lambda: (stop.wait(), stream.cancel()), daemon=True)
-                stop_cancels.start()
-                for event in stream:
-                    self._store(name, event)
-                    backoff = 0.2
-            except grpc.RpcError as exc:
-                if stop.is_set():
-                    return
-                log.info("lost the state stream of host %s: %s", name, exc.code())
-            except errors.NotFound:
-                return  # the host was removed while we watched it
-            if stop.is_set():
-                return
-            self._mark_unreachable(name)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 10.0)
-
-    def _store(self, name: str, event: agent_pb2.NetworkStateEvent) -> None:
-        state = MessageToDict(event.state, preserving_proto_field_name=True)
-        with self._pool.connection() as conn:
-            host_store.save_report(conn, name, event.sequence, state)
-
-    def _mark_unreachable(self, name: str) -> None:
+        if not self._loop.is_running():
+            return
         try:
-            with self._pool.connection() as conn:
-                host_store.set_status(conn, name, "unreachable")
-        except Exception:  # the database being down must not kill the monitor thread
-            log.exception("cannot mark host %s unreachable", name)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    # -- the loop --------------------------------------------------------------------
+
+    def _call(self, coro) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    async def _background(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._flusher = asyncio.create_task(self._flush_periodically())
+        self._checker = asyncio.create_task(self._check_reachability())
+
+    async def _watch(self, name: str, endpoint: str) -> None:
+        if name not in self._tasks:
+            self._tasks[name] = asyncio.create_task(self._follow(name, endpoint), name=f"monitor-{name}")
+
+    async def _unwatch(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        if task:
+            task.cancel()
+        self._hosts.pop(name, None)
+        self._dirty.discard(name)
+        self._unreachable.discard(name)
+        self._never_reported_since.pop(name, None)
+        channel = self._channels.pop(name, None)
+        if channel is not None:
+            await channel.close()
+
+    async def _shutdown(self) -> None:
+        for name in list(self._tasks):
+            task = self._tasks.pop(name)
+            task.cancel()
+        self._flusher.cancel()
+        self._checker.cancel()
+        try:
+            await self._flush()
+        except Exception:
+            log.exception("could not write the last reports")
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    def _channel(self, name: str, endpoint: str) -> grpc.aio.Channel:
+        channel = self._channels.get(name)
+        if channel is None:
+            options = [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", name)]
+            channel = grpc.aio.secure_channel(grpc_target(endpoint), self._creds, options=options)
+            self._channels[name] = channel
+        return channel
+
+    def _heartbeat_s(self) -> int:
+        return max(1, int(self.unreachable_after_s / 3))
+
+    async def _follow(self, name: str, endpoint: str) -> None:
+        backoff = 0.1
+        while True:
+            held = self._hosts.get(name)
+            request = agent_pb2.WatchNetworkStateRequest(
+                resume_after=held.sequence if held else 0, epoch=held.epoch if held else "",
+                heartbeat_s=self._heartbeat_s())
+            stub = agent_pb2_grpc.AgentServiceStub(self._channel(name, endpoint))
+            call = stub.WatchNetworkState(request, metadata=((HOST_METADATA, name),))
+            try:
+                async for event in call:
+                    self._ingest(name, event)
+                    backoff = 0.1
+            except grpc.aio.AioRpcError as exc:
+                log.info("lost the state stream of host %s: %s %s", name, exc.code().name, exc.details())
+            except asyncio.CancelledError:
+                call.cancel()
+                raise
+            except Exception:
+                log.exception("following host %s failed", name)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _ingest(self, name: str, event: agent_pb2.NetworkStateEvent) -> None:
+        held = self._hosts.get(name)
+        if event.HasField("state"):
+            state = event.state
+        elif held is not None and held.epoch == event.epoch:
+            state = held.state if netdelta.is_empty(event.delta) else netdelta.apply_delta(held.state, event.delta)
+            self.changes_ingested += netdelta.change_count(event.delta)
+        else:
+            # A delta we cannot place: should not happen (we resume only from what we hold); start over.
+            log.warning("host %s sent a delta for a state the manager does not hold", name)
+            raise grpc.aio.AioRpcError(grpc.StatusCode.DATA_LOSS, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                       "delta without a base")
+        changed = held is None or state is not held.state or not held.reachable
+        current = HostState(name, state, event.epoch, event.sequence, dt.datetime.now(dt.timezone.utc),
+                            time.monotonic())
+        self._hosts[name] = current
+        self.events_ingested += 1
+        self._unreachable.discard(name)
+        if changed or (held and held.sequence != event.sequence):
+            self._dirty.add(name)
+        for listener in self._listeners:
+            listener(current, event)
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval_s)
+            try:
+                await self._flush()
+            except Exception:  # the database being away must not stop the monitor
+                log.exception("could not write host reports; will retry")
+
+    async def _flush(self) -> None:
+        names, self._dirty = self._dirty, set()
+        held = [self._hosts[n] for n in names if n in self._hosts]
+        gone = sorted(self._unreachable)
+        if not held and not gone:
+            return
+        try:
+            await asyncio.to_thread(self._write, held, gone)
+        except Exception:
+            self._dirty |= {h.name for h in held}
+            raise
+
+    def _write(self, held: list[HostState], unreachable: list[str]) -> None:
+        """One transaction for the whole batch; the JSON form is made here, off the loop."""
+        rows = [host_store.ReportRow(h.name, h.sequence, h.reported_at,
+                                     MessageToDict(h.state, preserving_proto_field_name=True)) for h in held]
+        with self._pool.connection() as conn:
+            with conn.transaction():
+                host_store.save_reports(conn, rows)
+                host_store.mark_unreachable(conn, unreachable)
+
+    async def _check_reachability(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.unreachable_after_s / 4))
+            limit = time.monotonic() - self.unreachable_after_s
+            for name, host in list(self._hosts.items()):
+                if host.reachable and host.reported_mono < limit and name in self._tasks:
+                    log.warning("host %s has not reported for %.0f s: unreachable", name, self.unreachable_after_s)
+                    self._hosts[name] = HostState(host.name, host.state, host.epoch, host.sequence,
+                                                  host.reported_at, host.reported_mono, reachable=False)
+                    self._unreachable.add(name)
+            for name in list(self._tasks):
+                if name not in self._hosts and name not in self._unreachable:
+                    self._never_reported_since.setdefault(name, time.monotonic())
+                    if self._never_reported_since[name] < limit:
+                        self._unreachable.add(name)

@@ -143,11 +143,23 @@ class StreamSubscription:
         return event
 
     def __iter__(self) -> Iterator[agent_pb2.NetworkStateEvent]:
+        return self.events()
+
+    def events(self, heartbeat_s: float | None = None) -> Iterator[agent_pb2.NetworkStateEvent]:
+        """Events until the watcher stops; an empty delta after each `heartbeat_s` without one."""
         while True:
             try:
-                yield self.get()
+                yield self.get(heartbeat_s if self._sent is not None else None)
+            except TimeoutError:
+                yield self.heartbeat()
             except WatcherStopped:
                 return
+
+    def heartbeat(self) -> agent_pb2.NetworkStateEvent:
+        """Nothing changed since the last event: says so, at the same sequence."""
+        event = agent_pb2.NetworkStateEvent(sequence=self._sent_sequence, epoch=self._watcher.epoch)
+        event.delta.SetInParent()
+        return event
 
     def close(self) -> None:
         with self._watcher._changed:

@@ -112,3 +112,41 @@ def get_report(conn: psycopg.Connection, name: str) -> ReportRecord | None:
         (name,),
     ).fetchone()
     return ReportRecord(*row) if row else None
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One host's newest report, as the monitor writes it in a batch."""
+
+    host: str
+    sequence: int
+    reported_at: dt.datetime
+    state: dict[str, Any]
+
+
+def save_reports(conn: psycopg.Connection, rows: list[ReportRow]) -> None:
+    """Many hosts' reports in two statements; hosts removed meanwhile are skipped, not errors."""
+    if not rows:
+        return
+    names = [r.host for r in rows]
+    with conn.cursor() as cur:
+        cur.execute(
+            """UPDATE hosts h SET last_report_at = v.at, status = 'up'
+                 FROM unnest(%s::text[], %s::timestamptz[]) AS v(name, at) WHERE h.name = v.name""",
+            (names, [r.reported_at for r in rows]),
+        )
+        cur.execute(
+            """INSERT INTO host_network_reports (host_id, sequence, reported_at, state)
+               SELECT h.id, v.sequence, v.at, v.state
+                 FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[], %s::jsonb[]) AS v(name, sequence, at, state)
+                 JOIN hosts h ON h.name = v.name
+               ON CONFLICT (host_id) DO UPDATE
+                  SET sequence = EXCLUDED.sequence, reported_at = EXCLUDED.reported_at, state = EXCLUDED.state""",
+            (names, [r.sequence for r in rows], [r.reported_at for r in rows], [Jsonb(r.state) for r in rows]),
+        )
+
+
+def mark_unreachable(conn: psycopg.Connection, names: list[str]) -> None:
+    if names:
+        conn.execute("UPDATE hosts SET status = 'unreachable' WHERE name = ANY(%s) AND status <> 'unreachable'",
+                     (names,))

@@ -130,3 +130,12 @@ def test_diff_and_apply_round_trip_pure() -> None:
     assert list(delta.removed_link_indexes) == [2] and [l.name for l in delta.changed_links] == ["br0"]
     assert netdelta.apply_delta(old, delta) == new
     assert netdelta.is_empty(netdelta.diff(new, new))
+
+
+def test_a_quiet_host_sends_empty_heartbeats_at_its_last_sequence(netns: Namespace) -> None:
+    with StateWatcher(netns=netns.name) as watcher:
+        events = watcher.stream().events(heartbeat_s=0.05)
+        first = next(events)
+        beat = next(events)
+    assert first.HasField("state")
+    assert beat.HasField("delta") and netdelta.is_empty(beat.delta) and beat.sequence == first.sequence

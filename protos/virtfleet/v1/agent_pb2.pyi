@@ -31,12 +31,14 @@ class GetNetworkStateRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WatchNetworkStateRequest(_message.Message):
-    __slots__ = ("resume_after", "epoch")
+    __slots__ = ("resume_after", "epoch", "heartbeat_s")
     RESUME_AFTER_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_S_FIELD_NUMBER: _ClassVar[int]
     resume_after: int
     epoch: str
-    def __init__(self, resume_after: _Optional[int] = ..., epoch: _Optional[str] = ...) -> None: ...
+    heartbeat_s: int
+    def __init__(self, resume_after: _Optional[int] = ..., epoch: _Optional[str] = ..., heartbeat_s: _Optional[int] = ...) -> None: ...
 
 class NetworkStateEvent(_message.Message):
     __slots__ = ("sequence", "state", "delta", "epoch")
