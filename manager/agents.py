@@ -12,7 +12,7 @@ from typing import Callable, TypeVar
 import grpc
 
 from virtfleet.tls import TlsMaterial, grpc_target
-from virtfleet.v1 import agent_pb2_grpc
+from virtfleet.v1 import agent_pb2_grpc, vm_pb2_grpc
 
 from .errors import FailedPrecondition, InvalidArgument, Unavailable, VirtfleetError
 
@@ -46,6 +46,10 @@ class AgentClients:
     def stub(self, host_name: str, endpoint: str) -> agent_pb2_grpc.AgentServiceStub:
         return agent_pb2_grpc.AgentServiceStub(self.channel(host_name, endpoint))
 
+    def vm_stub(self, host_name: str, endpoint: str) -> vm_pb2_grpc.VmAgentServiceStub:
+        """The agent's VM runtime, on the same mutual-TLS channel as its AgentService."""
+        return vm_pb2_grpc.VmAgentServiceStub(self.channel(host_name, endpoint))
+
     def forget(self, host_name: str) -> None:
         with self._lock:
             for key in [k for k in self._channels if k[0] == host_name]:
@@ -55,6 +59,14 @@ class AgentClients:
         """Run one unary call and translate the agent's status into our error types."""
         try:
             return fn(self.stub(host_name, endpoint), self._timeout_s)
+        except grpc.RpcError as exc:
+            raise translate_agent_error(host_name, exc) from None
+
+    def call_vm(self, host_name: str, endpoint: str,
+                fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T]) -> T:
+        """As `call`, on the agent's VmAgentService."""
+        try:
+            return fn(self.vm_stub(host_name, endpoint), self._timeout_s)
         except grpc.RpcError as exc:
             raise translate_agent_error(host_name, exc) from None
 

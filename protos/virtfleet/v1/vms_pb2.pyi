@@ -1,0 +1,357 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from virtfleet.v1 import vm_pb2 as _vm_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Nic(_message.Message):
+    __slots__ = ("name", "network", "virtual_network", "direct_nic", "mode", "model", "mac", "pci_address", "host_device", "position", "qbg", "qbh")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    VIRTUAL_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    DIRECT_NIC_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    PCI_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HOST_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    QBG_FIELD_NUMBER: _ClassVar[int]
+    QBH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    network: str
+    virtual_network: str
+    direct_nic: str
+    mode: _vm_pb2.DirectMode
+    model: str
+    mac: str
+    pci_address: str
+    host_device: str
+    position: int
+    qbg: _vm_pb2.Virtualport8021Qbg
+    qbh: _vm_pb2.Virtualport8021Qbh
+    def __init__(self, name: _Optional[str] = ..., network: _Optional[str] = ..., virtual_network: _Optional[str] = ..., direct_nic: _Optional[str] = ..., mode: _Optional[_Union[_vm_pb2.DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci_address: _Optional[str] = ..., host_device: _Optional[str] = ..., position: _Optional[int] = ..., qbg: _Optional[_Union[_vm_pb2.Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[_vm_pb2.Virtualport8021Qbh, _Mapping]] = ...) -> None: ...
+
+class VirtualMachine(_message.Message):
+    __slots__ = ("name", "cluster", "host", "state", "memory_mib", "vcpus", "source_kind", "source_name", "nic_rule", "nics", "created_at", "first_boot_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    NIC_RULE_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BOOT_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cluster: str
+    host: str
+    state: str
+    memory_mib: int
+    vcpus: int
+    source_kind: str
+    source_name: str
+    nic_rule: str
+    nics: _containers.RepeatedCompositeFieldContainer[Nic]
+    created_at: _timestamp_pb2.Timestamp
+    first_boot_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., host: _Optional[str] = ..., state: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., nic_rule: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_boot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateVirtualMachineRequest(_message.Message):
+    __slots__ = ("name", "cluster", "template", "snapshot", "memory_mib", "vcpus", "nics", "start", "host")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cluster: str
+    template: str
+    snapshot: str
+    memory_mib: int
+    vcpus: int
+    nics: _containers.RepeatedCompositeFieldContainer[Nic]
+    start: bool
+    host: str
+    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., template: _Optional[str] = ..., snapshot: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., start: _Optional[bool] = ..., host: _Optional[str] = ...) -> None: ...
+
+class CreateVirtualMachinesRequest(_message.Message):
+    __slots__ = ("name", "count", "cluster", "template", "snapshot", "batch_size", "start")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    count: int
+    cluster: str
+    template: str
+    snapshot: str
+    batch_size: int
+    start: bool
+    def __init__(self, name: _Optional[str] = ..., count: _Optional[int] = ..., cluster: _Optional[str] = ..., template: _Optional[str] = ..., snapshot: _Optional[str] = ..., batch_size: _Optional[int] = ..., start: _Optional[bool] = ...) -> None: ...
+
+class CreateVirtualMachinesProgress(_message.Message):
+    __slots__ = ("total", "created", "started", "vms", "rule")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    created: int
+    started: int
+    vms: _containers.RepeatedScalarFieldContainer[str]
+    rule: str
+    def __init__(self, total: _Optional[int] = ..., created: _Optional[int] = ..., started: _Optional[int] = ..., vms: _Optional[_Iterable[str]] = ..., rule: _Optional[str] = ...) -> None: ...
+
+class ListVirtualMachinesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListVirtualMachinesResponse(_message.Message):
+    __slots__ = ("vms",)
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    vms: _containers.RepeatedCompositeFieldContainer[VirtualMachine]
+    def __init__(self, vms: _Optional[_Iterable[_Union[VirtualMachine, _Mapping]]] = ...) -> None: ...
+
+class GetVirtualMachineRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class StartVirtualMachineRequest(_message.Message):
+    __slots__ = ("name", "host", "paused")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    host: str
+    paused: bool
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., paused: _Optional[bool] = ...) -> None: ...
+
+class StopVirtualMachineRequest(_message.Message):
+    __slots__ = ("name", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class DeleteVirtualMachineRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteVirtualMachineResponse(_message.Message):
+    __slots__ = ("released_macs",)
+    RELEASED_MACS_FIELD_NUMBER: _ClassVar[int]
+    released_macs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, released_macs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AddNicRequest(_message.Message):
+    __slots__ = ("vm", "nic")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    nic: Nic
+    def __init__(self, vm: _Optional[str] = ..., nic: _Optional[_Union[Nic, _Mapping]] = ...) -> None: ...
+
+class RemoveNicRequest(_message.Message):
+    __slots__ = ("vm", "nic")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    nic: str
+    def __init__(self, vm: _Optional[str] = ..., nic: _Optional[str] = ...) -> None: ...
+
+class OrderMismatch(_message.Message):
+    __slots__ = ("position", "field", "expected", "found")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    field: str
+    expected: str
+    found: str
+    def __init__(self, position: _Optional[int] = ..., field: _Optional[str] = ..., expected: _Optional[str] = ..., found: _Optional[str] = ...) -> None: ...
+
+class CheckOrderRequest(_message.Message):
+    __slots__ = ("vm",)
+    VM_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    def __init__(self, vm: _Optional[str] = ...) -> None: ...
+
+class CheckOrderResponse(_message.Message):
+    __slots__ = ("vm", "source_kind", "source_name", "rule", "in_order", "mismatches", "expected", "actual")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    IN_ORDER_FIELD_NUMBER: _ClassVar[int]
+    MISMATCHES_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    ACTUAL_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    source_kind: str
+    source_name: str
+    rule: str
+    in_order: bool
+    mismatches: _containers.RepeatedCompositeFieldContainer[OrderMismatch]
+    expected: _containers.RepeatedCompositeFieldContainer[Nic]
+    actual: _containers.RepeatedCompositeFieldContainer[Nic]
+    def __init__(self, vm: _Optional[str] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., rule: _Optional[str] = ..., in_order: _Optional[bool] = ..., mismatches: _Optional[_Iterable[_Union[OrderMismatch, _Mapping]]] = ..., expected: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., actual: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ...) -> None: ...
+
+class Template(_message.Message):
+    __slots__ = ("name", "datacenter", "memory_mib", "vcpus", "source_vm", "nics", "created_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATACENTER_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_VM_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    datacenter: str
+    memory_mib: int
+    vcpus: int
+    source_vm: str
+    nics: _containers.RepeatedCompositeFieldContainer[Nic]
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., datacenter: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_vm: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateTemplateRequest(_message.Message):
+    __slots__ = ("name", "from_vm", "datacenter", "memory_mib", "vcpus", "nics")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FROM_VM_FIELD_NUMBER: _ClassVar[int]
+    DATACENTER_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    from_vm: str
+    datacenter: str
+    memory_mib: int
+    vcpus: int
+    nics: _containers.RepeatedCompositeFieldContainer[Nic]
+    def __init__(self, name: _Optional[str] = ..., from_vm: _Optional[str] = ..., datacenter: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ...) -> None: ...
+
+class ListTemplatesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTemplatesResponse(_message.Message):
+    __slots__ = ("templates",)
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    templates: _containers.RepeatedCompositeFieldContainer[Template]
+    def __init__(self, templates: _Optional[_Iterable[_Union[Template, _Mapping]]] = ...) -> None: ...
+
+class GetTemplateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteTemplateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteTemplateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Snapshot(_message.Message):
+    __slots__ = ("name", "vm", "memory_mib", "vcpus", "nics", "created_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VM_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    vm: str
+    memory_mib: int
+    vcpus: int
+    nics: _containers.RepeatedCompositeFieldContainer[Nic]
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., vm: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateSnapshotRequest(_message.Message):
+    __slots__ = ("vm", "name")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    name: str
+    def __init__(self, vm: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class ListSnapshotsRequest(_message.Message):
+    __slots__ = ("vm",)
+    VM_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    def __init__(self, vm: _Optional[str] = ...) -> None: ...
+
+class ListSnapshotsResponse(_message.Message):
+    __slots__ = ("snapshots",)
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    snapshots: _containers.RepeatedCompositeFieldContainer[Snapshot]
+    def __init__(self, snapshots: _Optional[_Iterable[_Union[Snapshot, _Mapping]]] = ...) -> None: ...
+
+class GetSnapshotRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class MacChange(_message.Message):
+    __slots__ = ("nic", "old_mac", "new_mac")
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    OLD_MAC_FIELD_NUMBER: _ClassVar[int]
+    NEW_MAC_FIELD_NUMBER: _ClassVar[int]
+    nic: str
+    old_mac: str
+    new_mac: str
+    def __init__(self, nic: _Optional[str] = ..., old_mac: _Optional[str] = ..., new_mac: _Optional[str] = ...) -> None: ...
+
+class RestoreSnapshotRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RestoreSnapshotResponse(_message.Message):
+    __slots__ = ("vm", "mac_changes")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    MAC_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    vm: VirtualMachine
+    mac_changes: _containers.RepeatedCompositeFieldContainer[MacChange]
+    def __init__(self, vm: _Optional[_Union[VirtualMachine, _Mapping]] = ..., mac_changes: _Optional[_Iterable[_Union[MacChange, _Mapping]]] = ...) -> None: ...
+
+class DeleteSnapshotRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteSnapshotResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
