@@ -1,0 +1,97 @@
+"""One libvirt connection per agent, opened by URI on first use and reopened when it drops.
+
+libvirt connections are safe to share between threads, but the agent's compound
+changes (check which VM holds a device, then define) are not atomic in libvirt,
+so callers take `lock` around them: one VM-runtime change at a time per host.
+"""
+from __future__ import annotations
+
+import threading
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from typing import Iterator
+
+import libvirt
+
+from .errors import FailedPrecondition, HypervisorUnavailable, InvalidArgument, NotFound, Unsupported
+
+# libvirt prints every error to stderr unless a handler is registered; we raise typed errors instead.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+_NOT_FOUND = {libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_NETWORK}
+_UNAVAILABLE = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_RPC,
+                libvirt.VIR_ERR_AUTH_FAILED}
+_UNSUPPORTED = {libvirt.VIR_ERR_NO_SUPPORT}
+_BAD_XML = {libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL, libvirt.VIR_ERR_CONFIG_UNSUPPORTED}
+
+
+def translate(err: libvirt.libvirtError, what: str) -> Exception:
+    """libvirt's error codes -> our error types (callers `raise translate(err, ...) from err`)."""
+    code = err.get_error_code()
+    message = f"{what}: libvirt: {err.get_error_message()}"
+    if code in _NOT_FOUND:
+        return NotFound(message)
+    if code in _UNAVAILABLE:
+        return HypervisorUnavailable(message)
+    if code in _UNSUPPORTED:
+        return Unsupported(message)
+    if code in _BAD_XML:
+        return InvalidArgument("spec", message)
+    return FailedPrecondition(message)
+
+
+class Hypervisor:
+    """The host's libvirt, by URI (qemu:///system in production, test:///default in unit tests)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.lock = threading.RLock()
+        self._conn: libvirt.virConnect | None = None
+        self._domain_type: str | None = None
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        with self.lock:
+            if self._conn is None or not self._alive(self._conn):
+                try:
+                    self._conn = libvirt.open(self.uri)
+                except libvirt.libvirtError as err:
+                    raise HypervisorUnavailable(f"cannot connect to libvirt at {self.uri}: "
+                                                f"{err.get_error_message()}") from err
+            return self._conn
+
+    @staticmethod
+    def _alive(conn: libvirt.virConnect) -> bool:
+        try:
+            return bool(conn.isAlive())
+        except libvirt.libvirtError:
+            return False
+
+    @contextmanager
+    def change(self) -> Iterator[libvirt.virConnect]:
+        """Serialises a check-then-act sequence against the host's libvirt."""
+        with self.lock:
+            yield self.conn
+
+    def default_domain_type(self) -> str:
+        """kvm when libvirt offers it for x86_64 (it checked /dev/kvm), else qemu (TCG), else the driver's own."""
+        if self._domain_type is None:
+            self._domain_type = pick_domain_type(self.conn.getCapabilities())
+        return self._domain_type
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except libvirt.libvirtError:
+                    pass
+                self._conn = None
+
+
+def pick_domain_type(capabilities_xml: str) -> str:
+    offered = {d.get("type", "") for d in ET.fromstring(capabilities_xml).findall("guest/arch[@name='x86_64']/domain")}
+    for preferred in ("kvm", "qemu"):
+        if preferred in offered:
+            return preferred
+    return sorted(offered)[0] if offered else "qemu"

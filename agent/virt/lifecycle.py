@@ -1,0 +1,289 @@
+"""VM lifecycle on the host's libvirt: define, start, stop, destroy, undefine, list, NIC hot-plug.
+
+Every change validates first (nothing reaches libvirt when a field is wrong), runs
+under the hypervisor's lock (the passthrough and VSI-instance checks read the other
+VMs, then act), and answers with what libvirt reports afterwards (readback).
+A VM's definition holds its host devices: a device passed through to a defined VM
+is that VM's until it is undefined or the vNIC detached.
+"""
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from typing import Callable
+
+import libvirt
+
+from . import readback
+from .connection import Hypervisor, translate
+from .domxml import ALIAS_PREFIX, build_domain_xml, build_interface_xml, interface_element
+from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .spec import Qbg, VmSpec, VmState, VmStatus, VNicSpec
+from .validation import HostNicUse, check_host_conflicts, complete_nic, validate_nic, validate_vm
+
+_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: VmState.SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF: VmState.SHUTOFF,
+    libvirt.VIR_DOMAIN_RUNNING: VmState.RUNNING, libvirt.VIR_DOMAIN_PAUSED: VmState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: VmState.SHUTTING_DOWN, libvirt.VIR_DOMAIN_CRASHED: VmState.CRASHED,
+    libvirt.VIR_DOMAIN_BLOCKED: VmState.BLOCKED, libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.SUSPENDED,
+}
+DEFAULT_STOP_TIMEOUT_S = 60.0
+
+
+def status(dom: libvirt.virDomain) -> VmStatus:
+    try:
+        state, _reason = dom.state()
+        return VmStatus(runtime=readback.parse_domain(dom.XMLDesc()), state=_STATES.get(state, VmState.SHUTOFF),
+                        persistent=bool(dom.isPersistent()))
+    except libvirt.libvirtError as err:
+        raise translate(err, f"VM {dom.name()!r}") from err
+
+
+def _lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain:
+    try:
+        return conn.lookupByName(name)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            raise NotFound(f"VM {name!r} is not defined on this host") from err
+        raise translate(err, f"VM {name!r}") from err
+
+
+def _other_direct_uses(conn: libvirt.virConnect, vm: str) -> list[HostNicUse]:
+    """Direct vNICs of every other VM here, defined or running (both definitions count)."""
+    uses: list[HostNicUse] = []
+    for dom in conn.listAllDomains():
+        if dom.name() == vm:
+            continue
+        if dom.isPersistent():
+            uses += readback.direct_uses(dom.name(), dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        if dom.isActive():
+            uses += readback.direct_uses(dom.name(), dom.XMLDesc())
+    return uses
+
+
+def define_vm(hv: Hypervisor, spec: VmSpec) -> VmStatus:
+    validate_vm(spec)
+    with hv.change() as conn:
+        existing = _find(conn, spec.name)
+        kept_ids: dict[str, str] = {}
+        if existing is not None:
+            if existing.isActive():
+                raise FailedPrecondition(f"VM {spec.name!r} is {status(existing).state}; stop it before redefining")
+            old = readback.parse_domain(existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            if spec.uuid and spec.uuid != old.uuid:
+                raise FailedPrecondition(f"VM {spec.name!r} is already defined with UUID {old.uuid}")
+            spec = replace(spec, uuid=old.uuid)
+            kept_ids = {n.name: n.vsi_instanceid for n in old.nics if n.vsi_instanceid}
+        # A redefined vNIC keeps its VSI instance; only a new one gets a fresh id.
+        spec = replace(spec, nics=tuple(_keep_instanceid(n, kept_ids.get(n.name, "")) for n in spec.nics))
+        spec = replace(spec, nics=tuple(complete_nic(n) for n in spec.nics))
+        check_host_conflicts(spec.name, ((f"spec.nics[{i}]", n) for i, n in enumerate(spec.nics)),
+                             _other_direct_uses(conn, spec.name))
+        xml = build_domain_xml(spec, hv.default_domain_type())
+        try:
+            dom = conn.defineXML(xml)
+        except libvirt.libvirtError as err:
+            raise translate(err, f"defining VM {spec.name!r}") from err
+        return status(dom)
+
+
+def _keep_instanceid(nic: VNicSpec, old_id: str) -> VNicSpec:
+    if isinstance(nic.virtualport, Qbg) and not nic.virtualport.instanceid and old_id:
+        return replace(nic, virtualport=replace(nic.virtualport, instanceid=old_id))
+    return nic
+
+
+def _find(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
+    try:
+        return _lookup(conn, name)
+    except NotFound:
+        return None
+
+
+def start_vm(hv: Hypervisor, name: str, paused: bool = False) -> VmStatus:
+    with hv.change() as conn:
+        dom = _lookup(conn, name)
+        if dom.isActive():
+            raise FailedPrecondition(f"VM {name!r} is already {status(dom).state}")
+        try:
+            _create(dom, paused)
+        except libvirt.libvirtError as err:
+            raise translate(err, f"starting VM {name!r}") from err
+        return status(dom)
+
+
+def _create(dom: libvirt.virDomain, paused: bool) -> None:
+    if not paused:
+        dom.create()
+        return
+    try:
+        dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+    except libvirt.libvirtError as err:
+        # The test driver refuses the flag; pausing right after the start is the same end state.
+        if err.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
+            raise
+        dom.create()
+        dom.suspend()
+
+
+def stop_vm(hv: Hypervisor, name: str, timeout_s: float = DEFAULT_STOP_TIMEOUT_S, poll_s: float = 0.1,
+            clock: Callable[[], float] = time.monotonic) -> tuple[VmStatus, bool]:
+    """Graceful shutdown (ACPI) first; a guest still up after `timeout_s` is destroyed.
+
+    Returns the status afterwards and whether the VM had to be destroyed.
+    """
+    with hv.change() as conn:
+        dom = _lookup(conn, name)
+        if not dom.isActive():
+            raise FailedPrecondition(f"VM {name!r} is not running")
+        try:
+            dom.shutdown()
+        except libvirt.libvirtError as err:
+            raise translate(err, f"shutting VM {name!r} down") from err
+    deadline = clock() + timeout_s
+    while clock() < deadline:
+        if not _active(dom):
+            return _status_after_stop(hv, name), False
+        time.sleep(poll_s)
+    with hv.change():
+        if _active(dom):
+            try:
+                dom.destroy()
+            except libvirt.libvirtError as err:
+                if _active(dom):
+                    raise translate(err, f"destroying VM {name!r}") from err
+            return _status_after_stop(hv, name), True
+    return _status_after_stop(hv, name), False
+
+
+def _active(dom: libvirt.virDomain) -> bool:
+    try:
+        return bool(dom.isActive())
+    except libvirt.libvirtError:
+        return False  # a transient domain vanishes when it stops
+
+
+def _status_after_stop(hv: Hypervisor, name: str) -> VmStatus:
+    return status(_lookup(hv.conn, name))
+
+
+def destroy_vm(hv: Hypervisor, name: str) -> VmStatus:
+    with hv.change() as conn:
+        dom = _lookup(conn, name)
+        if not dom.isActive():
+            raise FailedPrecondition(f"VM {name!r} is not running")
+        try:
+            dom.destroy()
+        except libvirt.libvirtError as err:
+            raise translate(err, f"destroying VM {name!r}") from err
+        return status(dom)
+
+
+def undefine_vm(hv: Hypervisor, name: str) -> None:
+    with hv.change() as conn:
+        dom = _lookup(conn, name)
+        if dom.isActive():
+            raise FailedPrecondition(f"VM {name!r} is {status(dom).state}; stop or destroy it first")
+        try:
+            dom.undefine()
+        except libvirt.libvirtError as err:
+            raise translate(err, f"undefining VM {name!r}") from err
+
+
+def list_vms(hv: Hypervisor) -> list[VmStatus]:
+    found = []
+    for dom in hv.conn.listAllDomains():
+        try:
+            found.append(status(dom))
+        except NotFound:
+            continue  # undefined between listing and reading
+    return sorted(found, key=lambda s: s.runtime.name)
+
+
+def get_vm(hv: Hypervisor, name: str) -> VmStatus:
+    return status(_lookup(hv.conn, name))
+
+
+# --- NIC hot-plug ---------------------------------------------------------------------------
+
+def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
+    """Adds the vNIC to the definition and, when the VM runs, to the guest (hot-plug)."""
+    validate_nic(nic, "nic")
+    with hv.change() as conn:
+        dom = _lookup(conn, vm)
+        current = [n for text in _definitions(dom) for n in readback.parse_domain(text).nics]
+        _check_new_nic_distinct(nic, current)
+        nic = complete_nic(nic)
+        check_host_conflicts(vm, [("nic", nic)], _other_direct_uses(conn, vm))
+        xml = build_interface_xml(nic)
+        active = bool(dom.isActive())
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if active else 0)
+        try:
+            dom.attachDeviceFlags(xml, flags)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or active:
+                raise translate(err, f"hot-plugging vNIC {nic.name!r} into VM {vm!r}") from err
+            _redefine(conn, dom, lambda devices: devices.append(interface_element(nic)))
+        return status(dom)
+
+
+def _definitions(dom: libvirt.virDomain) -> list[str]:
+    texts = [dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)]
+    if dom.isActive():
+        texts.append(dom.XMLDesc())
+    return texts
+
+
+def _check_new_nic_distinct(nic: VNicSpec, current: list) -> None:
+    for other in current:
+        if other.name and other.name == nic.name:
+            raise InvalidArgument("nic.name", f"vNIC {nic.name!r}: the VM already has a vNIC of that name")
+        if nic.mac and other.mac == nic.mac:
+            raise InvalidArgument("nic.mac", f"vNIC {nic.name!r}: MAC {nic.mac} is already vNIC {other.name!r}'s")
+        if nic.pci is not None and other.pci == nic.pci:
+            raise InvalidArgument("nic.pci", f"vNIC {nic.name!r}: PCI address {nic.pci} is already taken by "
+                                  f"{other.name or other.alias!r}")
+        if (isinstance(nic.virtualport, Qbg) and nic.virtualport.instanceid
+                and other.vsi_instanceid == nic.virtualport.instanceid.lower()):
+            raise InvalidArgument("nic.qbg.instanceid", f"vNIC {nic.name!r}: 802.1Qbg instanceid is already vNIC "
+                                  f"{other.name!r}'s")
+
+
+def detach_nic(hv: Hypervisor, vm: str, nic_name: str) -> VmStatus:
+    """Removes the vNIC from the running guest (hot-unplug) and from the definition."""
+    with hv.change() as conn:
+        dom = _lookup(conn, vm)
+        active = bool(dom.isActive())
+        in_config = readback.interface_by_name(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), nic_name) is not None
+        live = readback.interface_by_name(dom.XMLDesc(), nic_name) if active else None
+        if not in_config and live is None:
+            raise NotFound(f"VM {vm!r} has no vNIC {nic_name!r}")
+        flags = (libvirt.VIR_DOMAIN_AFFECT_CONFIG if in_config else 0) | (
+            libvirt.VIR_DOMAIN_AFFECT_LIVE if live is not None else 0)
+        try:
+            dom.detachDeviceAlias(ALIAS_PREFIX + nic_name, flags)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or live is not None:
+                raise translate(err, f"unplugging vNIC {nic_name!r} from VM {vm!r}") from err
+            _redefine(conn, dom, lambda devices: devices.remove(_by_alias(devices, nic_name)))
+        return status(dom)
+
+
+def _by_alias(devices: ET.Element, nic_name: str) -> ET.Element:
+    for el in devices.findall("interface"):
+        alias = el.find("alias")
+        if alias is not None and alias.get("name") == ALIAS_PREFIX + nic_name:
+            return el
+    raise NotFound(f"no vNIC {nic_name!r}")
+
+
+def _redefine(conn: libvirt.virConnect, dom: libvirt.virDomain, edit: Callable[[ET.Element], None]) -> None:
+    """For drivers without device (un)plug on the definition (test:///default): edit and redefine."""
+    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    edit(root.find("devices"))
+    try:
+        conn.defineXML(ET.tostring(root, encoding="unicode"))
+    except libvirt.libvirtError as err:
+        raise translate(err, f"redefining VM {dom.name()!r}") from err
+

@@ -1,0 +1,251 @@
+"""Typed VM spec: what the manager asks this host to run, independent of libvirt's XML.
+
+The protobuf contract is translated here once (`vm_from_proto`, `nic_from_proto`,
+`network_from_proto`) so validation and the XML builders work on plain, immutable
+values and can be tested without gRPC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from virtfleet.v1 import vm_pb2
+
+
+class NicKind(StrEnum):
+    BRIDGE = "bridge"    # a tap (vnetN) on a host bridge
+    DIRECT = "direct"    # macvtap on a host NIC
+    NETWORK = "network"  # a libvirt virtual network
+
+
+class DirectMode(StrEnum):
+    VEPA = "vepa"
+    BRIDGE = "bridge"
+    PRIVATE = "private"
+    PASSTHROUGH = "passthrough"
+
+
+class NetworkMode(StrEnum):
+    NAT = "nat"
+    ROUTED = "route"
+    BRIDGED = "bridge"
+    ISOLATED = "isolated"
+    OPEN = "open"
+
+
+class VmState(StrEnum):
+    SHUTOFF = "shutoff"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUTTING_DOWN = "shutting-down"
+    CRASHED = "crashed"
+    BLOCKED = "blocked"
+    SUSPENDED = "pmsuspended"
+
+
+@dataclass(frozen=True)
+class PciAddress:
+    domain: int = 0
+    bus: int = 0
+    slot: int = 0
+    function: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.domain:04x}:{self.bus:02x}:{self.slot:02x}.{self.function:x}"
+
+
+@dataclass(frozen=True)
+class Qbg:
+    """IEEE 802.1Qbg VSI: the switch's manager, type and version, and this instance's UUID."""
+
+    managerid: int
+    typeid: int
+    typeidversion: int
+    instanceid: str = ""  # filled by validation.complete_vm when empty
+
+
+@dataclass(frozen=True)
+class Qbh:
+    profileid: str
+
+
+@dataclass(frozen=True)
+class VNicSpec:
+    name: str
+    kind: NicKind | None
+    source: str
+    mode: DirectMode | None = None  # direct only; None means vepa
+    model: str = "virtio"
+    mac: str = ""                   # empty: libvirt chooses
+    pci: PciAddress | None = None   # None: libvirt assigns at define
+    vlan: int = 0                   # the logical network's VLAN id; 802.1Qbg needs one
+    virtualport: Qbg | Qbh | None = None
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    name: str
+    memory_mib: int
+    vcpus: int
+    nics: tuple[VNicSpec, ...] = ()
+    uuid: str = ""
+    domain_type: str = ""           # empty: the connection decides (kvm when offered, else qemu)
+    nic_boot_rom: bool = False      # False: <rom enabled='no'/> (iPXE hangs diskless guests under nested KVM)
+
+
+@dataclass(frozen=True)
+class VirtualNetworkSpec:
+    name: str
+    mode: NetworkMode | None
+    bridge: str = ""
+    uuid: str = ""
+    address: str = ""
+    prefixlen: int = 0
+    dhcp_start: str = ""
+    dhcp_end: str = ""
+    forward_dev: str = ""
+
+
+@dataclass(frozen=True)
+class VNicRuntime:
+    """One vNIC as libvirt reports it (live XML while running)."""
+
+    name: str              # from our alias ua-NAME; empty for a device we did not name
+    mac: str
+    host_device: str       # vnetN / macvtapN while running
+    pci: PciAddress | None
+    alias: str
+    kind: NicKind | None
+    source: str
+    mode: DirectMode | None = None
+    vsi_instanceid: str = ""
+
+
+@dataclass(frozen=True)
+class VmRuntime:
+    name: str
+    uuid: str
+    domain_type: str
+    memory_mib: int
+    vcpus: int
+    nics: tuple[VNicRuntime, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    runtime: VmRuntime   # from the live XML while running, else from the definition
+    state: VmState
+    persistent: bool
+
+
+@dataclass(frozen=True)
+class VirtualNetworkStatus:
+    network: VirtualNetworkSpec
+    active: bool
+    persistent: bool
+    autostart: bool
+
+
+# --- protobuf <-> typed values -------------------------------------------------------------
+
+_KIND_FROM_PB = {
+    vm_pb2.VNIC_KIND_BRIDGE: NicKind.BRIDGE,
+    vm_pb2.VNIC_KIND_DIRECT: NicKind.DIRECT,
+    vm_pb2.VNIC_KIND_NETWORK: NicKind.NETWORK,
+}
+_KIND_TO_PB = {v: k for k, v in _KIND_FROM_PB.items()}
+_MODE_FROM_PB = {
+    vm_pb2.DIRECT_MODE_VEPA: DirectMode.VEPA,
+    vm_pb2.DIRECT_MODE_BRIDGE: DirectMode.BRIDGE,
+    vm_pb2.DIRECT_MODE_PRIVATE: DirectMode.PRIVATE,
+    vm_pb2.DIRECT_MODE_PASSTHROUGH: DirectMode.PASSTHROUGH,
+}
+_MODE_TO_PB = {v: k for k, v in _MODE_FROM_PB.items()}
+_NETMODE_FROM_PB = {
+    vm_pb2.VIRTUAL_NETWORK_MODE_NAT: NetworkMode.NAT,
+    vm_pb2.VIRTUAL_NETWORK_MODE_ROUTED: NetworkMode.ROUTED,
+    vm_pb2.VIRTUAL_NETWORK_MODE_BRIDGED: NetworkMode.BRIDGED,
+    vm_pb2.VIRTUAL_NETWORK_MODE_ISOLATED: NetworkMode.ISOLATED,
+    vm_pb2.VIRTUAL_NETWORK_MODE_OPEN: NetworkMode.OPEN,
+}
+_NETMODE_TO_PB = {v: k for k, v in _NETMODE_FROM_PB.items()}
+
+
+def _pci_from_proto(msg: vm_pb2.VNic | vm_pb2.VNicRuntime) -> PciAddress | None:
+    if not msg.HasField("pci"):
+        return None
+    p = msg.pci
+    return PciAddress(p.domain, p.bus, p.slot, p.function)
+
+
+def _pci_to_proto(pci: PciAddress | None) -> vm_pb2.PciAddress | None:
+    return None if pci is None else vm_pb2.PciAddress(domain=pci.domain, bus=pci.bus, slot=pci.slot,
+                                                       function=pci.function)
+
+
+def nic_from_proto(msg: vm_pb2.VNic) -> VNicSpec:
+    port: Qbg | Qbh | None = None
+    which = msg.WhichOneof("virtualport")
+    if which == "qbg":
+        port = Qbg(msg.qbg.managerid, msg.qbg.typeid, msg.qbg.typeidversion, msg.qbg.instanceid)
+    elif which == "qbh":
+        port = Qbh(msg.qbh.profileid)
+    return VNicSpec(
+        name=msg.name, kind=_KIND_FROM_PB.get(msg.kind), source=msg.source, mode=_MODE_FROM_PB.get(msg.mode),
+        model=msg.model or "virtio", mac=msg.mac.lower(), pci=_pci_from_proto(msg), vlan=msg.vlan,
+        virtualport=port,
+    )
+
+
+def vm_from_proto(msg: vm_pb2.VmSpec) -> VmSpec:
+    return VmSpec(
+        name=msg.name, memory_mib=msg.memory_mib, vcpus=msg.vcpus,
+        nics=tuple(nic_from_proto(n) for n in msg.nics), uuid=msg.uuid.lower(),
+        domain_type=msg.domain_type, nic_boot_rom=msg.nic_boot_rom,
+    )
+
+
+def network_from_proto(msg: vm_pb2.VirtualNetwork) -> VirtualNetworkSpec:
+    return VirtualNetworkSpec(
+        name=msg.name, mode=_NETMODE_FROM_PB.get(msg.mode), bridge=msg.bridge, uuid=msg.uuid.lower(),
+        address=msg.address, prefixlen=msg.prefixlen, dhcp_start=msg.dhcp_start, dhcp_end=msg.dhcp_end,
+        forward_dev=msg.forward_dev,
+    )
+
+
+def network_to_proto(net: VirtualNetworkSpec) -> vm_pb2.VirtualNetwork:
+    return vm_pb2.VirtualNetwork(
+        name=net.name, mode=_NETMODE_TO_PB.get(net.mode, 0), bridge=net.bridge, uuid=net.uuid,
+        address=net.address, prefixlen=net.prefixlen, dhcp_start=net.dhcp_start, dhcp_end=net.dhcp_end,
+        forward_dev=net.forward_dev,
+    )
+
+
+_STATE_TO_PB = {
+    VmState.SHUTOFF: vm_pb2.VM_STATE_SHUTOFF, VmState.RUNNING: vm_pb2.VM_STATE_RUNNING,
+    VmState.PAUSED: vm_pb2.VM_STATE_PAUSED, VmState.SHUTTING_DOWN: vm_pb2.VM_STATE_SHUTTING_DOWN,
+    VmState.CRASHED: vm_pb2.VM_STATE_CRASHED, VmState.BLOCKED: vm_pb2.VM_STATE_BLOCKED,
+    VmState.SUSPENDED: vm_pb2.VM_STATE_SUSPENDED,
+}
+
+
+def vm_status_to_proto(status: VmStatus) -> vm_pb2.VmStatus:
+    rt = status.runtime
+    return vm_pb2.VmStatus(
+        name=rt.name, uuid=rt.uuid, state=_STATE_TO_PB[status.state], persistent=status.persistent,
+        domain_type=rt.domain_type, memory_mib=rt.memory_mib, vcpus=rt.vcpus,
+        nics=[nic_runtime_to_proto(n) for n in rt.nics],
+    )
+
+
+def network_status_to_proto(status: VirtualNetworkStatus) -> vm_pb2.VirtualNetworkStatus:
+    return vm_pb2.VirtualNetworkStatus(network=network_to_proto(status.network), active=status.active,
+                                       persistent=status.persistent, autostart=status.autostart)
+
+
+def nic_runtime_to_proto(nic: VNicRuntime) -> vm_pb2.VNicRuntime:
+    return vm_pb2.VNicRuntime(
+        name=nic.name, mac=nic.mac, host_device=nic.host_device, pci=_pci_to_proto(nic.pci), alias=nic.alias,
+        kind=_KIND_TO_PB.get(nic.kind, 0), source=nic.source, mode=_MODE_TO_PB.get(nic.mode, 0),
+        vsi_instanceid=nic.vsi_instanceid,
+    )

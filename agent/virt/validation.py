@@ -1,0 +1,260 @@
+"""Checks of a VM spec before libvirt sees it, each naming the vNIC and field it concerns.
+
+Pure functions: the host facts they need (which VM holds which device in
+passthrough, which VSI instance ids are taken) are passed in, so the rules are
+tested without a hypervisor. libvirt's own schema is the last line, not the first:
+its errors name neither the vNIC nor the field.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid as uuidlib
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Mapping
+
+from .errors import FailedPrecondition, InvalidArgument
+from .spec import DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicSpec
+
+VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+NIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")        # becomes the libvirt user alias ua-NAME
+IFNAME = re.compile(r"^[^\s/:]{1,15}$")                # a Linux interface name: at most 15 bytes
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+NIC_MODELS = frozenset({"virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3"})
+DOMAIN_TYPES = frozenset({"kvm", "qemu", "test"})
+MAX_PROFILEID = 39  # libvirt keeps it in a 40-byte buffer
+
+
+def _uuid_ok(text: str) -> bool:
+    try:
+        uuidlib.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --- one vNIC --------------------------------------------------------------------------------
+
+def validate_nic(nic: VNicSpec, where: str) -> None:
+    """`where` is the field path of this vNIC in the request, e.g. spec.nics[2]."""
+    label = f"vNIC {nic.name!r}" if nic.name else "vNIC"
+
+    def bad(field: str, message: str) -> InvalidArgument:
+        return InvalidArgument(f"{where}.{field}", f"{label}: {message}")
+
+    if not NIC_NAME.match(nic.name):
+        raise bad("name", f"name {nic.name!r} must be 1-32 letters, digits, '_' or '-'")
+    if nic.kind is None:
+        raise bad("kind", "kind is required: bridge, direct or network")
+    if not nic.source:
+        raise bad("source", f"a {nic.kind} vNIC needs a source ({_source_meaning(nic.kind)})")
+    if nic.kind in (NicKind.BRIDGE, NicKind.DIRECT) and not IFNAME.match(nic.source):
+        raise bad("source", f"{nic.source!r} is not an interface name (1-15 bytes, no '/', ':' or spaces)")
+    if nic.mode is not None and nic.kind != NicKind.DIRECT:
+        raise bad("mode", f"mode {nic.mode} applies only to direct (macvtap) vNICs, not {nic.kind}")
+    if nic.model not in NIC_MODELS:
+        raise bad("model", f"model {nic.model!r} is not one of {', '.join(sorted(NIC_MODELS))}")
+    if nic.mac and not MAC.match(nic.mac):
+        raise bad("mac", f"{nic.mac!r} is not a MAC address like 52:54:00:12:34:56")
+    if nic.mac and int(nic.mac[:2], 16) & 1:
+        raise bad("mac", f"{nic.mac} is a multicast address; a vNIC needs a unicast one")
+    if not 0 <= nic.vlan <= 4094:
+        raise bad("vlan", f"VLAN id {nic.vlan} is outside 0-4094")
+    if nic.pci is not None:
+        _validate_pci(nic.pci, bad)
+    if nic.virtualport is not None:
+        _validate_virtualport(nic, bad)
+
+
+def _source_meaning(kind: NicKind) -> str:
+    return {NicKind.BRIDGE: "the host bridge", NicKind.DIRECT: "the host NIC",
+            NicKind.NETWORK: "the virtual network's name"}[kind]
+
+
+def _validate_pci(pci: PciAddress, bad: Callable[[str, str], InvalidArgument]) -> None:
+    limits = (("domain", pci.domain, 0xFFFF), ("bus", pci.bus, 0xFF), ("slot", pci.slot, 0x1F),
+              ("function", pci.function, 0x7))
+    for name, value, top in limits:
+        if value > top:
+            raise bad(f"pci.{name}", f"PCI {name} {value:#x} is above {top:#x}")
+    if pci.bus == 0 and pci.slot == 0:
+        raise bad("pci.slot", "PCI slot 0 of bus 0 is the host bridge's")
+
+
+def _validate_virtualport(nic: VNicSpec, bad: Callable[[str, str], InvalidArgument]) -> None:
+    port = nic.virtualport
+    kind = "802.1Qbg" if isinstance(port, Qbg) else "802.1Qbh"
+    if nic.kind != NicKind.DIRECT:
+        raise bad("qbg" if isinstance(port, Qbg) else "qbh",
+                  f"an {kind} virtualport needs a direct (macvtap) vNIC, not {nic.kind}")
+    if isinstance(port, Qbg):
+        if not 1 <= port.managerid <= 255:
+            raise bad("qbg.managerid", f"802.1Qbg managerid must be 1-255 (0 is reserved), got {port.managerid}")
+        if port.typeid >= 1 << 24:
+            raise bad("qbg.typeid", f"802.1Qbg typeid must fit 24 bits (at most {(1 << 24) - 1}), got {port.typeid}")
+        if port.typeidversion >= 1 << 8:
+            raise bad("qbg.typeidversion",
+                      f"802.1Qbg typeidversion must fit 8 bits (at most 255), got {port.typeidversion}")
+        if port.instanceid and not _uuid_ok(port.instanceid):
+            raise bad("qbg.instanceid", f"802.1Qbg instanceid must be a UUID, got {port.instanceid!r}")
+        if nic.vlan == 0:
+            raise bad("vlan", "802.1Qbg requires the network's VLAN id to be non-zero")
+    elif isinstance(port, Qbh):
+        if not port.profileid:
+            raise bad("qbh.profileid", "802.1Qbh requires a non-empty profileid")
+        if len(port.profileid) > MAX_PROFILEID or not port.profileid.isprintable():
+            raise bad("qbh.profileid", f"802.1Qbh profileid must be at most {MAX_PROFILEID} printable characters")
+
+
+# --- a whole VM ------------------------------------------------------------------------------
+
+def validate_vm(spec: VmSpec) -> None:
+    if not VM_NAME.match(spec.name):
+        raise InvalidArgument("spec.name", f"VM name {spec.name!r} must be 1-64 letters, digits, '_', '.', '+' "
+                              "or '-', starting with a letter or digit")
+    if spec.uuid and not _uuid_ok(spec.uuid):
+        raise InvalidArgument("spec.uuid", f"{spec.uuid!r} is not a UUID")
+    if spec.memory_mib <= 0:
+        raise InvalidArgument("spec.memory_mib", "memory must be at least 1 MiB")
+    if spec.vcpus <= 0:
+        raise InvalidArgument("spec.vcpus", "a VM needs at least one vCPU")
+    if spec.domain_type and spec.domain_type not in DOMAIN_TYPES:
+        raise InvalidArgument("spec.domain_type", f"domain type {spec.domain_type!r} is not one of "
+                              f"{', '.join(sorted(DOMAIN_TYPES))}")
+    for i, nic in enumerate(spec.nics):
+        validate_nic(nic, f"spec.nics[{i}]")
+    check_nics_distinct(spec.nics, "spec.nics")
+
+
+def check_nics_distinct(nics: Iterable[VNicSpec], where: str) -> None:
+    """Names, MACs, PCI addresses and VSI instance ids are each one vNIC's own."""
+    seen: dict[tuple[str, object], str] = {}
+    for i, nic in enumerate(nics):
+        keys = [("name", nic.name), ("mac", nic.mac or None), ("pci", nic.pci)]
+        if isinstance(nic.virtualport, Qbg):
+            keys.append(("qbg.instanceid", nic.virtualport.instanceid.lower() or None))
+        for field, value in keys:
+            if value is None:
+                continue
+            if (field, value) in seen:
+                raise InvalidArgument(f"{where}[{i}].{field}",
+                                      f"vNIC {nic.name!r}: {field} {value} is already vNIC {seen[field, value]!r}'s")
+            seen[field, value] = nic.name
+
+
+def complete_vm(spec: VmSpec, new_uuid: Callable[[], str] = lambda: str(uuidlib.uuid4())) -> VmSpec:
+    """Gives each 802.1Qbg vNIC without an instance id a fresh one: a VSI instance is created now."""
+    return replace(spec, nics=tuple(complete_nic(n, new_uuid) for n in spec.nics))
+
+
+def complete_nic(nic: VNicSpec, new_uuid: Callable[[], str] = lambda: str(uuidlib.uuid4())) -> VNicSpec:
+    port = nic.virtualport
+    if isinstance(port, Qbg):
+        return replace(nic, virtualport=replace(port, instanceid=port.instanceid.lower() or new_uuid()))
+    return nic
+
+
+# --- rules that need the host's other VMs ----------------------------------------------------
+
+@dataclass(frozen=True)
+class HostNicUse:
+    """A direct vNIC of some VM on this host: the facts the exclusivity rules need."""
+
+    vm: str
+    device: str
+    mode: DirectMode
+    vsi_instanceid: str = ""
+
+
+def check_host_conflicts(vm: str, nics: Iterable[tuple[str, VNicSpec]], others: Iterable[HostNicUse]) -> None:
+    """Passthrough gives a host device to one guest at a time; a VSI instance id is one vNIC's.
+
+    `nics` pairs each vNIC with its field path; `others` are the direct vNICs of the
+    host's other VMs (the VM being (re)defined is excluded by the caller).
+    """
+    by_device: dict[str, list[HostNicUse]] = {}
+    instance_holder: dict[str, str] = {}
+    for use in others:
+        if use.vm == vm:
+            continue
+        by_device.setdefault(use.device, []).append(use)
+        if use.vsi_instanceid:
+            instance_holder[use.vsi_instanceid.lower()] = use.vm
+    for where, nic in nics:
+        if nic.kind != NicKind.DIRECT:
+            continue
+        for use in by_device.get(nic.source, []):
+            if use.mode == DirectMode.PASSTHROUGH:
+                raise FailedPrecondition(f"{where}: vNIC {nic.name!r}: host device {nic.source} is passed "
+                                         f"through to VM {use.vm!r}; it serves one guest at a time")
+            if nic.mode == DirectMode.PASSTHROUGH:
+                raise FailedPrecondition(f"{where}: vNIC {nic.name!r}: cannot pass host device {nic.source} "
+                                         f"through: VM {use.vm!r} uses it ({use.mode})")
+        if isinstance(nic.virtualport, Qbg) and nic.virtualport.instanceid.lower() in instance_holder:
+            holder = instance_holder[nic.virtualport.instanceid.lower()]
+            raise FailedPrecondition(f"{where}: vNIC {nic.name!r}: 802.1Qbg instanceid "
+                                     f"{nic.virtualport.instanceid} is already VM {holder!r}'s VSI instance")
+
+
+# --- virtual networks ------------------------------------------------------------------------
+
+def validate_network(net: VirtualNetworkSpec) -> None:
+    f = "network"
+    if not VM_NAME.match(net.name):
+        raise InvalidArgument(f"{f}.name", f"network name {net.name!r} must be 1-64 letters, digits, '_', '.', "
+                              "'+' or '-'")
+    if net.mode is None:
+        raise InvalidArgument(f"{f}.mode", "mode is required: nat, routed, bridged, isolated or open")
+    if net.uuid and not _uuid_ok(net.uuid):
+        raise InvalidArgument(f"{f}.uuid", f"{net.uuid!r} is not a UUID")
+    if net.bridge and not IFNAME.match(net.bridge):
+        raise InvalidArgument(f"{f}.bridge", f"{net.bridge!r} is not an interface name")
+    if net.forward_dev and (net.mode not in (NetworkMode.NAT, NetworkMode.ROUTED) or not IFNAME.match(net.forward_dev)):
+        raise InvalidArgument(f"{f}.forward_dev", "forward_dev is an interface name, for nat and routed networks only")
+    if net.mode == NetworkMode.BRIDGED:
+        if not net.bridge:
+            raise InvalidArgument(f"{f}.bridge", "a bridged network needs the existing host bridge's name")
+        for name, value in (("address", net.address), ("prefixlen", net.prefixlen), ("dhcp_start", net.dhcp_start),
+                            ("dhcp_end", net.dhcp_end)):
+            if value:
+                raise InvalidArgument(f"{f}.{name}", "a bridged network has no address or DHCP of libvirt's: the "
+                                      "host bridge's network provides them")
+        return
+    _validate_network_addresses(net)
+
+
+def _validate_network_addresses(net: VirtualNetworkSpec) -> None:
+    f = "network"
+    if not net.address:
+        if net.mode != NetworkMode.ISOLATED:
+            raise InvalidArgument(f"{f}.address", f"a {net.mode.name.lower()} network needs the host's address")
+        if net.dhcp_start or net.dhcp_end:
+            raise InvalidArgument(f"{f}.dhcp_start", "DHCP needs the network's address")
+        return
+    try:
+        host = ipaddress.IPv4Address(net.address)
+    except ValueError:
+        raise InvalidArgument(f"{f}.address", f"{net.address!r} is not an IPv4 address") from None
+    if not 8 <= net.prefixlen <= 30:
+        raise InvalidArgument(f"{f}.prefixlen", f"prefix length must be 8-30, got {net.prefixlen}")
+    subnet = ipaddress.IPv4Network(f"{host}/{net.prefixlen}", strict=False)
+    if host in (subnet.network_address, subnet.broadcast_address):
+        raise InvalidArgument(f"{f}.address", f"{host} is the network or broadcast address of {subnet}")
+    if bool(net.dhcp_start) != bool(net.dhcp_end):
+        raise InvalidArgument(f"{f}.dhcp_end" if net.dhcp_start else f"{f}.dhcp_start",
+                              "a DHCP range needs both its start and its end")
+    if not net.dhcp_start:
+        return
+    ends = []
+    for name, text in (("dhcp_start", net.dhcp_start), ("dhcp_end", net.dhcp_end)):
+        try:
+            addr = ipaddress.IPv4Address(text)
+        except ValueError:
+            raise InvalidArgument(f"{f}.{name}", f"{text!r} is not an IPv4 address") from None
+        if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+            raise InvalidArgument(f"{f}.{name}", f"{addr} is not a host address of {subnet}")
+        ends.append(addr)
+    if ends[0] > ends[1]:
+        raise InvalidArgument(f"{f}.dhcp_end", f"DHCP range ends ({ends[1]}) before it starts ({ends[0]})")
+    if ends[0] <= host <= ends[1]:
+        raise InvalidArgument(f"{f}.dhcp_start", f"the DHCP range contains the host's own address {host}")
