@@ -1,0 +1,53 @@
+"""What the audit looks at, typed: gathered by the service from PostgreSQL and the monitor."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from virtfleet.v1 import hostnet_pb2, netstate_pb2
+
+
+@dataclass(frozen=True)
+class HostInput:
+    name: str
+    address: str                                   # management address the manager enrolled
+    state: netstate_pb2.NetworkState | None        # None: never reported
+    reachable: bool
+    silent_s: float | None                         # seconds since the last report, None when never
+    desired: list[hostnet_pb2.NetworkAttachment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VnicInput:
+    """One vNIC of a VM as the manager recorded it."""
+
+    vm: str
+    name: str
+    mac: str
+    kind: str                        # "network" (tap on the network's bridge), "virtual", "direct" (macvtap)
+    host: str | None = None          # where the VM runs; None when it is down
+    network: str | None = None       # logical network (its bridge has its name)
+    direct_nic: str | None = None
+    direct_mode: str | None = None
+    host_device: str | None = None   # vnetN / macvtapN while running, when known
+    pci_address: str | None = None
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class NicOrderInput:
+    """A VM made from a template or snapshot, with the source's vNICs (vmorder.SourceNic lists)."""
+
+    vm: str
+    source_kind: str                 # "template" or "snapshot"
+    source_name: str
+    source: list                     # list[vmorder.SourceNic]
+    nics: list                       # list[vmorder.SourceNic], the VM's
+
+
+@dataclass(frozen=True)
+class FleetInput:
+    hosts: list[HostInput]
+    vnics: list[VnicInput] = field(default_factory=list)
+    allocated_macs: set[str] | None = None        # None: no MAC pools known, so no foreign-MAC check
+    nic_orders: list[NicOrderInput] = field(default_factory=list)
+    unreachable_after_s: float = 30.0

@@ -1,0 +1,55 @@
+"""Running VMs' vNICs against their devices on the host (vnetN taps, macvtap)."""
+from __future__ import annotations
+
+from virtfleet.v1 import netstate_pb2
+
+from .findings import VNIC, Finding, Severity
+from .inputs import VnicInput
+from .macs import device_mac, normal_mac
+
+# The kernel and libvirt spell one macvtap mode two ways.
+_MODES = {"passthru": "passthrough"}
+
+
+def normal_mode(mode: str | None) -> str:
+    text = (mode or "vepa").strip().lower()
+    return _MODES.get(text, text)
+
+
+def vnic_findings(vnic: VnicInput, state: netstate_pb2.NetworkState) -> list[Finding]:
+    kind = "macvtap" if vnic.kind == "direct" else "tun"
+    want_mac = device_mac(vnic.mac, kind)
+    obj = f"vm {vnic.vm} vNIC {vnic.name}"
+    links = {link.name: link for link in state.links}
+    device = links.get(vnic.host_device) if vnic.host_device else None
+    if device is None:
+        device = next((l for l in state.links if l.kind == kind and _mac(l) == want_mac), None)
+    if device is None:
+        where = vnic.host_device or f"a {kind} device with MAC {want_mac}"
+        return [Finding(VNIC, Severity.ERROR, vnic.host or "", f"{obj}: device", where, "missing",
+                        f"restart the VM's vNIC (unplug and plug {vnic.name}) or the VM")]
+    findings = []
+    if _mac(device) != want_mac:
+        findings.append(Finding(VNIC, Severity.ERROR, vnic.host or "", f"{obj}: MAC of {device.name}",
+                                want_mac, _mac(device) or "none",
+                                "the guest uses another MAC than the manager recorded; re-plug the vNIC"))
+    if vnic.kind == "network" and vnic.network and device.master != vnic.network:
+        findings.append(Finding(VNIC, Severity.ERROR, vnic.host or "", f"{obj}: bridge of {device.name}",
+                                vnic.network, device.master or "none",
+                                f"ip link set {device.name} master {vnic.network}"))
+    if vnic.kind == "direct":
+        if normal_mode(device.macvtap_mode) != normal_mode(vnic.direct_mode):
+            findings.append(Finding(VNIC, Severity.WARNING, vnic.host or "", f"{obj}: macvtap mode of {device.name}",
+                                    normal_mode(vnic.direct_mode), normal_mode(device.macvtap_mode),
+                                    "re-plug the vNIC so libvirt makes the device in the recorded mode"))
+        if vnic.direct_nic and device.parent and device.parent != vnic.direct_nic:
+            findings.append(Finding(VNIC, Severity.ERROR, vnic.host or "", f"{obj}: NIC of {device.name}",
+                                    vnic.direct_nic, device.parent, "re-plug the vNIC on the recorded NIC"))
+    return findings
+
+
+def _mac(link: netstate_pb2.Link) -> str:
+    try:
+        return normal_mac(link.mac)
+    except ValueError:
+        return ""
