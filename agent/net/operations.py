@@ -224,7 +224,83 @@ class ReplaceRoute:
         ipr.route("replace", **request)
 
 
-Operation = AddBridge | DeleteLink | SetMaster | SetUp | SetMac | SetMtu | SetStp | AddAddress | DeleteAddress | ReplaceRoute
+@dataclass(frozen=True)
+class DeleteRoute:
+    """Take away a route this agent made; the undo of a ReplaceRoute that had nothing to replace."""
+
+    destination: str
+    device: str
+    gateway: str = ""
+    metric: int = 0
+    family: str = "inet"
+    already_so: ClassVar[frozenset[int]] = frozenset({errno.ESRCH, errno.ENODEV})
+
+    def describe(self) -> str:
+        words = [f"ip{' -6' if self.family == 'inet6' else ''} route del {self.destination}"]
+        if self.gateway:
+            words.append(f"via {self.gateway}")
+        words.append(f"dev {self.device}")
+        if self.metric:
+            words.append(f"metric {self.metric}")
+        return " ".join(words)
+
+    def apply(self, ipr: IPRoute) -> None:
+        family = socket.AF_INET6 if self.family == "inet6" else socket.AF_INET
+        default = "::/0" if family == socket.AF_INET6 else "0.0.0.0/0"
+        request: dict[str, Any] = {
+            "family": family,
+            "dst": default if self.destination == "default" else self.destination,
+            "oif": _index(ipr, self.device),
+            "table": MAIN_TABLE,
+            "priority": self.metric,
+        }
+        if self.gateway:
+            request["gateway"] = self.gateway
+        ipr.route("del", **request)
+
+
+@dataclass(frozen=True)
+class AddVlan:
+    """An 802.1Q device `parent.vlan_id` on a NIC or bond."""
+
+    name: str
+    parent: str
+    vlan_id: int
+    mtu: int
+    already_so: ClassVar[frozenset[int]] = frozenset({errno.EEXIST})
+
+    def describe(self) -> str:
+        return f"ip link add link {self.parent} name {self.name} mtu {self.mtu} type vlan id {self.vlan_id}"
+
+    def apply(self, ipr: IPRoute) -> None:
+        ipr.link("add", ifname=self.name, kind="vlan", link=_index(ipr, self.parent), vlan_id=self.vlan_id, mtu=self.mtu)
+
+
+@dataclass(frozen=True)
+class AddBond:
+    """A bond without slaves; `options` reads `miimon=100,updelay=0` (the kernel's option names)."""
+
+    name: str
+    mode: int
+    options: str = ""
+    already_so: ClassVar[frozenset[int]] = frozenset({errno.EEXIST})
+
+    def describe(self) -> str:
+        words = [f"ip link add {self.name} type bond mode {self.mode}"]
+        words += [f"{key} {value}" for key, value in _pairs(self.options)]
+        return " ".join(words)
+
+    def apply(self, ipr: IPRoute) -> None:
+        spec: dict[str, Any] = {"bond_mode": self.mode}
+        for key, value in _pairs(self.options):
+            spec[f"bond_{key}"] = int(value) if value.isdigit() else value
+        ipr.link("add", ifname=self.name, kind="bond", **spec)
+
+
+Operation = (
+    AddBridge | DeleteLink | SetMaster | SetUp | SetMac | SetMtu | SetStp | AddAddress | DeleteAddress | ReplaceRoute
+    | DeleteRoute | AddVlan | AddBond
+)
 _BY_NAME: dict[str, type[Operation]] = {cls.__name__: cls for cls in Operation.__args__}  # type: ignore[attr-defined]
 
 
@@ -249,3 +325,7 @@ def from_json(data: dict[str, Any]) -> Operation:
 def _index(ipr: IPRoute, name: str) -> int:
     """Addresses and routes name their device by index; ENODEV if it is gone."""
     return int(ipr.link("get", ifname=name)[0]["index"])
+
+
+def _pairs(options: str) -> list[tuple[str, str]]:
+    return [tuple(item.split("=", 1)) for item in options.split(",") if item]  # type: ignore[misc]

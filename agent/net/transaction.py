@@ -26,6 +26,7 @@ from agent.net import operations, snapshot
 from agent.net.errors import ApplyFailed, FailedPrecondition
 from agent.net.operations import Operation
 from agent.net.state import read_state
+from virtfleet.v1.netstate_pb2 import NetworkState
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,17 @@ def execute(
     journal_path: pathlib.Path | None = None,
     fail_at: int | None = None,
     crash_at: int | None = None,
+    current: NetworkState | None = None,
+    keep_journal: bool = False,
 ) -> None:
-    """Run `steps`, then `verify` (which returns difference lines); roll back on any failure."""
-    previous = snapshot.take(read_state(ipr), touched)
+    """Run `steps`, then `verify` (which returns difference lines); roll back on any failure.
+
+    `current` spares a state read when the caller planned from one just now.
+    `keep_journal` leaves the journal behind after success: the change stays
+    undoable (`recover_from_journal`) until the caller confirms it — the
+    two-phase connectivity check — and a crash meanwhile rolls it back at start.
+    """
+    previous = snapshot.take(current if current is not None else read_state(ipr), touched)
     if journal_path is not None:
         _write_journal(journal_path, previous, steps)
     position = 0
@@ -91,7 +100,8 @@ def execute(
         if isinstance(error, Exception):
             raise failure from error
         raise  # KeyboardInterrupt and the like keep their meaning once the host is restored
-    _remove(journal_path)
+    if not keep_journal:
+        _remove(journal_path)
 
 
 def recover_from_journal(ipr: IPRoute, journal_path: pathlib.Path) -> bool:

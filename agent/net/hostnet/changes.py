@@ -1,0 +1,132 @@
+"""One host network change at a time: applied, pending confirmation, committed or rolled back.
+
+With a connectivity timeout the change stays pending: its journal stays on
+disk and a timer rolls it back unless CommitNetworks arrives first — the
+manager reaching the agent again over a fresh call is the proof the host is
+still reachable. An agent killed while a change is pending finds the journal
+at its next start and rolls it back before anything else (agent.main), then
+restores the last committed configuration (`restore`).
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from agent.net.errors import FailedPrecondition, NetError
+from agent.net.hostnet import persistence
+from agent.net.hostnet.apply import SetupResult, setup_networks
+from agent.net.transaction import recover_from_journal
+from virtfleet.v1 import hostnet_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    change_id: str
+    saved: persistence.Saved
+    timer: threading.Timer
+
+
+class HostNetworks:
+    """The running configuration of this host and the change, if any, that awaits its commit."""
+
+    def __init__(self, ipr: IPRoute, lock: threading.Lock | threading.RLock, *, journal_path: pathlib.Path,
+                 config_path: pathlib.Path, features: Callable[[], Iterable[str]]) -> None:
+        self._ipr, self._lock = ipr, lock
+        self._journal_path, self._config_path = journal_path, config_path
+        self._features = features
+        self._saved = persistence.load(config_path)
+        self._pending: _Pending | None = None
+
+    @property
+    def config(self) -> hostnet_pb2.HostNetworkConfig:
+        with self._lock:
+            return self._saved.config
+
+    def refuse_if_pending(self) -> None:
+        """Callers that change the host themselves (management network) must wait too."""
+        if self._pending is not None:
+            raise FailedPrecondition(f"network change {self._pending.change_id} awaits CommitNetworks; "
+                                     "commit it or wait for its automatic rollback")
+
+    def setup(self, request: hostnet_pb2.SetupNetworksRequest, **seams: int) -> hostnet_pb2.SetupNetworksResponse:
+        with self._lock:
+            self.refuse_if_pending()
+            two_phase = request.connectivity_timeout_s > 0 and not request.dry_run
+            result = setup_networks(
+                self._ipr, request, self._saved.config, self._saved.originals, features=self._features(),
+                journal_path=self._journal_path, keep_journal=two_phase, **seams,
+            )
+            response = hostnet_pb2.SetupNetworksResponse(steps=result.steps, state=result.state, config=result.config)
+            if not result.changed:
+                if not request.dry_run and result.config != self._saved.config:
+                    self._commit(persistence.Saved(result.config, result.originals))  # already so on the kernel
+                return response
+            if two_phase:
+                response.change_id = self._hold(result, request.connectivity_timeout_s)
+            else:
+                self._commit(persistence.Saved(result.config, result.originals))
+            return response
+
+    def commit(self, change_id: str) -> hostnet_pb2.HostNetworkConfig:
+        with self._lock:
+            pending = self._pending
+            if pending is None or pending.change_id != change_id:
+                raise FailedPrecondition(f"no network change {change_id!r} awaits a commit "
+                                         "(already committed, or rolled back after its connectivity timeout)")
+            pending.timer.cancel()
+            self._pending = None
+            self._commit(pending.saved)
+            persistence.discard(self._journal_path)
+            log.info("network change %s committed", change_id)
+            return self._saved.config
+
+    def restore(self) -> SetupResult | None:
+        """Put the committed configuration back onto the kernel (agent start, like VDSM's restore-nets)."""
+        with self._lock:
+            if not self._saved.config.networks and not self._saved.config.bonds:
+                return None
+            result = setup_networks(self._ipr, hostnet_pb2.SetupNetworksRequest(), self._saved.config,
+                                    self._saved.originals, features=self._features(), journal_path=self._journal_path)
+            if result.changed:
+                log.warning("restored saved host networks: %d steps", len(result.steps))
+            return result
+
+    def cancel_timers(self) -> None:
+        """At shutdown: the journal stays, so the next start rolls the pending change back."""
+        with self._lock:
+            if self._pending is not None:
+                self._pending.timer.cancel()
+
+    def _hold(self, result: SetupResult, timeout_s: int) -> str:
+        change_id = uuid.uuid4().hex
+        timer = threading.Timer(timeout_s, self._expire, args=(change_id,))
+        timer.daemon = True
+        self._pending = _Pending(change_id, persistence.Saved(result.config, result.originals), timer)
+        timer.start()
+        log.info("network change %s pending; rolled back unless committed within %d s", change_id, timeout_s)
+        return change_id
+
+    def _expire(self, change_id: str) -> None:
+        with self._lock:
+            if self._pending is None or self._pending.change_id != change_id:
+                return  # committed meanwhile
+            self._pending = None
+            try:
+                recover_from_journal(self._ipr, self._journal_path)
+                log.warning("network change %s not committed in time: rolled back", change_id)
+            except NetError:
+                log.exception("rolling back network change %s failed; journal kept", change_id)
+
+    def _commit(self, saved: persistence.Saved) -> None:
+        """Saved before the journal goes: a crash in between replays the change at start (recover, then restore)."""
+        persistence.save(self._config_path, saved)
+        self._saved = saved
