@@ -1,0 +1,5 @@
+"""MAC pools without I/O: address parsing, range arithmetic and the in-memory allocator.
+
+The service layer persists what this package decides; everything here is pure
+so that property tests can drive it against a simple model.
+"""
