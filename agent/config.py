@@ -16,6 +16,7 @@ class AgentConfig:
     pki_dir: Path = Path("/etc/pki/virtfleet-agent")
     state_dir: Path = Path("/var/lib/virtfleet-agent")
     log_level: str = "INFO"
+    libvirt_uri: str = "qemu:///system"  # lab hosts: qemu+unix:///system?socket=... of their own libvirtd
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "AgentConfig":
@@ -33,3 +34,8 @@ class AgentConfig:
     @property
     def journal_path(self) -> Path:
         return self.state_dir / "netjournal.json"
+
+    @property
+    def netconfig_path(self) -> Path:
+        """The committed host network configuration, restored onto the kernel at start."""
+        return self.state_dir / "netconfig.json"

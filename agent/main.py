@@ -26,13 +26,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pki-dir", type=Path, help="directory with ca.pem, cert.pem and key.pem")
     p.add_argument("--state-dir", type=Path, help="directory for the network journal and saved configuration")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    p.add_argument("--libvirt-uri", help="libvirt connection URI for VMs (default qemu:///system)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = AgentConfig.load(args.config, listen=args.listen, pki_dir=args.pki_dir, state_dir=args.state_dir,
-                           log_level=args.log_level)
+                           log_level=args.log_level, libvirt_uri=args.libvirt_uri)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         material = TlsMaterial.load(cfg.pki_dir)
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     watcher = StateWatcher()
     watcher.start()
     server, servicer, health = build_server(cfg, material, watcher)
+    _restore_networks(servicer)
     server.start()
     log.info("agent serving on %s", cfg.listen)
 
@@ -69,6 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.listen.startswith("unix://"):
         Path(cfg.listen.removeprefix("unix://")).unlink(missing_ok=True)
     return 0
+
+
+def _restore_networks(servicer) -> None:
+    """After journal recovery, before serving: the committed networks go back onto the kernel (restore-nets)."""
+    from .net.errors import NetError
+
+    try:
+        servicer.hostnet.restore()
+    except NetError as exc:
+        log.error("could not restore the saved host networks: %s", exc)
 
 
 if __name__ == "__main__":

@@ -14,15 +14,17 @@ from grpc_reflection.v1alpha import reflection
 from pyroute2 import IPRoute
 
 from virtfleet.tls import MANAGER_COMMON_NAME, TlsMaterial, peer_common_names
-from virtfleet.v1 import agent_pb2, agent_pb2_grpc
+from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2
 
 from . import __version__
 from .config import AgentConfig
 from .net import errors as net_errors
 from .net.capabilities import kernel_features, nics
+from .net.hostnet.changes import HostNetworks
 from .net.management import setup_management_network
 from .net.state import read_state
 from .net.watch import StateWatcher
+from .vm_server import SERVICE_NAME as VM_SERVICE_NAME, add_vm_service
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._watcher = watcher
         self._ipr = IPRoute()
         self._lock = threading.Lock()  # one host change (or read) at a time on the shared socket
+        self.hostnet = HostNetworks(self._ipr, self._lock, journal_path=cfg.journal_path,
+                                    config_path=cfg.netconfig_path, features=lambda: kernel_features(self._ipr))
 
     def close(self) -> None:
+        self.hostnet.cancel_timers()
         self._ipr.close()
 
     @manager_only
@@ -85,11 +90,24 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     @manager_only
     def SetupManagementNetwork(self, request, context):
         with self._lock:
+            self.hostnet.refuse_if_pending()  # it would overwrite the pending change's journal
             result = setup_management_network(
                 self._ipr, request.nic, request.bridge or "ovirtmgmt",
                 dry_run=request.dry_run, journal_path=self._cfg.journal_path,
             )
         return agent_pb2.SetupManagementNetworkResponse(changed=result.changed, steps=result.steps, state=result.state)
+
+    @manager_only
+    def SetupNetworks(self, request, context):
+        return self.hostnet.setup(request)
+
+    @manager_only
+    def CommitNetworks(self, request, context):
+        return hostnet_pb2.CommitNetworksResponse(config=self.hostnet.commit(request.change_id))
+
+    @manager_only
+    def GetNetworkConfig(self, request, context):
+        return self.hostnet.config
 
 
 def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher):
@@ -98,9 +116,11 @@ def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    add_vm_service(server, cfg.libvirt_uri)
     service_name = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
-    reflection.enable_server_reflection([service_name, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    for name in ("", service_name):
+    reflection.enable_server_reflection([service_name, VM_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME],
+                                        server)
+    for name in ("", service_name, VM_SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     listen = cfg.listen
     if listen.startswith("unix://"):

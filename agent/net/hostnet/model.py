@@ -57,17 +57,16 @@ class Devices:
 
 
 def merge(running: hostnet_pb2.HostNetworkConfig, request: hostnet_pb2.SetupNetworksRequest) -> hostnet_pb2.HostNetworkConfig:
-    """The configuration after the request: upserts by name, then removals; sorted for stable files."""
-    networks = {n.network: n for n in running.networks}
-    bonds = {b.name: b for b in running.bonds}
-    networks.update({n.network: n for n in request.networks})
-    bonds.update({b.name: b for b in request.bonds})
-    for name in request.remove_networks:
-        networks.pop(name, None)
-    for name in request.remove_bonds:
-        bonds.pop(name, None)
+    """The configuration after the request: unchanged entries first, then the request's in its order.
+
+    Keeping the request's order makes rule errors name the later of two
+    clashing entries — the one the admin just added.
+    """
+    changed = {n.network for n in request.networks} | set(request.remove_networks)
+    changed_bonds = {b.name for b in request.bonds} | set(request.remove_bonds)
     return hostnet_pb2.HostNetworkConfig(
-        networks=[networks[k] for k in sorted(networks)], bonds=[bonds[k] for k in sorted(bonds)]
+        networks=[n for n in running.networks if n.network not in changed] + list(request.networks),
+        bonds=[b for b in running.bonds if b.name not in changed_bonds] + list(request.bonds),
     )
 
 
