@@ -10,6 +10,7 @@ from .agents import AgentClients
 from .config import ManagerConfig
 from .monitor import HostMonitor
 from .pki import CertificateAuthority
+from .service.audit import AuditService
 from .service.hosts import HostService
 from .service.networks import NetworkService
 from .store.database import open_pool
@@ -23,6 +24,7 @@ class ManagerApp:
     monitor: HostMonitor
     hosts: HostService
     networks: NetworkService
+    audits: AuditService
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -32,12 +34,15 @@ class ManagerApp:
         monitor = HostMonitor(pool, ca.manager_material(), unreachable_after_s=cfg.host_unreachable_after_s)
         networks = NetworkService(pool, agents)
         hosts = HostService(pool, ca, agents, monitor, networks)
-        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks)
+        audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
+        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits)
 
     def start_background(self) -> None:
         self.monitor.start_all()
+        self.audits.start_periodic()
 
     def close(self) -> None:
+        self.audits.stop()
         self.monitor.stop()
         self.agents.close()
         self.pool.close()

@@ -15,6 +15,7 @@ class ManagerConfig:
     pki_dir: Path = Path("/etc/pki/virtfleet")
     log_level: str = "INFO"
     agent_timeout_s: float = 30.0
+    audit_interval_s: float = 300.0          # periodic audit; 0 turns it off (on demand only)
     host_unreachable_after_s: float = 30.0   # a host silent this long (agents heartbeat at a third of it) is unreachable
 
     @classmethod
@@ -30,4 +31,5 @@ class ManagerConfig:
             cfg = replace(cfg, **data)
         cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
         return replace(cfg, pki_dir=Path(cfg.pki_dir), agent_timeout_s=float(cfg.agent_timeout_s),
-                       host_unreachable_after_s=float(cfg.host_unreachable_after_s))
+                       host_unreachable_after_s=float(cfg.host_unreachable_after_s),
+                       audit_interval_s=float(cfg.audit_interval_s))

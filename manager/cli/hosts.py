@@ -1,6 +1,7 @@
 """`virtfleet host …`"""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -21,6 +22,23 @@ def _when(ts: Timestamp) -> str:
     if not ts.seconds and not ts.nanos:
         return "never"
     return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _age_s(ts: Timestamp, now: float) -> float | None:
+    """Seconds since the host's last report (agents heartbeat while quiet), None when it never reported."""
+    if not ts.seconds and not ts.nanos:
+        return None
+    return round(max(now - (ts.seconds + ts.nanos / 1e9), 0.0), 1)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.0f}h ago"
 
 
 @click.group("host")
@@ -53,11 +71,14 @@ def host_add(ctx, name, address, endpoint, cluster, pki_out, output):
 def host_list(ctx, output):
     """All hosts with their status and last report."""
     hosts = _stub(ctx).ListHosts(fleet_pb2.ListHostsRequest(), timeout=30).hosts
+    now = time.time()
     if output == "json":
-        print_json([as_dict(h) for h in hosts])
+        print_json([{**as_dict(h), "reachable": h.status == "up", "last_report_age_s": _age_s(h.last_report_at, now)}
+                    for h in hosts])
         return
-    print_table(["NAME", "ADDRESS", "CLUSTER", "STATUS", "LAST REPORT"],
-                [(h.name, h.address, h.cluster, h.status, _when(h.last_report_at)) for h in hosts])
+    print_table(["NAME", "ADDRESS", "CLUSTER", "STATUS", "REACHABLE", "LAST REPORT"],
+                [(h.name, h.address, h.cluster, h.status, "yes" if h.status == "up" else "no",
+                  _age(_age_s(h.last_report_at, now))) for h in hosts])
 
 
 @host_group.command("show")

@@ -5,8 +5,9 @@ import logging
 
 import click
 
-from virtfleet.v1 import fleet_pb2_grpc
+from virtfleet.v1 import audit_pb2_grpc, fleet_pb2_grpc
 
+from .audit import audit_group
 from .connection import manager_target, open_channel, show_rpc_errors
 from .hosts import host_group
 from .lab import lab_group
@@ -25,6 +26,10 @@ class Session:
             self._channel = open_channel(manager_target(self._target))
         return fleet_pb2_grpc.FleetServiceStub(self._channel)
 
+    def audit(self) -> audit_pb2_grpc.AuditServiceStub:
+        self.fleet()  # opens the channel
+        return audit_pb2_grpc.AuditServiceStub(self._channel)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--manager", envvar="VIRTFLEET_MANAGER", default=None,
@@ -39,6 +44,7 @@ def cli(ctx: click.Context, manager: str | None, verbose: bool) -> None:
     ctx.obj = Session(manager)
 
 
+cli.add_command(audit_group)
 cli.add_command(host_group)
 cli.add_command(lab_group)
 cli.add_command(network_group)

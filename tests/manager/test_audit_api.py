@@ -1,0 +1,61 @@
+"""The audit API over a real socket on a real manager: filters, status codes, the fields they name."""
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from manager.api.status import field_violations
+from manager.pki import make_key_and_csr
+from virtfleet.v1 import audit_pb2, audit_pb2_grpc, fleet_pb2
+
+
+def _audit(manager) -> audit_pb2_grpc.AuditServiceStub:
+    return audit_pb2_grpc.AuditServiceStub(manager.channel)
+
+
+def _enroll_silent_host(manager, tmp_path, name="host1", address="192.0.2.11"):
+    """A host whose agent never answers: its endpoint is a socket nobody listens on."""
+    _, csr = make_key_and_csr(name)
+    manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(name=name, address=address, csr_pem=csr,
+                                                         endpoint=f"unix://{tmp_path}/{name}.sock"))
+
+
+def test_an_empty_fleet_has_no_findings(manager):
+    report = _audit(manager).RunAudit(audit_pb2.RunAuditRequest())
+    assert (list(report.findings), report.hosts, report.total) == ([], 0, 0)
+
+
+def test_a_host_that_never_reported_is_unreachable_and_cannot_be_auto_fixed(manager, tmp_path):
+    _enroll_silent_host(manager, tmp_path)
+    report = _audit(manager).RunAudit(audit_pb2.RunAuditRequest(host="host1"))
+    assert [(f.category, f.severity, f.host, f.found) for f in report.findings] == [
+        ("unreachable", "error", "host1", "never reported")]
+    with pytest.raises(grpc.RpcError) as err:
+        _audit(manager).FixFinding(audit_pb2.FixFindingRequest(id=report.findings[0].id, plan=True))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_filters_select_by_host_and_category(manager, tmp_path):
+    _enroll_silent_host(manager, tmp_path, "host1", "192.0.2.11")
+    _enroll_silent_host(manager, tmp_path, "host2", "192.0.2.12")
+    stub = _audit(manager)
+    assert [f.host for f in stub.RunAudit(audit_pb2.RunAuditRequest(host="host2")).findings] == ["host2"]
+    assert stub.RunAudit(audit_pb2.RunAuditRequest(category="network")).findings == []
+    cached = stub.ListFindings(audit_pb2.ListFindingsRequest(category="unreachable"))
+    assert sorted(f.host for f in cached.findings) == ["host1", "host2"] and cached.total == 2
+
+
+def test_unknown_category_names_the_field(manager):
+    with pytest.raises(grpc.RpcError) as err:
+        _audit(manager).RunAudit(audit_pb2.RunAuditRequest(category="colour"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in field_violations(err.value)] == ["category"]
+
+
+def test_fixing_an_unknown_finding_is_not_found_and_an_empty_id_names_the_field(manager):
+    with pytest.raises(grpc.RpcError) as err:
+        _audit(manager).FixFinding(audit_pb2.FixFindingRequest(id="0123456789"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as err:
+        _audit(manager).FixFinding(audit_pb2.FixFindingRequest(id=" "))
+    assert [field for field, _ in field_violations(err.value)] == ["id"]
