@@ -43,8 +43,26 @@ def test_bridged_network_moves_the_nics_address_onto_its_bridge() -> None:
         "ip link set eth1 master blue",
         "ip link set blue up",
         "ip addr add 192.0.2.5/24 brd 192.0.2.255 dev blue",
-        "ip addr del 192.0.2.5/24 dev eth1",
         "ip route replace default via 192.0.2.1 dev blue proto static",
+        "ip addr del 192.0.2.5/24 dev eth1",
+    ]
+
+
+def test_routes_through_a_new_port_follow_it_onto_the_bridge_or_are_deleted_as_undoable_steps() -> None:
+    def route(destination: str, gateway: str) -> netstate_pb2.Route:
+        return netstate_pb2.Route(family="inet", destination=destination, gateway=gateway, device="eth1",
+                                  protocol="static", scope="global")
+
+    current = state(nic("eth1", addresses=[netstate_pb2.Address(family="inet", address="192.0.2.5", prefixlen=24),
+                                           netstate_pb2.Address(family="inet", address="10.9.0.5", prefixlen=16)]),
+                    routes=[route("198.51.100.0/24", "192.0.2.1"), route("10.20.0.0/16", "10.9.0.1")])
+    steps = steps_for(current, networks=[hostnet_pb2.NetworkAttachment(
+        network="blue", nic="eth1", bridged=True, ipv4=static("192.0.2.5", 24))])
+    assert steps[-4:] == [
+        "ip route replace 198.51.100.0/24 via 192.0.2.1 dev blue proto static",
+        "ip route del 10.20.0.0/16 via 10.9.0.1 dev eth1",
+        "ip addr del 10.9.0.5/16 dev eth1",
+        "ip addr del 192.0.2.5/24 dev eth1",
     ]
 
 

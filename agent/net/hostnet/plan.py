@@ -22,7 +22,7 @@ transaction can restore the host exactly.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agent.net.hostnet.model import BondSpec, Devices
 from agent.net.operations import (
@@ -117,11 +117,16 @@ class _Builder:
     def _delete_default_route(self, gateway: str, device: str) -> None:
         for route in self.current.routes:
             if route.family == "inet" and route.destination == "default" and route.gateway == gateway and route.device == device:
-                self.add(DeleteRoute("default", device, gateway, route.metric), _route_op(route))
+                self.add(_delete_route_op(route), _route_op(route))
 
     def _delete_address(self, top: str, address: str, prefix: int) -> None:
         if not self.exists(top):
             return
+        network = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+        for route in self._admin_routes(top):  # would vanish with the address, beyond a rollback's reach
+            if (route.gateway and ipaddress.IPv4Address(route.gateway) in network) or route.source == address:
+                if not any(s.do == _delete_route_op(route) for s in self.result.steps):
+                    self.add(_delete_route_op(route), _route_op(route))
         for a in self.links[top].addresses:
             if a.family == "inet" and a.address == address and a.prefixlen == prefix:
                 self.add(DeleteAddress(top, address, prefix), _address_op(top, a))
@@ -195,12 +200,36 @@ class _Builder:
             for address, prefix in sorted(addresses - have):
                 self.add(AddAddress(top, address, prefix, broadcast=_broadcast(address, prefix)),
                          DeleteAddress(top, address, prefix))
-        for port in moving:  # a bridge port's addresses would be dead: they move to the bridge or go
-            if self.exists(port):
-                for a in reversed([a for a in self.links[port].addresses if a.family == "inet"]):
-                    self.add(DeleteAddress(port, a.address, a.prefixlen), _address_op(port, a))
         if new.default_route:
             self._default_route(*new.default_route)
+        for port in moving:  # a bridge port's addresses would be dead: they move to the bridge or go
+            if self.exists(port):
+                self._move_routes(port, self._bridge_of(port, new), new)
+                for a in reversed([a for a in self.links[port].addresses if a.family == "inet"]):
+                    self.add(DeleteAddress(port, a.address, a.prefixlen), _address_op(port, a))
+
+    def _bridge_of(self, port: str, new: Devices) -> str:
+        return next(b.name for b in new.bridges.values() if b.port == port)
+
+    def _move_routes(self, port: str, bridge: str, new: Devices) -> None:
+        """Routes through a new bridge port follow its addresses onto the bridge where they still reach.
+
+        The rest are deleted as steps of their own, so a rollback puts them
+        back after the port has its addresses again (the kernel would drop
+        them silently with the addresses, and nothing would restore them).
+        """
+        networks = [ipaddress.IPv4Network(f"{a}/{p}", strict=False) for a, p in new.addresses.get(bridge, ())]
+        for route in self._admin_routes(port):
+            if route.destination == "default" and route.metric == 0 and new.default_route:
+                continue  # the configured default route replaced it already
+            reachable = not route.gateway or any(ipaddress.IPv4Address(route.gateway) in n for n in networks)
+            if reachable:
+                self.add(replace(_route_op(route), device=bridge), _route_op(route))
+            else:
+                self.add(_delete_route_op(route), _route_op(route))
+
+    def _admin_routes(self, device: str) -> list[netstate_pb2.Route]:
+        return [r for r in self.current.routes if r.device == device and r.family == "inet" and r.protocol != "kernel"]
 
     def _build_bond(self, bond: BondSpec) -> None:
         if not self.exists(bond.name):
@@ -253,6 +282,10 @@ def _address_op(link: str, address: netstate_pb2.Address) -> AddAddress:
         label=address.label, noprefixroute="noprefixroute" in address.flags,
         valid_lft=address.valid_lft, preferred_lft=address.preferred_lft,
     )
+
+
+def _delete_route_op(route: netstate_pb2.Route) -> DeleteRoute:
+    return DeleteRoute(route.destination, route.device, route.gateway, route.metric, route.family)
 
 
 def _route_op(route: netstate_pb2.Route) -> ReplaceRoute:
