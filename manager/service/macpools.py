@@ -1,0 +1,338 @@
+"""MAC pools: allocation for vNICs, and the admin's pool operations.
+
+The module-level functions (`allocate_macs`, `claim_mac`, `release_macs`,
+`pool_for_cluster`) run on the caller's connection inside the caller's
+transaction, so a rollback returns the MACs and a release takes effect only
+when the transaction that frees them commits.
+
+Each manager process keeps an in-memory allocator per pool, a cache of which
+addresses are in use. The database is the truth: a candidate the cache thinks
+free but another process took is skipped by `ON CONFLICT DO NOTHING`, and the
+unique primary key makes a duplicate impossible whatever the cache says. The
+cache never marks a released MAC free; it learns of releases only when it is
+reloaded (when it looks exhausted, or the pool changed), which is also what
+keeps freed MACs from being handed out again at once. Concurrent allocations
+from several processes share only row locks on the pool and cluster rows
+(FOR SHARE, compatible with each other) and wait on each other only for the
+very MACs both tried to take.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from ..macpool.address import format_mac, parse_unicast_mac
+from ..macpool.allocator import MacAllocator, PoolExhausted
+from ..macpool.ranges import MacRange, merge_ranges, overlaps, subtract_range, unicast_count
+from ..store import macpools as store
+from ..store.macpools import PoolRecord
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 100_000          # MACs one allocate call may ask for
+_RETRIES = 8                 # rounds of conflicts with other processes before giving up
+_warn_free_percent = 5.0
+
+
+def configure(*, warn_free_percent: float) -> None:
+    """Set by the manager from its config (`mac_pool_warn_free_percent`)."""
+    global _warn_free_percent
+    _warn_free_percent = float(warn_free_percent)
+
+
+# -- the per-process cache ---------------------------------------------------------------------
+
+
+@dataclass
+class _Cached:
+    version: int
+    allocator: MacAllocator
+    lock: threading.Lock
+
+
+_caches: dict[tuple[str, int], _Cached] = {}
+_caches_lock = threading.Lock()
+
+
+def _key(conn: psycopg.Connection, pool: PoolRecord) -> tuple[str, int]:
+    """Pool ids repeat across databases (tests run several managers in one process)."""
+    info = conn.info
+    return (f"{info.host}:{info.port}/{info.dbname}", pool.id)
+
+
+def _load(conn: psycopg.Connection, pool: PoolRecord) -> _Cached:
+    allocator = MacAllocator(pool.ranges)
+    for mac in store.used_macs(conn, pool.id):
+        allocator.claim(mac)
+    last = store.last_allocated(conn, pool.id)
+    if last is not None:
+        allocator.start_after(last)
+    cached = _Cached(pool.version, allocator, threading.Lock())
+    with _caches_lock:
+        _caches[_key(conn, pool)] = cached
+    return cached
+
+
+def _cache(conn: psycopg.Connection, pool: PoolRecord) -> _Cached:
+    with _caches_lock:
+        cached = _caches.get(_key(conn, pool))
+    if cached is None or cached.version != pool.version:
+        cached = _load(conn, pool)
+    return cached
+
+
+def forget_cache() -> None:
+    """Drop every cached pool (tests simulating a fresh manager process)."""
+    with _caches_lock:
+        _caches.clear()
+
+
+# -- what vNICs call, inside the caller's transaction ------------------------------------------
+
+
+def pool_for_cluster(conn: psycopg.Connection, cluster_id: int) -> PoolRecord:
+    return store.pool_of_cluster(conn, cluster_id)
+
+
+def allocate_macs(conn: psycopg.Connection, cluster_id: int, count: int) -> list[str]:
+    """`count` free MACs from the cluster's pool, ascending, as "aa:bb:cc:dd:ee:ff"."""
+    if not 1 <= count <= MAX_BATCH:
+        raise InvalidArgument("count", f"must be between 1 and {MAX_BATCH}, got {count}")
+    # The first statement opens the caller's transaction if none is open yet, so the block below is
+    # a savepoint inside it: a failure leaves the caller's transaction as it was.
+    pool = store.pool_of_cluster(conn, cluster_id, lock="FOR SHARE")
+    with conn.transaction():
+        cached = _cache(conn, pool)
+        got = _allocate(conn, pool, cluster_id, count, cached)
+        _warn_if_low(conn, pool, cached, count)
+    return [format_mac(m) for m in sorted(got)]
+
+
+def _allocate(conn: psycopg.Connection, pool: PoolRecord, cluster_id: int, count: int, cached: _Cached) -> list[int]:
+    got: list[int] = []
+    reloaded = False
+    conflicts = 0
+    while len(got) < count:
+        need = count - len(got)
+        with cached.lock:
+            try:
+                candidates = cached.allocator.allocate(need)
+            except PoolExhausted:
+                candidates = None
+        if candidates is None:
+            if reloaded:
+                raise _exhausted(pool, count, cached.allocator)
+            cached = _load(conn, pool)   # releases and rollbacks since the last load come back
+            reloaded = True
+            continue
+        inserted = _insert(conn, pool, cluster_id, candidates)
+        got.extend(inserted)
+        if len(inserted) < len(candidates):
+            conflicts += 1
+            if conflicts > _RETRIES:
+                raise ResourceExhausted(f"MAC pool {pool.name}: gave up after {conflicts} rounds of conflicts with "
+                                        "other managers allocating from it; try again")
+            with cached.lock:   # another process allocates here: continue somewhere else
+                cached.allocator.start_after(random.choice(candidates) + random.randrange(1 << 16))
+    return got
+
+
+def _insert(conn: psycopg.Connection, pool: PoolRecord, cluster_id: int, candidates: list[int]) -> list[int]:
+    try:
+        with conn.transaction():
+            return store.insert_free(conn, pool, cluster_id, candidates)
+    except psycopg.errors.DeadlockDetected:
+        return []   # two processes took each other's candidates in opposite orders: try others
+
+
+def _exhausted(pool: PoolRecord, count: int, allocator: MacAllocator) -> ResourceExhausted:
+    u = allocator.usage()
+    return ResourceExhausted(f"MAC pool {pool.name!r} is exhausted: {count} MAC(s) requested, {u.free} of its "
+                             f"{u.total} addresses free; add a range (`virtfleet macpool add-range {pool.name} …`)")
+
+
+def _warn_if_low(conn: psycopg.Connection, pool: PoolRecord, cached: _Cached, allocated: int) -> None:
+    """Once per crossing of the threshold: the cache only over-counts what is in use, so the database confirms."""
+    total = cached.allocator.total
+    threshold = total * _warn_free_percent / 100.0
+    free_now = cached.allocator.free
+    if not (free_now <= threshold < free_now + allocated):
+        return
+    c = store.counts(conn, pool.id)
+    free = total - c.in_ranges
+    if free > threshold:
+        return
+    message = (f"MAC pool {pool.name!r} is running low: {free} of {total} addresses free "
+               f"(warning at {_warn_free_percent:g} %)")
+    log.warning("%s", message)
+    store.record_event(conn, pool.id, "low_free", message)
+
+
+def claim_mac(conn: psycopg.Connection, cluster_id: int, mac: str) -> str:
+    """Take one explicit MAC (even outside the ranges): free, or the pool allows duplicates."""
+    value = parse_unicast_mac(mac, "mac")
+    pool = store.pool_of_cluster(conn, cluster_id, lock="FOR SHARE")
+    with conn.transaction():
+        for _ in range(_RETRIES):
+            try:
+                with conn.transaction():
+                    store.insert_use(conn, pool, cluster_id, value)
+                break
+            except psycopg.errors.UniqueViolation:
+                if not pool.allow_duplicates:
+                    raise _in_use(conn, pool, value) from None
+                # a concurrent claim took the same seq: count again
+            except psycopg.errors.ForeignKeyViolation:
+                raise _in_use(conn, pool, value) from None
+        else:
+            raise FailedPrecondition(f"MAC {format_mac(value)}: too many concurrent claims; try again")
+        cached = _cache(conn, pool)
+        with cached.lock:
+            cached.allocator.claim(value)
+    return format_mac(value)
+
+
+def _in_use(conn: psycopg.Connection, pool: PoolRecord, mac: int) -> AlreadyExists:
+    who = store.holder(conn, pool.datacenter_id, mac)
+    where = f" by cluster {who[0]} (MAC pool {who[1]})" if who else ""
+    why = ("its pool forbids duplicates" if not pool.allow_duplicates or (who and who[1] == pool.name)
+           else "only MACs of one pool may be shared")
+    return AlreadyExists(f"MAC {format_mac(mac)} is already in use{where}; {why}")
+
+
+def release_macs(conn: psycopg.Connection, cluster_id: int, macs: list[str]) -> None:
+    """Give back one use of each MAC; all or nothing. Free for others once the caller commits."""
+    values = [parse_unicast_mac(m, f"macs[{i}]") for i, m in enumerate(macs)]
+    pool = store.pool_of_cluster(conn, cluster_id, lock="FOR SHARE")
+    with conn.transaction():
+        for i, value in enumerate(values):
+            if not store.delete_use(conn, pool.datacenter_id, cluster_id, value):
+                raise NotFound(f"macs[{i}]: MAC {format_mac(value)} is not in use by this cluster")
+
+
+# -- the admin's operations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolView:
+    pool: PoolRecord
+    total: int
+    used: int
+    free: int
+    custom: int
+    clusters: list[str]
+
+
+def _view(conn: psycopg.Connection, pool: PoolRecord) -> PoolView:
+    c = store.counts(conn, pool.id)
+    total = unicast_count(pool.ranges)
+    return PoolView(pool, total=total, used=c.uses, free=total - c.in_ranges, custom=c.custom, clusters=c.clusters)
+
+
+def _check_name(name: str, field: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name or ""):
+        raise InvalidArgument(field, f"{name!r}: 1-63 letters, digits, '_', '.', '-', starting with a letter or digit")
+
+
+class MacPoolService:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._db = pool
+
+    def _run(self, fn: Callable[[psycopg.Connection], object]):
+        with self._db.connection() as conn:
+            with conn.transaction():
+                return fn(conn)
+
+    def create(self, *, name: str, datacenter: str, ranges: list[MacRange], allow_duplicates: bool) -> PoolView:
+        _check_name(name, "pool.name")
+        if not ranges:
+            raise InvalidArgument("pool.ranges", "a pool needs at least one range")
+
+        def do(conn):
+            dc = store.datacenter_id(conn, datacenter or "Default")
+            store.insert_pool(conn, name=name, datacenter_id=dc, allow_duplicates=allow_duplicates,
+                              ranges=merge_ranges(ranges))
+            return _view(conn, store.get_pool(conn, name, datacenter or "Default"))
+        return self._run(do)
+
+    def list(self) -> list[PoolView]:
+        return self._run(lambda conn: [_view(conn, p) for p in store.list_pools(conn)])
+
+    def get(self, name: str, datacenter: str = "") -> PoolView:
+        return self._run(lambda conn: _view(conn, store.get_pool(conn, name, datacenter or "Default")))
+
+    def delete(self, name: str, datacenter: str = "") -> None:
+        def do(conn):
+            pool = store.get_pool(conn, name, datacenter or "Default", lock="FOR UPDATE")
+            if pool.is_default:
+                raise FailedPrecondition(f"MAC pool {name!r} is the datacenter's default pool and cannot be deleted")
+            c = store.counts(conn, pool.id)
+            if c.clusters:
+                raise FailedPrecondition(f"MAC pool {name!r} is used by {len(c.clusters)} cluster(s): "
+                                         f"{', '.join(c.clusters)}; move them to another pool first")
+            store.delete_pool(conn, pool.id)
+        self._run(do)
+
+    def add_range(self, name: str, r: MacRange, datacenter: str = "") -> PoolView:
+        def do(conn):
+            pool = store.get_pool(conn, name, datacenter or "Default", lock="FOR UPDATE")
+            store.replace_ranges(conn, pool.id, merge_ranges([*pool.ranges, r]))
+            return _view(conn, store.get_pool_by_id(conn, pool.id))
+        return self._run(do)
+
+    def remove_range(self, name: str, r: MacRange, datacenter: str = "") -> PoolView:
+        """Remove [from, to] from the pool's ranges (a whole range, or shrinking one); refused while in use."""
+        def do(conn):
+            pool = store.get_pool(conn, name, datacenter or "Default", lock="FOR UPDATE")
+            if not overlaps(pool.ranges, r):
+                raise InvalidArgument("range", f"{r} overlaps no range of MAC pool {name!r}")
+            in_use = store.in_use_within(conn, pool.id, r)
+            if in_use:
+                raise FailedPrecondition(f"{in_use} MAC(s) in use in {r} of MAC pool {name!r}; release them first")
+            remaining = subtract_range(pool.ranges, r)
+            if not remaining:
+                raise FailedPrecondition(f"{r} is all of MAC pool {name!r}; a pool keeps at least one range")
+            store.replace_ranges(conn, pool.id, remaining)
+            return _view(conn, store.get_pool_by_id(conn, pool.id))
+        return self._run(do)
+
+    def set_cluster_pool(self, cluster: str, pool_name: str) -> tuple[PoolView, int]:
+        """Move the cluster and all its MACs to another pool of its datacenter, or change nothing."""
+        def do(conn):
+            c = store.get_cluster(conn, cluster, lock="FOR UPDATE")
+            old = store.get_pool_by_id(conn, c.mac_pool_id, lock="FOR UPDATE")
+            new = store.get_pool(conn, pool_name, old.datacenter, lock="FOR UPDATE")
+            if new.id == old.id:
+                return _view(conn, new), 0
+            if not new.allow_duplicates:
+                dup = store.macs_used_elsewhere(conn, c.id)
+                if dup:
+                    raise FailedPrecondition(
+                        f"moving cluster {cluster} to MAC pool {pool_name!r} would duplicate {dup} MAC(s) that are "
+                        f"also in use elsewhere, and {pool_name!r} forbids duplicates; nothing changed")
+            try:
+                with conn.transaction():
+                    moved = store.set_cluster_pool(conn, c.id, new)
+            except (psycopg.errors.IntegrityError) as exc:
+                raise FailedPrecondition(
+                    f"moving cluster {cluster} to MAC pool {pool_name!r} would split MACs it shares with other "
+                    f"clusters of pool {old.name!r} ({exc.diag.constraint_name}); nothing changed") from None
+            store.bump_version(conn, old.id)
+            store.bump_version(conn, new.id)
+            return _view(conn, store.get_pool_by_id(conn, new.id)), moved
+        return self._run(do)
+
+    def events(self, name: str, datacenter: str = "") -> list[tuple[str, str]]:
+        return self._run(lambda conn: store.events(conn, store.get_pool(conn, name, datacenter or "Default").id))
+
+
+def cluster_id_by_name(conn: psycopg.Connection, name: str) -> int:
+    return store.get_cluster(conn, name).id
