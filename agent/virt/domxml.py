@@ -6,7 +6,8 @@ Choices that matter:
   even after hot-plug changes the order;
 - <rom enabled='no'/> unless asked: a diskless guest otherwise runs into iPXE, which
   pauses with an emulation failure under nested KVM;
-- no <cpu mode>: host-passthrough / host-model fail under this nested KVM.
+- no <cpu mode>: host-passthrough / host-model fail under this nested KVM;
+- ACPI on: without it QEMU refuses hot-plug on bus pci.0 and the guest never sees a shutdown request.
 """
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def build_domain_xml(spec: VmSpec, domain_type: str) -> str:
     ET.SubElement(dom, "vcpu").text = str(spec.vcpus)
     os_el = ET.SubElement(dom, "os")
     ET.SubElement(os_el, "type", arch="x86_64").text = "hvm"
+    features = ET.SubElement(dom, "features")  # ACPI: PCI hot-plug on pc's bus 0 and the graceful shutdown
+    ET.SubElement(features, "acpi")
+    ET.SubElement(features, "apic")
     ET.SubElement(dom, "on_poweroff").text = "destroy"
     ET.SubElement(dom, "on_reboot").text = "restart"
     ET.SubElement(dom, "on_crash").text = "destroy"

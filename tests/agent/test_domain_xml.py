@@ -105,6 +105,11 @@ def test_diskless_guest_gets_no_boot_rom_unless_asked():
     assert with_rom.find("devices/interface/rom") is None
 
 
+def test_acpi_is_on_for_hot_plug_and_graceful_shutdown():
+    """Measured on QEMU 7.2: without ACPI, device_add fails with "Bus 'pci.0' does not support hotplugging"."""
+    assert ET.fromstring(build_domain_xml(vm_with(), "kvm")).find("features/acpi") is not None
+
+
 def test_no_cpu_mode_is_requested():
     """host-passthrough and host-model fail under nested KVM; the default CPU works."""
     assert ET.fromstring(build_domain_xml(vm_with(), "kvm")).find("cpu") is None
