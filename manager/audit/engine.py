@@ -8,7 +8,7 @@ from .hostnet import network_findings, unexpected_findings
 from .inputs import FleetInput, HostInput
 from .macaudit import mac_findings
 from .nicorder import nic_order_findings
-from .vnics import vnic_findings
+from .vnics import DeviceIndex, vnic_findings
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1}
 
@@ -24,10 +24,13 @@ def audit(fleet: FleetInput) -> list[Finding]:
         audited[host.name] = host
         findings += network_findings(host, host.state)
         findings += unexpected_findings(host, host.state)
+    indexes: dict[str, DeviceIndex] = {}
     for vnic in fleet.vnics:
         host = audited.get(vnic.host or "")
         if host is not None and host.state is not None:
-            findings += vnic_findings(vnic, host.state)
+            if host.name not in indexes:
+                indexes[host.name] = DeviceIndex(host.state)
+            findings += vnic_findings(vnic, indexes[host.name])
     findings += mac_findings(fleet)
     for item in fleet.nic_orders:
         findings += nic_order_findings(item)

@@ -16,14 +16,21 @@ def normal_mode(mode: str | None) -> str:
     return _MODES.get(text, text)
 
 
-def vnic_findings(vnic: VnicInput, state: netstate_pb2.NetworkState) -> list[Finding]:
+class DeviceIndex:
+    """One host's links by name and by (kind, MAC), built once per audit, not once per vNIC."""
+
+    def __init__(self, state: netstate_pb2.NetworkState) -> None:
+        self.by_name = {link.name: link for link in state.links}
+        self.by_mac = {(link.kind, _mac(link)): link for link in state.links if link.kind in ("tun", "macvtap")}
+
+
+def vnic_findings(vnic: VnicInput, index: DeviceIndex) -> list[Finding]:
     kind = "macvtap" if vnic.kind == "direct" else "tun"
     want_mac = device_mac(vnic.mac, kind)
     obj = f"vm {vnic.vm} vNIC {vnic.name}"
-    links = {link.name: link for link in state.links}
-    device = links.get(vnic.host_device) if vnic.host_device else None
+    device = index.by_name.get(vnic.host_device) if vnic.host_device else None
     if device is None:
-        device = next((l for l in state.links if l.kind == kind and _mac(l) == want_mac), None)
+        device = index.by_mac.get((kind, want_mac))
     if device is None:
         where = vnic.host_device or f"a {kind} device with MAC {want_mac}"
         return [Finding(VNIC, Severity.ERROR, vnic.host or "", f"{obj}: device", where, "missing",
