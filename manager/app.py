@@ -13,6 +13,7 @@ from .pki import CertificateAuthority
 from .service.audit import AuditService
 from .service.hosts import HostService
 from .service.networks import NetworkService
+from .service.vms import VmService
 from .store.database import open_pool
 
 
@@ -25,6 +26,7 @@ class ManagerApp:
     hosts: HostService
     networks: NetworkService
     audits: AuditService
+    vms: VmService
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -35,7 +37,8 @@ class ManagerApp:
         networks = NetworkService(pool, agents)
         hosts = HostService(pool, ca, agents, monitor, networks)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
-        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits)
+        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
+                   vms=VmService(pool, agents))
 
     def start_background(self) -> None:
         self.monitor.start_all()

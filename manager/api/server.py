@@ -8,20 +8,24 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from virtfleet.v1 import audit_pb2, audit_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+from virtfleet.v1 import vms_pb2, vms_pb2_grpc
 
 from ..app import ManagerApp
 from .audit import AuditServicer
 from .fleet import FleetServicer
+from .vms import VmServicer
 
 
 def build_server(app: ManagerApp, *, max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"))
     fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(app.hosts, app.networks), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(app.audits), server)
+    vms_pb2_grpc.add_VmServiceServicer_to_server(VmServicer(app.vms), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,
-             reflection.SERVICE_NAME, audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name]
+             reflection.SERVICE_NAME, audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+             vms_pb2.DESCRIPTOR.services_by_name["VmService"].full_name]
     reflection.enable_server_reflection(names, server)
     for name in ("", names[0]):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -5,13 +5,14 @@ import logging
 
 import click
 
-from virtfleet.v1 import audit_pb2_grpc, fleet_pb2_grpc
+from virtfleet.v1 import audit_pb2_grpc, fleet_pb2_grpc, vms_pb2_grpc
 
 from .audit import audit_group
 from .connection import manager_target, open_channel, show_rpc_errors
 from .hosts import host_group
 from .lab import lab_group
 from .networks import network_group
+from .vms import snapshot_group, template_group, vm_group
 
 
 class Session:
@@ -29,6 +30,10 @@ class Session:
     def audit(self) -> audit_pb2_grpc.AuditServiceStub:
         self.fleet()  # opens the channel
         return audit_pb2_grpc.AuditServiceStub(self._channel)
+
+    def vms(self) -> vms_pb2_grpc.VmServiceStub:
+        self.fleet()  # opens the channel
+        return vms_pb2_grpc.VmServiceStub(self._channel)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,6 +53,9 @@ cli.add_command(audit_group)
 cli.add_command(host_group)
 cli.add_command(lab_group)
 cli.add_command(network_group)
+cli.add_command(vm_group)
+cli.add_command(template_group)
+cli.add_command(snapshot_group)
 
 
 def main() -> None:

@@ -1,0 +1,164 @@
+"""Bulk provisioning: 1,000 VMs × 4 vNICs from a template with PCI addresses, manager and database only.
+
+Run as `python -m bench.provision` (as root, in the project's environment). It starts
+a throwaway PostgreSQL cluster (fsync off, like the test suite) unless
+VIRTFLEET_TEST_DSN names a server, and measures in the same run:
+
+- **bulk**: `CreateVirtualMachines` through the real gRPC API of an in-process
+  manager — one transaction per batch of 100 VMs, the batch's MACs in one
+  allocation, one INSERT for the VMs and one COPY for the vNICs;
+- **baseline**: the same VMs one per transaction, one INSERT per row (the VM,
+  then each vNIC), MACs allocated per VM — what a straightforward loop does.
+
+Last line: {"vms": 1000, "nics_per_vm": 4, "vms_per_s": …, "baseline_vms_per_s": …, "speedup": …}.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import grpc
+import psycopg
+from psycopg import conninfo, sql
+
+from manager import vmorder
+from manager.api.server import build_server
+from manager.app import ManagerApp
+from manager.config import ManagerConfig
+from manager.lab.postgres import PrivateCluster
+from manager.service import macpools
+from manager.store.database import open_pool
+from virtfleet.v1 import vms_pb2, vms_pb2_grpc
+
+VMS = 1000
+NICS = 4
+BASELINE_VMS = 200
+TARGET = 500.0
+
+
+@contextmanager
+def server_dsn() -> Iterator[str]:
+    external = os.environ.get("VIRTFLEET_TEST_DSN")
+    if external:
+        yield external
+        return
+    root = Path(tempfile.mkdtemp(prefix="vfb-pg-"))
+    root.chmod(0o755)
+    cluster = PrivateCluster(root / "cluster")
+    cluster.init()
+    cluster.start(durable=False)
+    try:
+        yield cluster.dsn("postgres")
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def fresh_db(server: str) -> Iterator[str]:
+    name = f"vfb_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield conninfo.make_conninfo(server, dbname=name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def template_nics() -> list[vms_pb2.Nic]:
+    """4 vNICs whose PCI order differs from their name order, so the rules have work to do."""
+    slots = [6, 3, 5, 4]
+    return [vms_pb2.Nic(name=f"nic{i + 1}", network="ovirtmgmt", pci_address=f"0000:00:{slots[i]:02x}.0")
+            for i in range(NICS)]
+
+
+def bench_bulk(dsn: str) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory(prefix="vfb-mgr-") as d:
+        cfg = ManagerConfig(dsn=dsn, listen=f"{d}/manager.sock", pki_dir=Path(d) / "pki")
+        app = ManagerApp.create(cfg)
+        server, _ = build_server(app, max_workers=4)
+        server.add_insecure_port(f"unix://{cfg.listen}")
+        server.start()
+        channel = grpc.insecure_channel(f"unix://{cfg.listen}")
+        try:
+            api = vms_pb2_grpc.VmServiceStub(channel)
+            api.CreateTemplate(vms_pb2.CreateTemplateRequest(name="t1", nics=template_nics()))
+            started = time.perf_counter()
+            last = None
+            for last in api.CreateVirtualMachines(vms_pb2.CreateVirtualMachinesRequest(
+                    name="vm", count=VMS, template="t1")):
+                pass
+            elapsed = time.perf_counter() - started
+            assert last is not None and last.created == VMS
+            sample = api.GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name=f"vm-{VMS}"))
+            macs = [vmorder.mac_value(n.mac) for n in sample.nics]
+            assert macs == sorted(macs) and [n.pci_address for n in sample.nics] == sorted(
+                n.pci_address for n in template_nics())
+        finally:
+            channel.close()
+            server.stop(grace=None).wait()
+            app.close()
+    with psycopg.connect(dsn) as conn:
+        vnics = conn.execute("SELECT count(*) FROM vnics").fetchone()[0]
+    return elapsed, vnics
+
+
+def bench_baseline(dsn: str) -> tuple[float, int]:
+    """One VM per transaction, each row its own INSERT."""
+    open_pool(dsn, min_size=1, max_size=1).close()   # migrations
+    source = [vmorder.SourceNic(n.name, n.pci_address) for n in template_nics()]
+    with psycopg.connect(dsn) as conn:
+        cluster_id, net_id = conn.execute(
+            "SELECT c.id, n.id FROM clusters c JOIN networks n ON n.datacenter_id = c.datacenter_id "
+            "WHERE c.name = 'Default' AND n.name = 'ovirtmgmt'").fetchone()
+        conn.commit()
+        started = time.perf_counter()
+        for i in range(1, BASELINE_VMS + 1):
+            with conn.transaction():
+                macs = macpools.allocate_macs(conn, cluster_id, NICS)
+                plan = vmorder.plan_new_vm(vmorder.SourceKind.TEMPLATE, source, macs)
+                vm_id = conn.execute(
+                    "INSERT INTO vms (name, cluster_id, memory_mib, vcpus) VALUES (%s, %s, 64, 1) RETURNING id",
+                    (f"base-{i}", cluster_id)).fetchone()[0]
+                for p in plan.nics:
+                    conn.execute(
+                        """INSERT INTO vnics (vm_id, name, position, kind, network_id, mac, pci_address)
+                           VALUES (%s, %s, %s, 'network', %s, %s, %s)""",
+                        (vm_id, p.source.name, p.position, net_id, p.mac, p.pci_address))
+        elapsed = time.perf_counter() - started
+        vnics = conn.execute("SELECT count(*) FROM vnics").fetchone()[0]
+    return elapsed, vnics
+
+
+def main() -> None:
+    with server_dsn() as server:
+        with fresh_db(server) as dsn:
+            bulk_s, bulk_nics = bench_bulk(dsn)
+        with fresh_db(server) as dsn:
+            base_s, base_nics = bench_baseline(dsn)
+    assert bulk_nics == VMS * NICS and base_nics == BASELINE_VMS * NICS
+    rate, base_rate = VMS / bulk_s, BASELINE_VMS / base_s
+    rows = [
+        ("bulk: gRPC CreateVirtualMachines, 100 VMs per transaction", VMS, bulk_s, rate),
+        ("baseline: one VM per transaction, one INSERT per row", BASELINE_VMS, base_s, base_rate),
+    ]
+    print(f"provisioning from a template with PCI addresses, {NICS} vNICs per VM, MACs from the cluster pool")
+    print(f"{'path':<58} {'VMs':>6} {'seconds':>8} {'VMs/s':>9}")
+    for name, n, secs, r in rows:
+        print(f"{name:<58} {n:>6} {secs:>8.2f} {r:>9.0f}")
+    print(f"speedup {rate / base_rate:.1f}x; target {TARGET:.0f} VMs/s: {'met' if rate >= TARGET else 'NOT met'}"
+          f" (PostgreSQL with fsync off unless VIRTFLEET_TEST_DSN is set)")
+    print(json.dumps({"vms": VMS, "nics_per_vm": NICS, "vms_per_s": round(rate, 1),
+                      "baseline_vms_per_s": round(base_rate, 1), "speedup": round(rate / base_rate, 2)}))
+
+
+if __name__ == "__main__":
+    main()

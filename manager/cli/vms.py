@@ -1,0 +1,424 @@
+"""`virtfleet vm …`, `virtfleet template …`, `virtfleet snapshot …`."""
+from __future__ import annotations
+
+import click
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from virtfleet.v1 import vm_pb2, vms_pb2, vms_pb2_grpc
+
+from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table
+
+_MODES = {"vepa": vm_pb2.DIRECT_MODE_VEPA, "bridge": vm_pb2.DIRECT_MODE_BRIDGE,
+          "private": vm_pb2.DIRECT_MODE_PRIVATE, "passthrough": vm_pb2.DIRECT_MODE_PASSTHROUGH}
+_MODE_NAMES = {v: k for k, v in _MODES.items()}
+NIC_HELP = ("NAME=TARGET[,opt=value…]; TARGET: a logical network, virtual:NETWORK (libvirt virtual network) or "
+            "direct:HOSTNIC (macvtap); options mac=, pci=, model=, mode=vepa|bridge|private|passthrough, "
+            "network= (direct: the logical network whose VLAN it carries), qbg=MANAGERID/TYPEID/VERSION[/INSTANCE], "
+            "qbh=PROFILE")
+
+
+def _stub(ctx: click.Context) -> vms_pb2_grpc.VmServiceStub:
+    return ctx.obj.vms()
+
+
+# -- parsing what admins type (pure) ------------------------------------------------------------
+
+
+def parse_nic(text: str) -> vms_pb2.Nic:
+    """`nic1=ovirtmgmt`, `nic2=virtual:default,mac=56:6f:…`, `nic3=direct:eth1,mode=bridge,qbh=prof`."""
+    head, *opts = text.split(",")
+    name, eq, target = head.partition("=")
+    if not eq or not name or not target:
+        raise click.BadParameter(f"{text!r}: expected NAME=TARGET[,options]", param_hint="--nic")
+    nic = vms_pb2.Nic(name=name)
+    kind, colon, value = target.partition(":")
+    if colon and kind == "virtual":
+        nic.virtual_network = value
+    elif colon and kind == "direct":
+        nic.direct_nic = value
+    elif colon:
+        raise click.BadParameter(f"{target!r}: TARGET is NETWORK, virtual:NAME or direct:HOSTNIC", param_hint="--nic")
+    else:
+        nic.network = target
+    for opt in filter(None, (o.strip() for o in opts)):
+        key, eq, val = opt.partition("=")
+        if not eq or not val:
+            raise click.BadParameter(f"{opt!r}: expected OPTION=VALUE", param_hint="--nic")
+        if key == "mac":
+            nic.mac = val
+        elif key == "pci":
+            nic.pci_address = val
+        elif key == "model":
+            nic.model = val
+        elif key == "network" and nic.direct_nic:
+            nic.network = val
+        elif key == "mode" and val in _MODES:
+            nic.mode = _MODES[val]
+        elif key == "qbh":
+            nic.qbh.profileid = val
+        elif key == "qbg":
+            parts = val.split("/")
+            if len(parts) not in (3, 4) or not all(p.isdigit() for p in parts[:3]):
+                raise click.BadParameter(f"{opt!r}: qbg=MANAGERID/TYPEID/VERSION[/INSTANCEID]", param_hint="--nic")
+            nic.qbg.managerid, nic.qbg.typeid, nic.qbg.typeidversion = (int(p) for p in parts[:3])
+            nic.qbg.instanceid = parts[3] if len(parts) == 4 else ""
+        else:
+            raise click.BadParameter(f"{opt!r}: unknown option; {NIC_HELP}", param_hint="--nic")
+    return nic
+
+
+def nic_target(n: vms_pb2.Nic) -> str:
+    if n.direct_nic:
+        mode = _MODE_NAMES.get(n.mode, "vepa")
+        extra = f" vlan of {n.network}" if n.network else ""
+        vp = (f" 802.1Qbg {n.qbg.managerid}/{n.qbg.typeid}/{n.qbg.typeidversion}" if n.HasField("qbg")
+              else f" 802.1Qbh {n.qbh.profileid}" if n.HasField("qbh") else "")
+        return f"direct:{n.direct_nic} ({mode}){extra}{vp}"
+    if n.virtual_network:
+        return f"virtual:{n.virtual_network}"
+    return n.network
+
+
+def _when(ts: Timestamp) -> str:
+    if not ts.seconds and not ts.nanos:
+        return "never"
+    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _print_nics(nics, *, title: str | None = None, macs: bool = True) -> None:
+    columns = ["#", "NIC", "ATTACHED TO", "MODEL", *(["MAC"] if macs else []), "PCI ADDRESS", "HOST DEVICE"]
+    print_table(columns, [(i, n.name, nic_target(n), n.model, *([n.mac] if macs else []), n.pci_address or "-",
+                           n.host_device or "-") for i, n in enumerate(nics)], title=title)
+
+
+def _print_vm(vm: vms_pb2.VirtualMachine) -> None:
+    source = f"{vm.source_kind} {vm.source_name}" if vm.source_kind else "-"
+    print_fields([("name", vm.name), ("cluster", vm.cluster), ("state", vm.state), ("host", vm.host or "-"),
+                  ("memory", f"{vm.memory_mib} MiB"), ("vcpus", vm.vcpus), ("source", source),
+                  ("vNIC order", vm.nic_rule or "-"), ("first boot", _when(vm.first_boot_at))])
+    _print_nics(vm.nics, title="vNICs in guest order")
+
+
+# -- vm ------------------------------------------------------------------------------------------
+
+
+@click.group("vm")
+def vm_group() -> None:
+    """Virtual machines and their vNICs."""
+
+
+@vm_group.command("create")
+@click.argument("name")
+@click.option("--cluster", default="", help="default: Default")
+@click.option("--template", default="", help="make it from this template")
+@click.option("--snapshot", default="", help="make it from this snapshot")
+@click.option("--nic", "nics", multiple=True, metavar="SPEC", help=f"a vNIC (without template/snapshot): {NIC_HELP}")
+@click.option("--memory", type=click.IntRange(min=0), default=0, help="MiB (default: the source's, else 64)")
+@click.option("--vcpus", type=click.IntRange(min=0), default=0, help="default: the source's, else 1")
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="make NAME-1 … NAME-N from the template or snapshot")
+@click.option("--batch-size", type=click.IntRange(min=0), default=0, help="VMs per transaction (default 100)")
+@click.option("--start", is_flag=True, help="start it (them: spread over the cluster's hosts)")
+@click.option("--host", default="", help="with --start and one VM: run it there")
+@OUTPUT_OPTION
+@click.pass_context
+def vm_create(ctx, name, cluster, template, snapshot, nics, memory, vcpus, count, batch_size, start, host, output):
+    """Create VM NAME, directly with --nic, or from --template/--snapshot (seed 004's vNIC order)."""
+    if count > 1:
+        _create_many(ctx, name, cluster, template, snapshot, count, batch_size, start, output)
+        return
+    vm = _stub(ctx).CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
+        name=name, cluster=cluster, template=template, snapshot=snapshot, memory_mib=memory, vcpus=vcpus,
+        nics=[parse_nic(n) for n in nics], start=start, host=host), timeout=120)
+    if output == "json":
+        print_json(as_dict(vm))
+        return
+    click.echo(f"created VM {vm.name}" + (f", running on {vm.host}" if vm.state == "up" else ""))
+    _print_vm(vm)
+
+
+def _create_many(ctx, name, cluster, template, snapshot, count, batch_size, start, output) -> None:
+    request = vms_pb2.CreateVirtualMachinesRequest(name=name, count=count, cluster=cluster, template=template,
+                                                   snapshot=snapshot, batch_size=batch_size, start=start)
+    stream = _stub(ctx).CreateVirtualMachines(request, timeout=3600)
+    last = vms_pb2.CreateVirtualMachinesProgress(total=count)
+    if output == "json":
+        for last in stream:
+            pass
+        print_json(as_dict(last))
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as bar:
+        created = bar.add_task("created", total=count)
+        started = bar.add_task("started", total=count, visible=start)
+        for last in stream:
+            bar.update(created, completed=last.created)
+            bar.update(started, completed=last.started)
+    click.echo(f"created {last.created} VMs {name}-1 … {name}-{count}" +
+               (f", started {last.started}" if start else "") + (f"; vNICs {last.rule}" if last.rule else ""))
+
+
+@vm_group.command("list")
+@OUTPUT_OPTION
+@click.pass_context
+def vm_list(ctx, output):
+    """All VMs."""
+    vms = _stub(ctx).ListVirtualMachines(vms_pb2.ListVirtualMachinesRequest(), timeout=60).vms
+    if output == "json":
+        print_json([as_dict(v) for v in vms])
+        return
+    print_table(["NAME", "CLUSTER", "STATE", "HOST", "VNICS", "SOURCE"],
+                [(v.name, v.cluster, v.state, v.host or "-", len(v.nics),
+                  f"{v.source_kind} {v.source_name}" if v.source_kind else "-") for v in vms])
+
+
+@vm_group.command("show")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def vm_show(ctx, name, output):
+    """One VM with its vNICs in guest order."""
+    vm = _stub(ctx).GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name=name), timeout=30)
+    if output == "json":
+        print_json(as_dict(vm))
+    else:
+        _print_vm(vm)
+
+
+@vm_group.command("start")
+@click.argument("name")
+@click.option("--host", default="", help="default: the least loaded host of its cluster")
+@click.option("--paused", is_flag=True, help="start with its vCPUs paused")
+@OUTPUT_OPTION
+@click.pass_context
+def vm_start(ctx, name, host, paused, output):
+    """Run VM NAME; its first boot records the PCI addresses libvirt gives its vNICs."""
+    vm = _stub(ctx).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name=name, host=host, paused=paused),
+                                        timeout=180)
+    if output == "json":
+        print_json(as_dict(vm))
+        return
+    click.echo(f"VM {vm.name} is up on {vm.host}")
+    _print_nics(vm.nics, title="vNICs in guest order")
+
+
+@vm_group.command("stop")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="pull the plug instead of asking the guest to shut down")
+@click.pass_context
+def vm_stop(ctx, name, force):
+    """Stop VM NAME."""
+    _stub(ctx).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name=name, force=force), timeout=180)
+    click.echo(f"VM {name} is down")
+
+
+@vm_group.command("delete")
+@click.argument("name")
+@click.pass_context
+def vm_delete(ctx, name):
+    """Delete stopped VM NAME and its snapshots; its MACs return to the pool."""
+    reply = _stub(ctx).DeleteVirtualMachine(vms_pb2.DeleteVirtualMachineRequest(name=name), timeout=60)
+    click.echo(f"deleted VM {name}" + (f" (released {', '.join(reply.released_macs)})" if reply.released_macs
+                                       else ""))
+
+
+@vm_group.command("check-order")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def vm_check_order(ctx, name, output):
+    """Compare VM NAME's (PCI address, MAC, vNIC name) order with its template or snapshot; exit 1 on a mismatch."""
+    r = _stub(ctx).CheckOrder(vms_pb2.CheckOrderRequest(vm=name), timeout=30)
+    if output == "json":
+        print_json(as_dict(r))
+    else:
+        click.echo(f"VM {r.vm} from {r.source_kind} {r.source_name}: {r.rule}")
+        rows = []
+        for i in range(max(len(r.expected), len(r.actual))):
+            want = r.expected[i] if i < len(r.expected) else None
+            got = r.actual[i] if i < len(r.actual) else None
+            rows.append((i, want.name if want else "-", want.pci_address or "-" if want else "-",
+                         got.name if got else "-", got.pci_address or "-" if got else "-", got.mac if got else "-"))
+        print_table(["#", "SOURCE NIC", "SOURCE PCI", "VM NIC", "VM PCI", "VM MAC"], rows)
+        if r.in_order:
+            click.echo("in order: the guest sees its NICs as the source's guest did")
+        for m in r.mismatches:
+            where = "VM" if m.position < 0 else f"position {m.position}"
+            click.echo(f"MISMATCH {where}: {m.field}: expected {m.expected}, found {m.found}")
+    if not r.in_order:
+        ctx.exit(1)
+
+
+@vm_group.group("nic")
+def nic_group() -> None:
+    """Add or remove a VM's vNICs (hot-plugged while it runs)."""
+
+
+@nic_group.command("add")
+@click.argument("vm")
+@click.argument("spec", metavar="NIC_SPEC")
+@OUTPUT_OPTION
+@click.pass_context
+def nic_add(ctx, vm, spec, output):
+    """Add a vNIC to VM (NIC_SPEC as --nic of `vm create`); its MAC comes from the pool unless mac= is given."""
+    reply = _stub(ctx).AddNic(vms_pb2.AddNicRequest(vm=vm, nic=parse_nic(spec)), timeout=120)
+    if output == "json":
+        print_json(as_dict(reply))
+        return
+    added = next(n for n in reply.nics if n.name == parse_nic(spec).name)
+    click.echo(f"added vNIC {added.name} to {vm} with MAC {added.mac}")
+
+
+@nic_group.command("remove")
+@click.argument("vm")
+@click.argument("nic")
+@click.pass_context
+def nic_remove(ctx, vm, nic):
+    """Remove vNIC NIC from VM; its MAC returns to the pool."""
+    _stub(ctx).RemoveNic(vms_pb2.RemoveNicRequest(vm=vm, nic=nic), timeout=120)
+    click.echo(f"removed vNIC {nic} from {vm}")
+
+
+# -- template -------------------------------------------------------------------------------------
+
+
+@click.group("template")
+def template_group() -> None:
+    """VM templates: vNICs (with PCI addresses when made from a booted VM), memory, vCPUs."""
+
+
+def _print_template(t: vms_pb2.Template) -> None:
+    print_fields([("name", t.name), ("datacenter", t.datacenter), ("memory", f"{t.memory_mib} MiB"),
+                  ("vcpus", t.vcpus), ("made from VM", t.source_vm or "-"),
+                  ("vNIC order", "by PCI address" if any(n.pci_address for n in t.nics) else "by vNIC name")])
+    _print_nics(t.nics, title="vNICs in guest order", macs=False)
+
+
+@template_group.command("create")
+@click.argument("name")
+@click.option("--from-vm", default="", help="copy this VM's vNICs with the PCI addresses of its first boot")
+@click.option("--nic", "nics", multiple=True, metavar="SPEC", help=f"define directly: {NIC_HELP}")
+@click.option("--memory", type=click.IntRange(min=0), default=0)
+@click.option("--vcpus", type=click.IntRange(min=0), default=0)
+@click.option("--datacenter", default="", help="defined directly: default Default")
+@OUTPUT_OPTION
+@click.pass_context
+def template_create(ctx, name, from_vm, nics, memory, vcpus, datacenter, output):
+    """Create template NAME from a VM, or directly from --nic specs."""
+    t = _stub(ctx).CreateTemplate(vms_pb2.CreateTemplateRequest(
+        name=name, from_vm=from_vm, datacenter=datacenter, memory_mib=memory, vcpus=vcpus,
+        nics=[parse_nic(n) for n in nics]), timeout=60)
+    if output == "json":
+        print_json(as_dict(t))
+        return
+    click.echo(f"created template {t.name}")
+    _print_template(t)
+
+
+@template_group.command("list")
+@OUTPUT_OPTION
+@click.pass_context
+def template_list(ctx, output):
+    ts = _stub(ctx).ListTemplates(vms_pb2.ListTemplatesRequest(), timeout=30).templates
+    if output == "json":
+        print_json([as_dict(t) for t in ts])
+        return
+    print_table(["NAME", "DATACENTER", "VNICS", "PCI ADDRESSES", "FROM VM"],
+                [(t.name, t.datacenter, len(t.nics), "yes" if any(n.pci_address for n in t.nics) else "no",
+                  t.source_vm or "-") for t in ts])
+
+
+@template_group.command("show")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def template_show(ctx, name, output):
+    t = _stub(ctx).GetTemplate(vms_pb2.GetTemplateRequest(name=name), timeout=30)
+    if output == "json":
+        print_json(as_dict(t))
+    else:
+        _print_template(t)
+
+
+@template_group.command("delete")
+@click.argument("name")
+@click.pass_context
+def template_delete(ctx, name):
+    _stub(ctx).DeleteTemplate(vms_pb2.DeleteTemplateRequest(name=name), timeout=30)
+    click.echo(f"deleted template {name}")
+
+
+# -- snapshot -------------------------------------------------------------------------------------
+
+
+@click.group("snapshot")
+def snapshot_group() -> None:
+    """Snapshots of a VM's vNICs with their MACs and PCI addresses."""
+
+
+@snapshot_group.command("create")
+@click.argument("vm")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def snapshot_create(ctx, vm, name, output):
+    """Snapshot VM as NAME."""
+    s = _stub(ctx).CreateSnapshot(vms_pb2.CreateSnapshotRequest(vm=vm, name=name), timeout=60)
+    if output == "json":
+        print_json(as_dict(s))
+        return
+    click.echo(f"created snapshot {s.name} of {s.vm}")
+    _print_nics(s.nics, title="vNICs in guest order")
+
+
+@snapshot_group.command("list")
+@click.argument("vm", required=False, default="")
+@OUTPUT_OPTION
+@click.pass_context
+def snapshot_list(ctx, vm, output):
+    """Snapshots (of VM, if given)."""
+    ss = _stub(ctx).ListSnapshots(vms_pb2.ListSnapshotsRequest(vm=vm), timeout=30).snapshots
+    if output == "json":
+        print_json([as_dict(s) for s in ss])
+        return
+    print_table(["NAME", "VM", "VNICS", "PCI ADDRESSES", "CREATED"],
+                [(s.name, s.vm, len(s.nics), "yes" if any(n.pci_address for n in s.nics) else "no",
+                  _when(s.created_at)) for s in ss])
+
+
+@snapshot_group.command("show")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def snapshot_show(ctx, name, output):
+    s = _stub(ctx).GetSnapshot(vms_pb2.GetSnapshotRequest(name=name), timeout=30)
+    if output == "json":
+        print_json(as_dict(s))
+        return
+    print_fields([("name", s.name), ("vm", s.vm), ("created", _when(s.created_at))])
+    _print_nics(s.nics, title="vNICs in guest order")
+
+
+@snapshot_group.command("restore")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def snapshot_restore(ctx, name, output):
+    """Bring back snapshot NAME's vNICs and MACs on its stopped VM (a MAC taken meanwhile is replaced)."""
+    r = _stub(ctx).RestoreSnapshot(vms_pb2.RestoreSnapshotRequest(name=name), timeout=60)
+    if output == "json":
+        print_json(as_dict(r))
+        return
+    click.echo(f"restored {r.vm.name} from snapshot {name}")
+    for c in r.mac_changes:
+        click.echo(f"  vNIC {c.nic}: MAC {c.old_mac} was taken meanwhile; now {c.new_mac}")
+    _print_nics(r.vm.nics, title="vNICs in guest order")
+
+
+@snapshot_group.command("delete")
+@click.argument("name")
+@click.pass_context
+def snapshot_delete(ctx, name):
+    _stub(ctx).DeleteSnapshot(vms_pb2.DeleteSnapshotRequest(name=name), timeout=30)
+    click.echo(f"deleted snapshot {name}")
