@@ -38,7 +38,8 @@ from ..store.macpools import PoolRecord
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 100_000          # MACs one allocate call may ask for
-_RETRIES = 8                 # rounds of conflicts with other processes before giving up
+_RETRIES = 8                 # concurrent claims of one shared MAC before giving up
+_CONFLICTS_BEFORE_RELOAD = 3 # rounds that met MACs other processes took before reloading the cache
 _warn_free_percent = 5.0
 
 
@@ -117,6 +118,7 @@ def allocate_macs(conn: psycopg.Connection, cluster_id: int, count: int) -> list
 
 
 def _allocate(conn: psycopg.Connection, pool: PoolRecord, cluster_id: int, count: int, cached: _Cached) -> list[int]:
+    """Each round either inserts candidates or learns they were taken, so the loop ends."""
     got: list[int] = []
     reloaded = False
     conflicts = 0
@@ -137,9 +139,9 @@ def _allocate(conn: psycopg.Connection, pool: PoolRecord, cluster_id: int, count
         got.extend(inserted)
         if len(inserted) < len(candidates):
             conflicts += 1
-            if conflicts > _RETRIES:
-                raise ResourceExhausted(f"MAC pool {pool.name}: gave up after {conflicts} rounds of conflicts with "
-                                        "other managers allocating from it; try again")
+            if conflicts == _CONFLICTS_BEFORE_RELOAD and not reloaded:
+                cached = _load(conn, pool)   # the cache is far behind the others: catch up at once
+                reloaded = True
             with cached.lock:   # another process allocates here: continue somewhere else
                 cached.allocator.start_after(random.choice(candidates) + random.randrange(1 << 16))
     return got
