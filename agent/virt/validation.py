@@ -127,9 +127,15 @@ def validate_vm(spec: VmSpec) -> None:
 
 
 def check_nics_distinct(nics: Iterable[VNicSpec], where: str) -> None:
-    """Names, MACs, PCI addresses and VSI instance ids are each one vNIC's own."""
+    """Names, MACs, PCI addresses, VSI instance ids and passed-through devices are each one vNIC's own."""
     seen: dict[tuple[str, object], str] = {}
+    direct_on: dict[str, VNicSpec] = {}
     for i, nic in enumerate(nics):
+        if nic.kind == NicKind.DIRECT:
+            other = direct_on.setdefault(nic.source, nic)
+            if other is not nic and DirectMode.PASSTHROUGH in (nic.mode, other.mode):
+                raise InvalidArgument(f"{where}[{i}].source", f"vNIC {nic.name!r}: host device {nic.source} is "
+                                      f"passed through by vNIC {other.name!r}; it serves one vNIC at a time")
         keys = [("name", nic.name), ("mac", nic.mac or None), ("pci", nic.pci)]
         if isinstance(nic.virtualport, Qbg):
             keys.append(("qbg.instanceid", nic.virtualport.instanceid.lower() or None))

@@ -102,6 +102,10 @@ def test_bad_vnic_fields_are_named(nic, field):
      VNicSpec("b", NicKind.BRIDGE, "br0", mac="52:54:00:00:00:01"), "mac"),
     (VNicSpec("a", NicKind.BRIDGE, "br0", pci=PciAddress(0, 0, 3, 0)),
      VNicSpec("b", NicKind.BRIDGE, "br0", pci=PciAddress(0, 0, 3, 0)), "pci"),
+    (VNicSpec("a", NicKind.DIRECT, "eth1", mode=DirectMode.PASSTHROUGH),
+     VNicSpec("b", NicKind.DIRECT, "eth1", mode=DirectMode.VEPA), "source"),
+    (VNicSpec("a", NicKind.DIRECT, "eth1", mode=DirectMode.BRIDGE),
+     VNicSpec("b", NicKind.DIRECT, "eth1", mode=DirectMode.PASSTHROUGH), "source"),
     (qbg(instanceid="09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"),
      replace(qbg(instanceid="09B11C53-8B5C-4EEB-8F00-D84EAA0AAA4F"), name="other"), "qbg.instanceid"),
 ])
@@ -116,6 +120,11 @@ def test_a_vnics_identity_is_its_own(first, second, field):
 ])
 def test_bad_vm_fields_are_named(changes, field):
     assert refusal(replace(vm(), **changes)).field == field
+
+
+def test_several_macvtaps_may_share_a_host_nic():
+    validate_vm(vm(VNicSpec("a", NicKind.DIRECT, "eth1", mode=DirectMode.BRIDGE),
+                   VNicSpec("b", NicKind.DIRECT, "eth1", mode=DirectMode.BRIDGE)))
 
 
 def test_completion_generates_only_missing_instance_ids():
