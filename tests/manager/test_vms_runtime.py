@@ -1,0 +1,114 @@
+"""Starting and stopping VMs through real agents' VmAgentService over mutual TLS (libvirt's test driver).
+
+Each "host" here is the agent's VM servicer served in this process on a unix socket with a
+certificate the manager's CA signed for it; the manager reaches it like any enrolled host.
+The test driver keeps the PCI addresses it is given and assigns none itself, and cannot
+hot-plug: the lab's end-to-end test covers first-boot PCI assignment on real QEMU.
+"""
+from __future__ import annotations
+
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+
+pytest.importorskip("libvirt", reason="libvirt-python is not installed")
+
+from manager.pki import make_key_and_csr  # noqa: E402
+from virtfleet.tls import TlsMaterial  # noqa: E402
+from virtfleet.v1 import vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
+
+from agent.vm_server import add_vm_service  # noqa: E402
+
+from .vmhelpers import api, create_template, create_vm, leased, vm_rows  # noqa: E402
+
+
+@pytest.fixture
+def hosts(manager, tmp_path):
+    """Two enrolled hosts that are up, each with its agent's VM runtime on test:///default."""
+    served = []
+    for i in (1, 2):
+        name, sock = f"host{i}", tmp_path / f"agent{i}.sock"
+        key, csr = make_key_and_csr(name)
+        material = TlsMaterial(manager.app.ca.cert_pem, manager.app.ca.sign_agent_csr(csr, name, f"192.0.2.{10 + i}"),
+                               key)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        servicer = add_vm_service(server, "test:///default")
+        server.add_secure_port(f"unix://{sock}", material.server_credentials())
+        server.start()
+        with psycopg.connect(manager.app.pool.conninfo, autocommit=True) as conn:
+            conn.execute("""INSERT INTO hosts (cluster_id, name, address, endpoint, cert_fingerprint, status)
+                            SELECT id, %s, %s, %s, 'test', 'up' FROM clusters WHERE name = 'Default'""",
+                         (name, f"192.0.2.{10 + i}", f"unix://{sock}"))
+        served.append((name, sock, server, servicer))
+    yield [s[0] for s in served]
+    for name, sock, server, servicer in served:
+        channel = grpc.secure_channel(f"unix://{sock}", manager.app.ca.manager_material().channel_credentials(),
+                                      options=[("grpc.ssl_target_name_override", name)])
+        stub = vm_pb2_grpc.VmAgentServiceStub(channel)
+        for vm in stub.ListVms(vm_pb2.ListVmsRequest(), timeout=5).vms:
+            if vm.name.startswith("rt-"):
+                if vm.state != vm_pb2.VM_STATE_SHUTOFF:
+                    stub.DestroyVm(vm_pb2.DestroyVmRequest(name=vm.name), timeout=5)
+                stub.UndefineVm(vm_pb2.UndefineVmRequest(name=vm.name), timeout=5)
+        channel.close()
+        server.stop(grace=None).wait()
+        servicer.close()
+
+
+def _agent_vm(manager, host: str, sock: Path, vm: str) -> vm_pb2.VmStatus:
+    channel = grpc.secure_channel(f"unix://{sock}", manager.app.ca.manager_material().channel_credentials(),
+                                  options=[("grpc.ssl_target_name_override", host)])
+    with channel:
+        return vm_pb2_grpc.VmAgentServiceStub(channel).GetVm(vm_pb2.GetVmRequest(name=vm), timeout=5)
+
+
+def test_start_runs_the_vm_on_a_host_with_its_pci_and_macs_then_stop(manager, hosts, tmp_path):
+    create_template(manager, "t1", "nic1=ovirtmgmt,pci=0000:00:05.0", "nic2=ovirtmgmt,pci=0000:00:03.0")
+    made = create_vm(manager, "rt-a", template="t1")
+    vm = api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-a", host="host2"))
+    assert (vm.state, vm.host) == ("up", "host2") and vm.first_boot_at.seconds
+    assert all(n.host_device for n in vm.nics)
+    live = _agent_vm(manager, "host2", tmp_path / "agent2.sock", "rt-a")
+    assert live.state == vm_pb2.VM_STATE_RUNNING
+    assert sorted((n.name, n.mac, f"0000:00:{n.pci.slot:02x}.0") for n in live.nics) == sorted(
+        (n.name, n.mac, n.pci_address) for n in made.nics)
+    err = pytest.raises(grpc.RpcError, api(manager).DeleteVirtualMachine,
+                        vms_pb2.DeleteVirtualMachineRequest(name="rt-a")).value
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    down = api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-a", force=True))
+    assert (down.state, down.host) == ("down", "")
+    assert not any(n.host_device for n in down.nics)
+    assert [n.pci_address for n in down.nics] == ["0000:00:03.0", "0000:00:05.0"]
+
+
+def test_bulk_start_spreads_vms_over_the_hosts(manager, hosts):
+    create_template(manager, "t1", "nic1=ovirtmgmt", "nic2=ovirtmgmt")
+    progress = list(api(manager).CreateVirtualMachines(vms_pb2.CreateVirtualMachinesRequest(
+        name="rt-b", count=4, template="t1", batch_size=2, start=True)))
+    assert [(p.created, p.started) for p in progress] == [(2, 0), (4, 0), (4, 1), (4, 2), (4, 3), (4, 4)]
+    vms = api(manager).ListVirtualMachines(vms_pb2.ListVirtualMachinesRequest()).vms
+    assert sorted(v.host for v in vms) == ["host1", "host1", "host2", "host2"]
+
+
+def test_failed_hot_plug_leaves_the_vm_and_the_pool_as_they_were(manager, hosts):
+    create_vm(manager, "rt-c", "nic1=ovirtmgmt")
+    api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-c"))
+    with pytest.raises(grpc.RpcError):
+        api(manager).AddNic(vms_pb2.AddNicRequest(vm="rt-c", nic=vms_pb2.Nic(name="nic2", network="ovirtmgmt")))
+    assert vm_rows(manager) == (1, 1) and leased(manager) == 1
+    api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-c", force=True))
+
+
+def test_start_on_a_host_outside_the_cluster_or_twice_is_refused(manager, hosts):
+    create_vm(manager, "rt-d", "nic1=ovirtmgmt")
+    err = pytest.raises(grpc.RpcError, api(manager).StartVirtualMachine,
+                        vms_pb2.StartVirtualMachineRequest(name="rt-d", host="nohost")).value
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "nohost" in err.details()
+    api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-d"))
+    err = pytest.raises(grpc.RpcError, api(manager).StartVirtualMachine,
+                        vms_pb2.StartVirtualMachineRequest(name="rt-d")).value
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "already running" in err.details()
+    api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-d", force=True))
