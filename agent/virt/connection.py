@@ -19,8 +19,7 @@ from .errors import FailedPrecondition, HypervisorUnavailable, InvalidArgument, 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
 _NOT_FOUND = {libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_NETWORK}
-_UNAVAILABLE = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_RPC,
-                libvirt.VIR_ERR_AUTH_FAILED}
+_UNAVAILABLE = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_RPC, libvirt.VIR_ERR_AUTH_FAILED}
 _UNSUPPORTED = {libvirt.VIR_ERR_NO_SUPPORT}
 _BAD_XML = {libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL, libvirt.VIR_ERR_CONFIG_UNSUPPORTED}
 
@@ -31,7 +30,7 @@ def translate(err: libvirt.libvirtError, what: str) -> Exception:
     message = f"{what}: libvirt: {err.get_error_message()}"
     if code in _NOT_FOUND:
         return NotFound(message)
-    if code in _UNAVAILABLE:
+    if code in _UNAVAILABLE or err.get_error_domain() == libvirt.VIR_FROM_RPC:  # e.g. libvirtd restarted
         return HypervisorUnavailable(message)
     if code in _UNSUPPORTED:
         return Unsupported(message)

@@ -20,7 +20,9 @@ from .connection import Hypervisor, translate
 from .domxml import ALIAS_PREFIX, build_domain_xml, build_interface_xml, interface_element
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .spec import Qbg, VmSpec, VmState, VmStatus, VNicSpec
-from .validation import HostNicUse, check_host_conflicts, complete_nic, validate_nic, validate_vm
+from .hostdevs import host_devices
+from .validation import (HostNicUse, check_host_conflicts, complete_nic, missing_host_device, validate_nic,
+                         validate_vm)
 
 _STATES = {
     libvirt.VIR_DOMAIN_NOSTATE: VmState.SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF: VmState.SHUTOFF,
@@ -109,8 +111,25 @@ def start_vm(hv: Hypervisor, name: str, paused: bool = False) -> VmStatus:
         try:
             _create(dom, paused)
         except libvirt.libvirtError as err:
-            raise translate(err, f"starting VM {name!r}") from err
+            raise _explain(dom, err, f"starting VM {name!r}") from err
         return status(dom)
+
+
+def _explain(dom: libvirt.virDomain, err: libvirt.libvirtError, what: str, extra: VNicSpec | None = None) -> Exception:
+    """A vNIC whose bridge or host NIC is missing is named; any other refusal is libvirt's own."""
+    generic = translate(err, what)
+    if not isinstance(generic, FailedPrecondition):
+        return generic  # not found, unsupported, libvirt gone: nothing a vNIC's device explains
+    try:
+        if extra is None:
+            nics = readback.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).nics
+            pairs = [(f"nics[{i}]", n) for i, n in enumerate(nics)]
+        else:
+            pairs = [("nic", readback.parse_interface(interface_element(extra)))]
+        problem = missing_host_device(pairs, *host_devices())
+    except (libvirt.libvirtError, OSError):
+        problem = None
+    return FailedPrecondition(f"{what}: {problem}") if problem else generic
 
 
 def _create(dom: libvirt.virDomain, paused: bool) -> None:
@@ -223,7 +242,7 @@ def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
             dom.attachDeviceFlags(xml, flags)
         except libvirt.libvirtError as err:
             if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or active:
-                raise translate(err, f"hot-plugging vNIC {nic.name!r} into VM {vm!r}") from err
+                raise _explain(dom, err, f"hot-plugging vNIC {nic.name!r} into VM {vm!r}", extra=nic) from err
             _redefine(conn, dom, lambda devices: devices.append(interface_element(nic)))
         return status(dom)
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping
 
 from .errors import FailedPrecondition, InvalidArgument
-from .spec import DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicSpec
+from .spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicRuntime,
+                   VNicSpec)
 
 VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 NIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")        # becomes the libvirt user alias ua-NAME
@@ -200,6 +201,21 @@ def check_host_conflicts(vm: str, nics: Iterable[tuple[str, VNicSpec]], others: 
             holder = instance_holder[nic.virtualport.instanceid.lower()]
             raise FailedPrecondition(f"{where}: vNIC {nic.name!r}: 802.1Qbg instanceid "
                                      f"{nic.virtualport.instanceid} is already VM {holder!r}'s VSI instance")
+
+
+def missing_host_device(nics: Iterable[tuple[str, VNicRuntime]], devices: set[str], bridges: set[str]) -> str | None:
+    """Why a start or hot-plug could not attach a vNIC, naming it: its bridge or host NIC is not on this host.
+
+    `nics` pairs each vNIC with its field path (e.g. nics[2], or nic for a hot-plug).
+    """
+    for where, nic in nics:
+        label = f"{where}.source: vNIC {nic.name or nic.alias!r}"
+        if nic.kind == NicKind.BRIDGE and nic.source not in bridges:
+            what = "is not a bridge" if nic.source in devices else "does not exist on this host"
+            return f"{label}: host bridge {nic.source!r} {what}"
+        if nic.kind == NicKind.DIRECT and nic.source not in devices:
+            return f"{label}: host NIC {nic.source!r} does not exist on this host"
+    return None
 
 
 # --- virtual networks ------------------------------------------------------------------------

@@ -199,3 +199,33 @@ def test_bad_network_fields_are_named(changes, field):
     with pytest.raises(InvalidArgument) as err:
         validate_network(replace(NAT, **changes))
     assert err.value.field == field
+
+
+# --- naming the vNIC whose host device is missing ------------------------------------------------
+
+def runtime(name: str, kind: NicKind, source: str):
+    from agent.virt.spec import VNicRuntime
+
+    return VNicRuntime(name=name, mac="", host_device="", pci=None, alias=f"ua-{name}", kind=kind, source=source)
+
+
+def test_missing_bridge_or_host_nic_names_the_vnic():
+    from agent.virt.validation import missing_host_device
+
+    nics = [("nics[0]", runtime("nic1", NicKind.BRIDGE, "ovirtmgmt")),
+            ("nics[1]", runtime("nic2", NicKind.BRIDGE, "eth0")),
+            ("nics[2]", runtime("nic3", NicKind.DIRECT, "eth9"))]
+    devices, bridges = {"ovirtmgmt", "eth0"}, {"ovirtmgmt"}
+    assert missing_host_device(nics, devices, bridges) == "nics[1].source: vNIC 'nic2': host bridge 'eth0' is not a bridge"
+    assert missing_host_device(nics[2:], devices, bridges) == ("nics[2].source: vNIC 'nic3': host NIC 'eth9' does not "
+                                                               "exist on this host")
+    assert missing_host_device(nics[:1], devices, bridges) is None
+    assert missing_host_device([("nic", runtime("n", NicKind.NETWORK, "default"))], set(), set()) is None
+
+
+def test_host_devices_reads_this_namespaces_sysfs(tmp_path):
+    from agent.virt.hostdevs import host_devices
+
+    (tmp_path / "br0" / "bridge").mkdir(parents=True)
+    (tmp_path / "eth0").mkdir()
+    assert host_devices(tmp_path) == ({"br0", "eth0"}, {"br0"})
