@@ -11,7 +11,7 @@ import ipaddress
 import re
 import uuid as uuidlib
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable
 
 from .errors import FailedPrecondition, InvalidArgument
 from .spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicRuntime,
