@@ -5,16 +5,19 @@ import grpc
 import pytest
 
 from manager.api.status import field_violations
+from manager.macpool.ranges import parse_range
+from manager.service.macpools import MacPoolService
 from virtfleet.v1 import fleet_pb2, vms_pb2
 
-from .vmhelpers import api, create_template, create_vm, db, leased, vm_rows
+from .vmhelpers import api, create_template, create_vm, leased, vm_rows
 
 
 def shrink_pool(manager, size: int) -> None:
-    """The Default pool down to `size` addresses (its range's version bump tells allocators)."""
-    with db(manager) as conn:
-        conn.execute("UPDATE mac_pool_ranges SET last = first + %s", (size - 1,))
-        conn.execute("UPDATE mac_pools SET version = version + 1")
+    """The Default cluster onto a new MAC pool of `size` addresses."""
+    pools = MacPoolService(manager.app.pool)
+    pools.create(name="tiny", datacenter="Default", ranges=[parse_range("02:00:00:00:10:00", count=size)],
+                 allow_duplicates=False)
+    pools.set_cluster_pool("Default", "tiny")
 
 
 def _fails(call, code):
