@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     with IPRoute() as ipr:
         if recover_from_journal(ipr, cfg.journal_path):
             log.warning("restored the network state from an unfinished change (journal %s)", cfg.journal_path)
+        _restore_networks(ipr, cfg)
     watcher = StateWatcher()
     watcher.start()
     server, servicer, health = build_server(cfg, material, watcher)
-    _restore_networks(servicer)
     server.start()
     log.info("agent serving on %s", cfg.listen)
 
@@ -73,12 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _restore_networks(servicer) -> None:
+def _restore_networks(ipr, cfg: AgentConfig) -> None:
     """After journal recovery, before serving: the committed networks go back onto the kernel (restore-nets)."""
     from .net.errors import NetError
+    from .net.hostnet.changes import restore_saved
 
     try:
-        servicer.hostnet.restore()
+        restore_saved(ipr, journal_path=cfg.journal_path, config_path=cfg.netconfig_path)
     except NetError as exc:
         log.error("could not restore the saved host networks: %s", exc)
 

@@ -130,3 +130,12 @@ class HostNetworks:
         """Saved before the journal goes: a crash in between replays the change at start (recover, then restore)."""
         persistence.save(self._config_path, saved)
         self._saved = saved
+
+
+def restore_saved(ipr: IPRoute, *, journal_path: pathlib.Path, config_path: pathlib.Path) -> SetupResult | None:
+    """At agent start, before the server binds: a client that can connect sees the restored host."""
+    from agent.net.capabilities import kernel_features
+
+    networks = HostNetworks(ipr, threading.Lock(), journal_path=journal_path, config_path=config_path,
+                            features=lambda: kernel_features(ipr))
+    return networks.restore()
