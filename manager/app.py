@@ -11,7 +11,9 @@ from .config import ManagerConfig
 from .monitor import HostMonitor
 from .pki import CertificateAuthority
 from .service.audit import AuditService
+from .service import macpools
 from .service.hosts import HostService
+from .service.macpools import MacPoolService
 from .service.networks import NetworkService
 from .service.vms import VmService
 from .store.database import open_pool
@@ -25,6 +27,7 @@ class ManagerApp:
     monitor: HostMonitor
     hosts: HostService
     networks: NetworkService
+    macpools: MacPoolService
     audits: AuditService
     vms: VmService
 
@@ -37,8 +40,9 @@ class ManagerApp:
         networks = NetworkService(pool, agents)
         hosts = HostService(pool, ca, agents, monitor, networks)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
+        macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
-                   vms=VmService(pool, agents))
+                   vms=VmService(pool, agents), macpools=MacPoolService(pool))
 
     def start_background(self) -> None:
         self.monitor.start_all()

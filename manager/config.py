@@ -15,6 +15,7 @@ class ManagerConfig:
     pki_dir: Path = Path("/etc/pki/virtfleet")
     log_level: str = "INFO"
     agent_timeout_s: float = 30.0
+    mac_pool_warn_free_percent: float = 5.0   # warn (log + event) when a MAC pool's free addresses fall to this
     audit_interval_s: float = 300.0          # periodic audit; 0 turns it off (on demand only)
     host_unreachable_after_s: float = 30.0   # a host silent this long (agents heartbeat at a third of it) is unreachable
 

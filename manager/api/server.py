@@ -9,10 +9,12 @@ from grpc_reflection.v1alpha import reflection
 
 from virtfleet.v1 import audit_pb2, audit_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 from virtfleet.v1 import vms_pb2, vms_pb2_grpc
+from virtfleet.v1 import macpool_pb2, macpool_pb2_grpc
 
 from ..app import ManagerApp
 from .audit import AuditServicer
 from .fleet import FleetServicer
+from .macpools import MacPoolServicer
 from .vms import VmServicer
 
 
@@ -21,11 +23,13 @@ def build_server(app: ManagerApp, *, max_workers: int = 16) -> tuple[grpc.Server
     fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(app.hosts, app.networks), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(app.audits), server)
     vms_pb2_grpc.add_VmServiceServicer_to_server(VmServicer(app.vms), server)
+    macpool_pb2_grpc.add_MacPoolServiceServicer_to_server(MacPoolServicer(app.macpools), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,
              reflection.SERVICE_NAME, audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
-             vms_pb2.DESCRIPTOR.services_by_name["VmService"].full_name]
+             vms_pb2.DESCRIPTOR.services_by_name["VmService"].full_name,
+             macpool_pb2.DESCRIPTOR.services_by_name["MacPoolService"].full_name]
     reflection.enable_server_reflection(names, server)
     for name in ("", names[0]):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

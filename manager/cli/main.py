@@ -5,12 +5,13 @@ import logging
 
 import click
 
-from virtfleet.v1 import audit_pb2_grpc, fleet_pb2_grpc, vms_pb2_grpc
+from virtfleet.v1 import audit_pb2_grpc, fleet_pb2_grpc, macpool_pb2_grpc, vms_pb2_grpc
 
 from .audit import audit_group
 from .connection import manager_target, open_channel, show_rpc_errors
 from .hosts import host_group
 from .lab import lab_group
+from .macpools import cluster_group, macpool_group
 from .networks import network_group
 from .vms import snapshot_group, template_group, vm_group
 
@@ -35,6 +36,10 @@ class Session:
         self.fleet()  # opens the channel
         return vms_pb2_grpc.VmServiceStub(self._channel)
 
+    def macpools(self) -> macpool_pb2_grpc.MacPoolServiceStub:
+        self.fleet()  # opens the channel
+        return macpool_pb2_grpc.MacPoolServiceStub(self._channel)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--manager", envvar="VIRTFLEET_MANAGER", default=None,
@@ -56,6 +61,8 @@ cli.add_command(network_group)
 cli.add_command(vm_group)
 cli.add_command(template_group)
 cli.add_command(snapshot_group)
+cli.add_command(macpool_group)
+cli.add_command(cluster_group)
 
 
 def main() -> None:

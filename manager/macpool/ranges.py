@@ -24,26 +24,37 @@ class MacRange:
         return f"{format_mac(self.first)}-{format_mac(self.last)}"
 
 
-def parse_range(first_text: str, last_text: str, field: str = "range") -> MacRange:
-    """A range as typed; `field.from` / `field.to` name the culprit."""
-    first = parse_mac(first_text, f"{field}.from")
-    last = parse_mac(last_text, f"{field}.to")
-    return check_range(first, last, field)
+def parse_range(first_text: str, last_text: str = "", count: int = 0, field: str = "range") -> MacRange:
+    """A range as typed: FIRST and LAST, or FIRST and a COUNT of addresses; `field.first` etc. name the culprit."""
+    first = parse_mac(first_text, f"{field}.first")
+    if count and last_text:
+        raise InvalidArgument(f"{field}.count", "give either last or count, not both")
+    if count:
+        if count < 0:
+            raise InvalidArgument(f"{field}.count", "must be positive")
+        last = first + count - 1
+        if last > MAX_MAC:
+            raise InvalidArgument(f"{field}.count", f"{count} addresses from {format_mac(first)} cross the end of "
+                                                    "the address space (ff:ff:ff:ff:ff:ff)")
+        return check_range(first, last, field)
+    if not last_text:
+        raise InvalidArgument(f"{field}.last", "give the last address of the range (or a count)")
+    return check_range(first, parse_mac(last_text, f"{field}.last"), field)
 
 
 def check_range(first: int, last: int, field: str = "range") -> MacRange:
     if not 0 <= first <= MAX_MAC:
-        raise InvalidArgument(f"{field}.from", "outside the 48-bit address space")
+        raise InvalidArgument(f"{field}.first", "outside the 48-bit address space")
     if last > MAX_MAC:
-        raise InvalidArgument(f"{field}.to", "the range crosses the end of the address space (ff:ff:ff:ff:ff:ff)")
+        raise InvalidArgument(f"{field}.last", "the range crosses the end of the address space (ff:ff:ff:ff:ff:ff)")
     if first > last:
-        raise InvalidArgument(f"{field}.to", f"{format_mac(last)} is before from {format_mac(first)}")
+        raise InvalidArgument(f"{field}.last", f"{format_mac(last)} is before first {format_mac(first)}")
     r = MacRange(first, last)
     if r.size > MAX_RANGE_SIZE:
-        raise InvalidArgument(f"{field}.to", f"a range holds at most {MAX_RANGE_SIZE} addresses (one OUI); "
+        raise InvalidArgument(f"{field}.last", f"a range holds at most {MAX_RANGE_SIZE} addresses (one OUI); "
                                              f"this one holds {r.size}")
     if not unicast_segments([r]):
-        raise InvalidArgument(f"{field}.from", f"{r} holds only multicast addresses")
+        raise InvalidArgument(f"{field}.first", f"{r} holds only multicast addresses")
     return r
 
 

@@ -136,7 +136,7 @@ def test_a_whole_oui_fits_and_more_is_refused():
     assert MacAllocator([r]).total == 1 << 24
     with pytest.raises(InvalidArgument) as err:
         check_range(0x02AB_CD00_0000, 0x02AB_CE00_0000)
-    assert err.value.field == "range.to"
+    assert err.value.field == "range.last"
 
 
 @pytest.mark.parametrize("text, field_ok", [
@@ -161,4 +161,4 @@ def test_multicast_mac_is_refused_naming_the_field():
 def test_from_after_to_is_refused():
     with pytest.raises(InvalidArgument) as err:
         check_range(10, 9)
-    assert err.value.field == "range.to"
+    assert err.value.field == "range.last"
