@@ -108,3 +108,16 @@ def unicast_count(ranges: Iterable[MacRange]) -> int:
 
 def contains(ranges: Iterable[MacRange], mac: int) -> bool:
     return any(r.first <= mac <= r.last for r in ranges)
+
+
+def gaps(ranges: Iterable[MacRange]) -> list[MacRange]:
+    """The address space outside `ranges` (merged): where custom MACs live."""
+    out: list[MacRange] = []
+    start = 0
+    for r in merge_ranges(ranges):
+        if r.first > start:
+            out.append(MacRange(start, r.first - 1))
+        start = r.last + 1
+    if start <= MAX_MAC:
+        out.append(MacRange(start, MAX_MAC))
+    return out

@@ -31,7 +31,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from ..macpool.address import format_mac, parse_unicast_mac
 from ..macpool.allocator import MacAllocator, PoolExhausted
-from ..macpool.ranges import MacRange, merge_ranges, overlaps, subtract_range, unicast_count
+from ..macpool.ranges import MacRange, gaps, merge_ranges, overlaps, subtract_range, unicast_count
 from ..store import macpools as store
 from ..store.macpools import PoolRecord
 
@@ -69,10 +69,19 @@ def _key(conn: psycopg.Connection, pool: PoolRecord) -> tuple[str, int]:
     return (f"{info.host}:{info.port}/{info.dbname}", pool.id)
 
 
+_LOAD_CHUNK = 1 << 20   # addresses per query when loading a pool's used set
+
+
 def _load(conn: psycopg.Connection, pool: PoolRecord) -> _Cached:
+    """The pool's used set from the database, a chunk of addresses at a time."""
     allocator = MacAllocator(pool.ranges)
-    for mac in store.used_macs(conn, pool.id):
-        allocator.claim(mac)
+    for seg in allocator.segments():
+        for start in range(seg.first, seg.last + 1, _LOAD_CHUNK):
+            chunk = MacRange(start, min(start + _LOAD_CHUNK - 1, seg.last))
+            allocator.claim_many(store.used_macs(conn, pool.id, chunk))
+    for gap in gaps(pool.ranges):       # custom MACs, claimed outside the ranges
+        for mac in store.used_macs(conn, pool.id, gap):
+            allocator.claim(mac)
     last = store.last_allocated(conn, pool.id)
     if last is not None:
         allocator.start_after(last)

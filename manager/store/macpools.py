@@ -216,10 +216,11 @@ def delete_use(conn: psycopg.Connection, datacenter_id: int, cluster_id: int, ma
     return True
 
 
-def used_macs(conn: psycopg.Connection, pool_id: int) -> list[int]:
-    """Distinct MACs in use in the pool, ascending (what an allocator is loaded with)."""
+def used_macs(conn: psycopg.Connection, pool_id: int, r: MacRange) -> list[int]:
+    """Distinct MACs in use in the pool within `r`, ascending: one index range scan, one array."""
     row = conn.execute(
-        "SELECT coalesce(array_agg(DISTINCT mac), '{}') FROM mac_leases WHERE pool_id = %s", (pool_id,)).fetchone()
+        """SELECT coalesce(array_agg(DISTINCT mac ORDER BY mac), '{}') FROM mac_leases
+            WHERE pool_id = %s AND mac BETWEEN %s AND %s""", (pool_id, r.first, r.last)).fetchone()
     return row[0]
 
 

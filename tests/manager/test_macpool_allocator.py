@@ -162,3 +162,16 @@ def test_from_after_to_is_refused():
     with pytest.raises(InvalidArgument) as err:
         check_range(10, 9)
     assert err.value.field == "range.last"
+
+
+def test_bulk_claim_agrees_with_one_by_one():
+    ranges = [MacRange(0x020000000000, 0x0200000003ff), MacRange(0x020000001000, 0x02000000100f)]
+    used = [0x020000000001, 0x020000000005, 0x0200000003ff, 0x020000001003, 0x02aaaaaaaaaa]
+    one, bulk = MacAllocator(ranges), MacAllocator(ranges)
+    for m in used:
+        one.claim(m)
+    bulk.claim_many(used[:3])
+    bulk.claim_many(used[3:])
+    bulk.claim_many(used[:2])          # claiming again changes nothing
+    assert one.usage() == bulk.usage() and all(bulk.is_used(m) for m in used)
+    assert one.allocate(5) == bulk.allocate(5)
