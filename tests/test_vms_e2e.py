@@ -1,0 +1,143 @@
+"""End to end on real libvirt + QEMU in the lab: seed 004's NIC order, as a guest would see it.
+
+VM1 with 3 vNICs boots → the PCI addresses libvirt gave are stored → template from VM1 → VM2 from the
+template boots → VM2's live domain XML has the same PCI address per vNIC position and its MACs ascend
+in PCI order. A template without PCI addresses puts the vNICs in the domain XML in natural name order;
+a VM from a snapshot without PCI addresses gets new MACs. Driven with the `virtfleet` command; the live
+XML is read with `virsh` from the host's own libvirtd.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).with_name("virtfleet"))
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces"),
+    pytest.mark.skipif(not Path("/usr/sbin/libvirtd").exists() or not Path("/usr/bin/virsh").exists(),
+                       reason="libvirtd/virsh are not installed"),
+    pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "manager/lab/libvirtd.py").exists(),
+                       reason="the lab has no libvirtd per host yet"),
+]
+
+
+def vf(lab, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VIRTFLEET_LAB_DIR": str(lab["dir"]), "VIRTFLEET_LAB_PREFIX": lab["prefix"]}
+    env.pop("VIRTFLEET_MANAGER", None)
+    done = subprocess.run([CLI, *args], env=env, check=False, capture_output=True, text=True, timeout=300)
+    if check and done.returncode != 0:
+        raise AssertionError(f"virtfleet {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def vfj(lab, *args: str):
+    return json.loads(vf(lab, *args, "-o", "json").stdout)
+
+
+def libvirt_socket(lab, host: str) -> Path:
+    """The host's libvirtd socket, as `lab status` reports it or found under the lab directory."""
+    for h in lab["status"]["hosts"]:
+        if h["name"] == host:
+            for key in ("libvirt_socket", "libvirtd_socket"):
+                if h.get(key):
+                    return Path(h[key])
+            uri = h.get("libvirt_uri", "")
+            if "socket=" in uri:
+                return Path(uri.split("socket=", 1)[1].split("&")[0])
+    found = [p for p in lab["dir"].rglob("libvirt-sock") if host in str(p)]
+    assert found, f"no libvirtd socket for {host} under {lab['dir']}"
+    return found[0]
+
+
+def live_interfaces(lab, host: str, vm: str) -> list[tuple[str, str, str]]:
+    """(alias, MAC, PCI address) of each <interface>, in the live domain XML's order."""
+    uri = f"qemu+unix:///system?socket={libvirt_socket(lab, host)}"
+    xml = subprocess.run(["virsh", "-c", uri, "dumpxml", vm], check=True, capture_output=True, text=True).stdout
+    found = []
+    for iface in ET.fromstring(xml).iter("interface"):
+        addr = iface.find("address[@type='pci']")
+        pci = "" if addr is None else "{:04x}:{:02x}:{:02x}.{:x}".format(
+            *(int(addr.get(k), 16) for k in ("domain", "bus", "slot", "function")))
+        alias = iface.find("alias")
+        found.append((alias.get("name") if alias is not None else "", iface.find("mac").get("address"), pci))
+    return found
+
+
+def mac_int(mac: str) -> int:
+    return int(mac.replace(":", ""), 16)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    root = Path(tempfile.mkdtemp(prefix="vft-vmlab-"))
+    root.chmod(0o755)
+    lab = {"dir": root / "lab", "prefix": f"vfv{uuid.uuid4().hex[:4]}-"}
+    up = vf(lab, "lab", "up", "--hosts", "1", check=False)
+    assert up.returncode == 0, up.stderr + up.stdout
+    lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
+    try:
+        vf(lab, "host", "setup-management", "host1", "--nic", "eth0")
+        yield lab
+    finally:
+        for vm in json.loads(vf(lab, "vm", "list", "-o", "json", check=False).stdout or "[]"):
+            if vm.get("state") == "up":
+                vf(lab, "vm", "stop", vm["name"], "--force", check=False)
+        vf(lab, "lab", "down", check=False)
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_template_from_a_booted_vm_keeps_pci_per_position_and_macs_ascend(lab):
+    vf(lab, "vm", "create", "vm1", "--nic", "nic1=ovirtmgmt", "--nic", "nic2=ovirtmgmt", "--nic", "nic3=ovirtmgmt")
+    vm1 = vfj(lab, "vm", "start", "vm1")
+    assert vm1["state"] == "up" and vm1["host"] == "host1"
+    stored = [(n["name"], n["mac"], n["pci_address"]) for n in vm1["nics"]]
+    assert all(pci for _, _, pci in stored), "first boot stored every vNIC's PCI address"
+    live1 = sorted(live_interfaces(lab, "host1", "vm1"), key=lambda i: i[2])
+    assert [(a.removeprefix("ua-"), m, p) for a, m, p in live1] == stored
+    bridged = {l["ifname"] for l in json.loads(subprocess.run(
+        ["ip", "-n", lab["prefix"] + "host1", "-j", "link", "show", "master", "ovirtmgmt"],
+        check=True, capture_output=True, text=True).stdout)}
+    assert {n["host_device"] for n in vm1["nics"]} <= bridged
+
+    tpl = vfj(lab, "template", "create", "t1", "--from-vm", "vm1")
+    assert [n["pci_address"] for n in tpl["nics"]] == [p for _, _, p in stored]
+    vf(lab, "vm", "create", "vm2", "--template", "t1")
+    vf(lab, "vm", "start", "vm2")
+    live2 = sorted(live_interfaces(lab, "host1", "vm2"), key=lambda i: i[2])
+    assert [p for _, _, p in live2] == [p for _, _, p in live1]
+    assert [a for a, _, _ in live2] == [a for a, _, _ in live1]
+    macs = [mac_int(m) for _, m, _ in live2]
+    assert macs == sorted(macs) and len(set(macs)) == 3
+    assert vf(lab, "vm", "check-order", "vm2").returncode == 0
+
+
+def test_template_without_pci_lists_vnics_in_natural_name_order(lab):
+    vf(lab, "template", "create", "t2", "--nic", "nic10=ovirtmgmt", "--nic", "nic2=ovirtmgmt",
+       "--nic", "nic1=ovirtmgmt")
+    vf(lab, "vm", "create", "vm3", "--template", "t2")
+    vm3 = vfj(lab, "vm", "start", "vm3")
+    live = live_interfaces(lab, "host1", "vm3")
+    assert [a for a, _, _ in live] == ["ua-nic1", "ua-nic2", "ua-nic10"]
+    macs = [mac_int(m) for _, m, _ in live]
+    assert macs == sorted(macs)
+    assert [n["name"] for n in vm3["nics"]] == ["nic1", "nic2", "nic10"]
+    assert all(n["pci_address"] for n in vm3["nics"])
+    assert vf(lab, "vm", "check-order", "vm3").returncode == 0
+
+
+def test_vm_from_a_snapshot_without_pci_gets_new_macs(lab):
+    vm4 = vfj(lab, "vm", "create", "vm4", "--nic", "nic1=ovirtmgmt", "--nic", "nic2=ovirtmgmt")
+    snap = vfj(lab, "snapshot", "create", "vm4", "s4")
+    assert not any(n["pci_address"] for n in snap["nics"])
+    vm5 = vfj(lab, "vm", "create", "vm5", "--snapshot", "s4")
+    assert not {n["mac"] for n in vm5["nics"]} & {n["mac"] for n in vm4["nics"]}
+    vf(lab, "vm", "start", "vm5")
+    assert sorted(m for _, m, _ in live_interfaces(lab, "host1", "vm5")) == sorted(n["mac"] for n in vm5["nics"])
