@@ -129,7 +129,7 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
 
     @translating_errors
     def StopVirtualMachine(self, request, context):
-        return vm_message(self._vms.stop(request.name, force=request.force))
+        return vm_message(self._vms.stop(request.name, force=request.force, timeout_s=request.timeout_s))
 
     @translating_errors
     def DeleteVirtualMachine(self, request, context):

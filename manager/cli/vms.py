@@ -206,10 +206,13 @@ def vm_start(ctx, name, host, paused, output):
 @vm_group.command("stop")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="pull the plug instead of asking the guest to shut down")
+@click.option("--timeout", type=click.IntRange(min=0), default=0,
+              help="seconds the guest gets to shut down before it is destroyed (default 60)")
 @click.pass_context
-def vm_stop(ctx, name, force):
-    """Stop VM NAME."""
-    _stub(ctx).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name=name, force=force), timeout=180)
+def vm_stop(ctx, name, force, timeout):
+    """Stop VM NAME (ACPI shutdown, destroyed if it has not stopped in time)."""
+    _stub(ctx).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name=name, force=force, timeout_s=timeout),
+                                  timeout=120 + (timeout or 60))
     click.echo(f"VM {name} is down")
 
 

@@ -98,7 +98,9 @@ class VmService:
 
     def list(self) -> list[VmView]:
         with self._pool.connection() as conn:
-            return [VmView(vm, guest_order(store.vm_nics(conn, vm.id))) for vm in store.list_vms(conn)]
+            vms = store.list_vms(conn)
+            nics = store.nics_by_vm(conn)
+        return [VmView(vm, guest_order(nics.get(vm.id, []))) for vm in vms]
 
     # -- creating --------------------------------------------------------------------------------
 
@@ -293,7 +295,7 @@ class VmService:
         except VirtfleetError as exc:
             log.warning("could not undefine %s on %s: %s", vm, host, exc.message)
 
-    def stop(self, name: str, *, force: bool = False) -> VmView:
+    def stop(self, name: str, *, force: bool = False, timeout_s: int = 0) -> VmView:
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, name, lock=True)
             if vm.state != "up" or vm.host is None or vm.host_endpoint is None:
@@ -303,8 +305,9 @@ class VmService:
                 self._agents.call_vm(host, endpoint, lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=name),
                                                                              timeout=t))
             else:
-                self._agents.call_vm(host, endpoint, lambda s, t: s.StopVm(vm_pb2.StopVmRequest(name=name),
-                                                                          timeout=max(t, 70)))
+                wait = timeout_s or 60
+                self._agents.call_vm(host, endpoint, lambda s, t: s.StopVm(
+                    vm_pb2.StopVmRequest(name=name, timeout_s=wait), timeout=t + wait))
             self._undefine_quietly(host, endpoint, name)
             store.set_running(conn, vm.id, None)
         return self.get(name)
@@ -453,6 +456,7 @@ class VmService:
             swap = vmorder.restore_macs([source_nic(n) for n in nics], taken, fresh)
             rows = [replace(n, mac=swap.get(n.mac or "", n.mac), host_device=None) for n in nics]
             store.insert_vnics(conn, ((vm.id, n, self._network_id(n, networks, "nics")) for n in rows))
+            store.set_resources(conn, vm.id, snap.memory_mib, snap.vcpus)
             changes = [MacChange(n.name, n.mac or "", swap[n.mac]) for n in nics if n.mac in swap]
         for c in changes:
             log.info("restore %s: vNIC %s MAC %s was taken, now %s", name, c.nic, c.old_mac, c.new_mac)

@@ -155,6 +155,19 @@ def vm_nics(conn: psycopg.Connection, vm_id: int) -> list[NicRecord]:
         return cur.execute(_SELECT_VNIC + " WHERE n.vm_id = %s ORDER BY n.position", (vm_id,)).fetchall()
 
 
+def nics_by_vm(conn: psycopg.Connection) -> dict[int, list[NicRecord]]:
+    """Every vNIC, by VM id, in one query (listing many VMs)."""
+    found: dict[int, list[NicRecord]] = {}
+    with conn.cursor() as cur:
+        for row in cur.execute(_SELECT_VNIC.replace("SELECT ", "SELECT n.vm_id, ", 1) + " ORDER BY n.vm_id, n.position"):
+            found.setdefault(row[0], []).append(NicRecord(*row[1:]))
+    return found
+
+
+def set_resources(conn: psycopg.Connection, vm_id: int, memory_mib: int, vcpus: int) -> None:
+    conn.execute("UPDATE vms SET memory_mib = %s, vcpus = %s WHERE id = %s", (memory_mib, vcpus, vm_id))
+
+
 def vm_macs(conn: psycopg.Connection, vm_id: int) -> list[str]:
     return [r[0] for r in conn.execute("SELECT mac::text FROM vnics WHERE vm_id = %s ORDER BY position", (vm_id,))]
 

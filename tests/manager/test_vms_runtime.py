@@ -78,7 +78,7 @@ def test_start_runs_the_vm_on_a_host_with_its_pci_and_macs_then_stop(manager, ho
     err = pytest.raises(grpc.RpcError, api(manager).DeleteVirtualMachine,
                         vms_pb2.DeleteVirtualMachineRequest(name="rt-a")).value
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
-    down = api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-a", force=True))
+    down = api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-a", timeout_s=5))
     assert (down.state, down.host) == ("down", "")
     assert not any(n.host_device for n in down.nics)
     assert [n.pci_address for n in down.nics] == ["0000:00:03.0", "0000:00:05.0"]

@@ -19,6 +19,7 @@ def test_restore_brings_back_vnics_and_macs(manager):
     assert not reply.mac_changes
     assert [(n.name, n.mac, n.pci_address) for n in reply.vm.nics] == before
     assert leased(manager) == 2
+    assert (reply.vm.memory_mib, reply.vm.vcpus) == (64, 1)
 
 
 def test_restore_replaces_a_mac_someone_took_and_reports_it(manager):

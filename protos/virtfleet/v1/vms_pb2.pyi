@@ -147,12 +147,14 @@ class StartVirtualMachineRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., paused: _Optional[bool] = ...) -> None: ...
 
 class StopVirtualMachineRequest(_message.Message):
-    __slots__ = ("name", "force")
+    __slots__ = ("name", "force", "timeout_s")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     name: str
     force: bool
-    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+    timeout_s: int
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ..., timeout_s: _Optional[int] = ...) -> None: ...
 
 class DeleteVirtualMachineRequest(_message.Message):
     __slots__ = ("name",)
