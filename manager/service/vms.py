@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -18,7 +18,7 @@ from virtfleet.v1 import vm_pb2
 
 from .. import vmorder
 from ..agents import AgentClients
-from ..errors import FailedPrecondition, InvalidArgument, NotFound, VirtfleetError
+from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VirtfleetError
 from ..store import vms as store
 from ..store.vms import NicRecord, SnapshotRecord, TemplateRecord, VmRecord
 from ..vmnics import (agent_nic, bulk_names, check_name, check_nic, check_nics, guest_order, runtime_rows,
@@ -77,8 +77,14 @@ class SnapshotView:
 
 
 def _allocate(conn: psycopg.Connection, cluster_id: int, count: int) -> list[str]:
-    """MACs from the cluster's pool, ascending; none asked, none taken (a VM may have no vNIC)."""
-    return macpools.allocate_macs(conn, cluster_id, count) if count else []
+    """MACs from the cluster's pool, ascending; none asked, none taken (a VM may have no vNIC).
+
+    The pool hands out at most `macpools.MAX_BATCH` per call; a bigger request takes several.
+    """
+    got: list[str] = []
+    while len(got) < count:
+        got.extend(macpools.allocate_macs(conn, cluster_id, min(count - len(got), macpools.MAX_BATCH)))
+    return sorted(got, key=vmorder.mac_value)
 
 
 # -- the service ---------------------------------------------------------------------------------
@@ -143,12 +149,11 @@ class VmService:
         return self.get(name)
 
     def create_many(self, *, name: str, count: int, cluster: str = "", template: str = "", snapshot: str = "",
-                    batch_size: int = 0, start: bool = False,
-                    after_batch: Callable[[int], None] | None = None) -> Iterator[BulkProgress]:
+                    batch_size: int = 0, start: bool = False) -> Iterator[BulkProgress]:
         """NAME-1 … NAME-count from one source: one transaction per batch, its MACs taken in one call.
 
         Everything that can be known up front (names free, source, networks, enough MACs) is checked
-        before the first batch; `after_batch` (tests, benchmarks) runs after each commit.
+        before the first batch.
         """
         names = bulk_names(name, count)
         if not (template or snapshot):
@@ -166,7 +171,7 @@ class VmService:
             self._check_source_networks(src.nics, networks, cluster)
             taken = store.existing_vm_names(conn, names)
             if taken:
-                raise InvalidArgument("name", f"VM {taken[0]!r} already exists ({len(taken)} of the names are taken)")
+                raise AlreadyExists(f"VM {taken[0]!r} already exists ({len(taken)} of the {count} names are taken)")
             # A probe rolled back at once: an exhausted pool is refused before any VM exists.
             with conn.transaction(force_rollback=True):
                 _allocate(conn, cluster_id, count * len(src.nics))
@@ -175,8 +180,7 @@ class VmService:
         for start_i in range(0, count, batch):
             chunk = names[start_i:start_i + batch]
             with self._pool.connection() as conn, conn.transaction():
-                macs = sorted(_allocate(conn, cluster_id, len(chunk) * nics_per_vm),
-                              key=vmorder.mac_value)
+                macs = _allocate(conn, cluster_id, len(chunk) * nics_per_vm)
                 ids = store.insert_vms(conn, cluster_id=cluster_id, names=chunk, memory_mib=src.memory_mib,
                                        vcpus=src.vcpus, source_kind=src.kind.value, source_name=src.name,
                                        template_id=src.template_id, snapshot_id=src.snapshot_id,
@@ -186,8 +190,6 @@ class VmService:
                     for k, vm in enumerate(chunk)
                     for n in self._planned_rows(src, macs[k * nics_per_vm:(k + 1) * nics_per_vm])))
             created.extend(chunk)
-            if after_batch is not None:
-                after_batch(len(created))
             yield BulkProgress(count, len(created), 0, chunk, src.rule.value)
         log.info("created %d VMs from %s %s", count, src.kind.value, src.name)
         if start:

@@ -95,7 +95,7 @@ def test_taken_bulk_name_is_refused_before_the_first_batch(manager):
     create_template(manager, "t1", "nic1=ovirtmgmt")
     create_vm(manager, "web-7", template="t1")
     err = _fails(lambda: list(api(manager).CreateVirtualMachines(vms_pb2.CreateVirtualMachinesRequest(
-        name="web", count=10, template="t1", batch_size=2))), grpc.StatusCode.INVALID_ARGUMENT)
+        name="web", count=10, template="t1", batch_size=2))), grpc.StatusCode.ALREADY_EXISTS)
     assert "web-7" in err.details()
     assert vm_rows(manager) == (1, 1) and leased(manager) == 1
 
