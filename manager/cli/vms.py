@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import click
 from google.protobuf.timestamp_pb2 import Timestamp
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from virtfleet.v1 import vm_pb2, vms_pb2, vms_pb2_grpc
 
+from ..vmorder import Rule
 from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table
 
 _MODES = {"vepa": vm_pb2.DIRECT_MODE_VEPA, "bridge": vm_pb2.DIRECT_MODE_BRIDGE,
@@ -87,16 +90,27 @@ def _when(ts: Timestamp) -> str:
 
 
 def _print_nics(nics, *, title: str | None = None, macs: bool = True) -> None:
-    columns = ["#", "NIC", "ATTACHED TO", "MODEL", *(["MAC"] if macs else []), "PCI ADDRESS", "HOST DEVICE"]
-    print_table(columns, [(i, n.name, nic_target(n), n.model, *([n.mac] if macs else []), n.pci_address or "-",
-                           n.host_device or "-") for i, n in enumerate(nics)], title=title)
+    """MACs and PCI addresses are what the admin compares: never wrapped or cut."""
+    table = Table(title=title, show_edge=False, header_style="bold")
+    for col in ("#", "NIC", *(["MAC"] if macs else []), "PCI ADDRESS", "HOST DEVICE"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("ATTACHED TO")
+    table.add_column("MODEL")
+    for i, n in enumerate(nics):
+        table.add_row(str(i), n.name, *([n.mac] if macs else []), n.pci_address or "-", n.host_device or "-",
+                      nic_target(n), n.model)
+    Console().print(table)
+
+
+def rule_text(name: str) -> str:
+    return Rule[name].value if name in Rule.__members__ else (name or "-")
 
 
 def _print_vm(vm: vms_pb2.VirtualMachine) -> None:
     source = f"{vm.source_kind} {vm.source_name}" if vm.source_kind else "-"
     print_fields([("name", vm.name), ("cluster", vm.cluster), ("state", vm.state), ("host", vm.host or "-"),
                   ("memory", f"{vm.memory_mib} MiB"), ("vcpus", vm.vcpus), ("source", source),
-                  ("vNIC order", vm.nic_rule or "-"), ("first boot", _when(vm.first_boot_at))])
+                  ("vNIC order", rule_text(vm.nic_rule)), ("first boot", _when(vm.first_boot_at))])
     _print_nics(vm.nics, title="vNICs in guest order")
 
 
