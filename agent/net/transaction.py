@@ -67,6 +67,7 @@ def execute(
     crash_at: int | None = None,
     current: NetworkState | None = None,
     keep_journal: bool = False,
+    run: Callable[[IPRoute, Sequence[Operation]], None] | None = None,
 ) -> None:
     """Run `steps`, then `verify` (which returns difference lines); roll back on any failure.
 
@@ -74,13 +75,18 @@ def execute(
     `keep_journal` leaves the journal behind after success: the change stays
     undoable (`recover_from_journal`) until the caller confirms it — the
     two-phase connectivity check — and a crash meanwhile rolls it back at start.
+    `run` applies many steps at once (agent.net.netlink_batch); a failure it
+    raises carries `position`, the last step that may have reached the kernel,
+    and `failed_position`, the step that was refused.
     """
     previous = snapshot.take(current if current is not None else read_state(ipr), touched)
     if journal_path is not None:
         _write_journal(journal_path, previous, steps)
     position = 0
     try:
-        for position, step in enumerate(steps):
+        if run is not None:
+            position = _run_all(ipr, run, steps, fail_at, crash_at)
+        for position, step in enumerate(steps[position:], start=position):
             if crash_at == position:
                 raise SimulatedCrash(f"crash before step {position}")
             if fail_at == position:
@@ -95,13 +101,27 @@ def execute(
     except SimulatedCrash:
         raise
     except BaseException as error:
-        failed = steps[position].describe() if position < len(steps) else "verification"
+        position = getattr(error, "position", position)
+        failing = getattr(error, "failed_position", position)
+        failed = steps[failing].describe() if failing < len(steps) else "verification"
         failure = _roll_back(ipr, steps[: position + 1], previous, journal_path, error, failed)
         if isinstance(error, Exception):
             raise failure from error
         raise  # KeyboardInterrupt and the like keep their meaning once the host is restored
     if not keep_journal:
         _remove(journal_path)
+
+
+def _run_all(ipr: IPRoute, run: Callable[[IPRoute, Sequence[Operation]], None], steps: Sequence[Step],
+             fail_at: int | None, crash_at: int | None) -> int:
+    """Steps up to the first fault-injection seam in one go; returns where the step loop goes on."""
+    stop = min(p for p in (fail_at, crash_at, len(steps)) if p is not None)
+    try:
+        run(ipr, [step.do for step in steps[:stop]])
+    except Exception as error:
+        error.position = getattr(error, "position", max(stop - 1, 0))  # type: ignore[attr-defined]
+        raise
+    return stop
 
 
 def recover_from_journal(ipr: IPRoute, journal_path: pathlib.Path) -> bool:

@@ -252,3 +252,28 @@ def test_bond_and_vlan_networks_on_the_kernel(host: Host) -> None:
     assert links["eth2"]["master"] == "bond0" and links["bond0.10"]["master"] == "vm"
     host.setup(remove_networks=["vm"], remove_bonds=["bond0"])
     assert host.normalised() == before
+
+
+def test_a_kernel_refusal_inside_a_batch_is_rolled_back_exactly(host: Host) -> None:
+    """Steps go to the kernel many per write; a refusal mid-write still restores every touched link."""
+    from agent.net import netlink_batch, transaction
+    from agent.net.operations import AddBridge, DeleteLink, SetMaster, SetMtu, SetUp
+    from agent.net.transaction import Step
+
+    before = host.normalised()
+    current = read_state(host.ipr)
+    steps = [
+        Step(AddBridge("b1", "", 1500), DeleteLink("b1")),
+        Step(SetMaster("eth1", "b1"), SetMaster("eth1", "")),
+        Step(SetMtu("eth2", 9000), SetMtu("eth2", 1500)),
+        Step(SetMtu("eth3", 20), SetMtu("eth3", 1500)),  # below any link's minimum: refused
+        Step(SetUp("b1", True), SetUp("b1", False)),
+    ]
+    batch = netlink_batch.for_socket(host.ipr, {link.name: link.index for link in current.links})
+    try:
+        with pytest.raises(ApplyFailed, match=r"ip link set eth3 mtu 20 failed .*Invalid argument.*rolled back"):
+            transaction.execute(host.ipr, steps, touched=["b1", "eth1", "eth2", "eth3"], verify=lambda: [],
+                                journal_path=host.journal, run=batch.run)
+    finally:
+        batch.close()
+    assert host.normalised() == before

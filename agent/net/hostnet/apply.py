@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.net import operations, transaction
+from agent.net import netlink_batch, operations, transaction
 from agent.net.errors import ApplyFailed
 from agent.net.hostnet.model import Devices, devices
 from agent.net.hostnet.plan import Originals, plan
@@ -68,10 +68,14 @@ def setup_networks(
     if request.no_rollback:
         _apply_without_rollback(ipr, steps.steps, check)
     else:
-        transaction.execute(
-            ipr, steps.steps, touched=sorted(steps.touched), verify=check, journal_path=journal_path,
-            fail_at=fail_at, crash_at=crash_at, current=current, keep_journal=keep_journal,
-        )
+        batch = netlink_batch.for_socket(ipr, {link.name: link.index for link in current.links})
+        try:
+            transaction.execute(
+                ipr, steps.steps, touched=sorted(steps.touched), verify=check, journal_path=journal_path,
+                fail_at=fail_at, crash_at=crash_at, current=current, keep_journal=keep_journal, run=batch.run,
+            )
+        finally:
+            batch.close()
     return SetupResult(True, steps.describe(), after[-1], config, steps.originals)
 
 
