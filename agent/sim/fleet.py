@@ -179,6 +179,15 @@ class FleetSimulator:
         self.change(changes)
         return count
 
+    def churn_round(self) -> int:
+        """One change on every host (a random tap of each flips), applied together."""
+        changes = []
+        for name, host in self.hosts.items():
+            tap = self._random.randrange(len(host.spec.vnics) or 1)
+            changes.append((name, _toggle_link(5 + tap)))
+        self.change(changes)
+        return len(changes)
+
     # -- on the loop -----------------------------------------------------------------
 
     def _run(self, coro):
