@@ -9,6 +9,7 @@ value goes through a normaliser (prefix vs netmask, 0 vs 1500 MTU, "1" vs
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
@@ -88,9 +89,14 @@ def ipv4_interface(address: str, prefix: int | str) -> ipaddress.IPv4Interface:
     return ipaddress.IPv4Interface((ipaddress.IPv4Address(address.strip()), prefixlen(prefix)))
 
 
-def compare_attachment(att: hostnet_pb2.NetworkAttachment, state: netstate_pb2.NetworkState) -> list[Finding]:
-    """Findings for one desired network against a reported state; empty means in sync."""
-    links = {link.name: link for link in state.links}
+def compare_attachment(att: hostnet_pb2.NetworkAttachment, state: netstate_pb2.NetworkState,
+                       links: Mapping[str, netstate_pb2.Link] | None = None) -> list[Finding]:
+    """Findings for one desired network against a reported state; empty means in sync.
+
+    `links` (the state's links by name) spares rebuilding that index when
+    comparing hundreds of networks against one state.
+    """
+    links = links if links is not None else {link.name: link for link in state.links}
     lay = layout(att)
     findings: list[Finding] = []
     want_mtu = mtu(att.mtu)

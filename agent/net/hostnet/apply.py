@@ -82,9 +82,10 @@ def setup_networks(
 def verify(state: netstate_pb2.NetworkState, config: hostnet_pb2.HostNetworkConfig, old: Devices, new: Devices) -> list[str]:
     """Desired ⊆ current after normalising (netcompare), and what was removed is gone."""
     lines = []
+    links = {link.name: link for link in state.links}
     for att in config.networks:
         lines += [f"network {att.network}: {f.field}: expected {f.expected}, found {f.found}"
-                  for f in netcompare.compare_attachment(att, state)]
+                  for f in netcompare.compare_attachment(att, state, links)]
     for bond in config.bonds:
         lines += [f"bond {bond.name}: {f.field}: expected {f.expected}, found {f.found}"
                   for f in netcompare.compare_bond(bond, state)]
