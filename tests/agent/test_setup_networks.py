@@ -277,3 +277,13 @@ def test_a_kernel_refusal_inside_a_batch_is_rolled_back_exactly(host: Host) -> N
     finally:
         batch.close()
     assert host.normalised() == before
+
+
+def test_no_rollback_keeps_a_failed_change_for_diagnosis(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.net.hostnet import apply
+
+    monkeypatch.setattr(apply, "verify", lambda *a: ["network blue: blue mtu: expected 1400, found 1500"])
+    with pytest.raises(ApplyFailed, match="left as it is"):
+        host.setup(networks=[BLUE], no_rollback=True)
+    assert host.links()["eth1"]["master"] == "blue"
+    assert host.networks.config == hostnet_pb2.HostNetworkConfig()  # not saved: not what was asked

@@ -130,6 +130,9 @@ def test_two_phase_change_waits_for_its_commit(agent: Agent) -> None:
     with pytest.raises(grpc.RpcError) as err:
         agent.setup(networks=[RED])
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as err:  # it would overwrite the pending change's journal
+        agent.stub.SetupManagementNetwork(agent_pb2.SetupManagementNetworkRequest(nic="eth0"), timeout=10)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     committed = agent.stub.CommitNetworks(hostnet_pb2.CommitNetworksRequest(change_id=reply.change_id), timeout=10)
     assert [n.network for n in committed.config.networks] == ["blue"]
     agent.setup(networks=[RED])  # the next change may go now
