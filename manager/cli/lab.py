@@ -28,19 +28,22 @@ def lab_group() -> None:
 @click.option("--hosts", type=int, default=2, show_default=True)
 @click.option("--nics", type=int, default=1, show_default=True, help="NICs per host: eth0…eth{K-1}")
 @click.option("--dsn", default=None, help="use this PostgreSQL instead of a private cluster")
+@click.option("--libvirt/--no-libvirt", default=None,
+              help="a libvirtd per host for VMs (default: when libvirtd and QEMU are installed)")
 @STATE_DIR
 @PREFIX
-def lab_up(hosts, nics, dsn, state_dir, prefix):
-    """Start database, manager and N hosts with their agents; enroll them."""
+def lab_up(hosts, nics, dsn, libvirt, state_dir, prefix):
+    """Start database, manager and N hosts with their agents (and libvirtd); enroll them."""
     layout = _layout(state_dir, prefix)
     try:
-        state = lab_ops.up(layout, hosts=hosts, nics=nics, dsn=dsn)
+        state = lab_ops.up(layout, hosts=hosts, nics=nics, dsn=dsn, libvirt=libvirt)
     except lab_ops.LabError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"lab up in {state.state_dir}: manager unix://{state.manager_socket}")
     for h in state.hosts:
-        click.echo(f"  {h.name}: netns {h.netns}, {h.address}, agent pid {h.agent_pid}")
+        click.echo(f"  {h.name}: netns {h.netns}, {h.address}, agent pid {h.agent_pid}"
+                   + (f", libvirt {h.libvirt_uri}" if h.libvirt_uri else ""))
 
 
 @lab_group.command("down")

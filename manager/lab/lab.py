@@ -14,7 +14,7 @@ import grpc
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from ..enrollment import enroll_host
-from . import namespaces, processes
+from . import libvirtd, namespaces, processes
 from .layout import LabHost, LabLayout, LabState
 from .postgres import PrivateCluster
 
@@ -33,11 +33,18 @@ def is_up(layout: LabLayout) -> bool:
             or namespaces.exists(state.switch_netns))
 
 
-def up(layout: LabLayout, *, hosts: int, nics: int = 1, dsn: str | None = None) -> LabState:
+def up(layout: LabLayout, *, hosts: int, nics: int = 1, dsn: str | None = None,
+       libvirt: bool | None = None) -> LabState:
+    """libvirt: a libvirtd per host; None starts them when libvirtd and QEMU are installed."""
     if not 1 <= hosts <= 200:
         raise LabError("--hosts must be between 1 and 200")
     if not 1 <= nics <= 8:
         raise LabError("--nics must be between 1 and 8")
+    if libvirt is None:
+        libvirt = libvirtd.available()
+    elif libvirt and not libvirtd.available():
+        raise LabError("libvirtd or qemu-system-x86_64 is not installed (./dev installs them); "
+                       "or run the lab without VMs: --no-libvirt")
     if layout.state_file.exists():
         what = "is already up" if is_up(layout) else "left state behind"
         raise LabError(f"a lab {what} in {layout.state_dir}; run `virtfleet lab down` first")
@@ -58,7 +65,7 @@ def up(layout: LabLayout, *, hosts: int, nics: int = 1, dsn: str | None = None) 
         with grpc.insecure_channel(f"unix://{layout.manager_socket}") as channel:
             stub = fleet_pb2_grpc.FleetServiceStub(channel)
             for i in range(1, hosts + 1):
-                _add_host(layout, state, stub, i, nics)
+                _add_host(layout, state, stub, i, nics, libvirt)
             _wait_reported(stub, [h.name for h in state.hosts])
     except BaseException:
         log.error("lab up failed; taking apart what it made")
@@ -88,7 +95,8 @@ def _start_manager(layout: LabLayout, state: LabState) -> None:
     processes.wait_serving(f"unix://{layout.manager_socket}", state.manager_pid, log_file)
 
 
-def _add_host(layout: LabLayout, state: LabState, stub: fleet_pb2_grpc.FleetServiceStub, i: int, nics: int) -> None:
+def _add_host(layout: LabLayout, state: LabState, stub: fleet_pb2_grpc.FleetServiceStub, i: int, nics: int,
+              libvirt: bool) -> None:
     name = f"host{i}"
     host_dir = layout.host_dir(name)
     host_dir.mkdir(parents=True, exist_ok=True)
@@ -97,13 +105,32 @@ def _add_host(layout: LabLayout, state: LabState, stub: fleet_pb2_grpc.FleetServ
     state.hosts.append(lab_host)
     layout.write_state(state)
     namespaces.create_host(layout.switch_netns, lab_host.netns, f"{layout.prefix}h{i}", lab_host.address, nics)
+    if libvirt:
+        _start_libvirtd(layout, state, lab_host)
     pki = host_dir / "pki"
     enroll_host(stub, name=name, address=lab_host.address, endpoint=f"unix://{lab_host.agent_socket}", pki_out=pki)
     log_file = host_dir / "agent.log"
     lab_host.agent_pid = processes.spawn(
-        processes.agent_command(lab_host.netns, host_dir / "agent.sock", pki, host_dir / "state"), log_file)
+        processes.agent_command(lab_host.netns, host_dir / "agent.sock", pki, host_dir / "state",
+                                lab_host.libvirt_uri), log_file)
     layout.write_state(state)
     _wait_socket(host_dir / "agent.sock", lab_host.agent_pid, log_file)
+
+
+def _start_libvirtd(layout: LabLayout, state: LabState, lab_host: LabHost) -> None:
+    paths = _libvirtd_paths(layout, lab_host.name)
+    try:
+        lab_host.libvirtd_pid = libvirtd.start(lab_host.netns, paths)
+    except libvirtd.LibvirtdError as exc:
+        raise LabError(f"{lab_host.name}: {exc}") from exc
+    lab_host.libvirt_uri = paths.uri
+    layout.write_state(state)
+    if lab_host is state.hosts[0] and libvirtd.save_seed(paths):
+        log.info("saved QEMU's probed capabilities in %s for the next lab hosts", libvirtd.SEED_CACHE)
+
+
+def _libvirtd_paths(layout: LabLayout, name: str) -> libvirtd.LibvirtdPaths:
+    return libvirtd.LibvirtdPaths(layout.host_dir(name) / "libvirt")
 
 
 def _wait_socket(sock, pid: int, log_file, timeout_s: float = 30.0) -> None:
@@ -130,13 +157,20 @@ def _wait_reported(stub: fleet_pb2_grpc.FleetServiceStub, names: list[str], time
 
 
 def down(layout: LabLayout) -> list[str]:
-    """Stops agents, manager and database, removes namespaces and the state directory."""
+    """Stops agents, then each host's VMs, networks and libvirtd, then manager and database;
+    removes namespaces and the state directory."""
     state = layout.read_state()
     removed: list[str] = []
     netns_names = [layout.switch_netns]
     if state is not None:
         for h in state.hosts:
             processes.stop(h.agent_pid)
+        for h in state.hosts:
+            if h.libvirtd_pid or h.libvirt_uri:
+                try:
+                    libvirtd.stop(h.netns, _libvirtd_paths(layout, h.name), h.libvirtd_pid)
+                except Exception:  # the namespace removal below still kills whatever runs there
+                    log.exception("%s: stopping libvirtd failed", h.name)
         processes.stop(state.manager_pid)
         if state.postgres_dir:
             PrivateCluster(layout.postgres_dir).stop()
@@ -171,7 +205,10 @@ def status(layout: LabLayout) -> dict:
         "switch_netns": state.switch_netns,
         "hosts": [
             {"name": h.name, "netns": h.netns, "address": h.address, "nics": h.nics,
-             "agent_socket": h.agent_socket, "agent_pid": h.agent_pid, "agent_alive": processes.alive(h.agent_pid)}
+             "agent_socket": h.agent_socket, "agent_pid": h.agent_pid, "agent_alive": processes.alive(h.agent_pid),
+             "libvirt_uri": h.libvirt_uri, "libvirtd_pid": h.libvirtd_pid,
+             "libvirtd_alive": processes.alive(h.libvirtd_pid),
+             "libvirt_socket": h.libvirt_uri.split("socket=", 1)[1] if "socket=" in h.libvirt_uri else ""}
             for h in state.hosts
         ],
     }

@@ -18,6 +18,8 @@ class LabHost:
     agent_socket: str
     agent_pid: int | None = None
     nics: list[str] = field(default_factory=lambda: ["eth0"])
+    libvirtd_pid: int | None = None   # the host's own libvirtd (None: the lab runs without libvirt)
+    libvirt_uri: str = ""             # what its agent connects to: qemu+unix:///system?socket=...
 
 
 @dataclass

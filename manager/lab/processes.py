@@ -28,10 +28,11 @@ def manager_command(dsn: str, socket: Path, pki_dir: Path) -> list[str]:
     return [sys.executable, "-m", "manager.main", "--dsn", dsn, "--listen", str(socket), "--pki-dir", str(pki_dir)]
 
 
-def agent_command(netns: str, socket: Path, pki_dir: Path, state_dir: Path) -> list[str]:
+def agent_command(netns: str, socket: Path, pki_dir: Path, state_dir: Path, libvirt_uri: str = "") -> list[str]:
     # `ip netns exec` also remounts /sys so the agent sees its own namespace's devices there.
     return ["ip", "netns", "exec", netns, sys.executable, "-m", "agent.main", "--listen", f"unix://{socket}",
-            "--pki-dir", str(pki_dir), "--state-dir", str(state_dir)]
+            "--pki-dir", str(pki_dir), "--state-dir", str(state_dir),
+            *(["--libvirt-uri", libvirt_uri] if libvirt_uri else [])]
 
 
 def alive(pid: int | None) -> bool:
