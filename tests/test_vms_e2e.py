@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from manager.lab import libvirtd
+
 CLI = str(Path(sys.executable).with_name("virtfleet"))
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces"),
-    pytest.mark.skipif(not Path("/usr/sbin/libvirtd").exists() or not Path("/usr/bin/virsh").exists(),
-                       reason="libvirtd/virsh are not installed"),
-    pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "manager/lab/libvirtd.py").exists(),
-                       reason="the lab has no libvirtd per host yet"),
+    pytest.mark.skipif(not libvirtd.available() or not shutil.which("virsh"),
+                       reason="libvirtd, QEMU or virsh is not installed"),
 ]
 
 
@@ -80,7 +81,7 @@ def lab():
     root = Path(tempfile.mkdtemp(prefix="vft-vmlab-"))
     root.chmod(0o755)
     lab = {"dir": root / "lab", "prefix": f"vfv{uuid.uuid4().hex[:4]}-"}
-    up = vf(lab, "lab", "up", "--hosts", "1", check=False)
+    up = vf(lab, "lab", "up", "--hosts", "1", "--libvirt", check=False)
     assert up.returncode == 0, up.stderr + up.stdout
     lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
     try:
