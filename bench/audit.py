@@ -140,13 +140,14 @@ class Simulator:
 
 # -- (a) audit cycle -------------------------------------------------------------------
 
-def audit_cycle(app: ManagerApp, repeats: int = 3) -> tuple[float, int]:
+def audit_cycle(app: ManagerApp, repeats: int = 3) -> tuple[float, float, int]:
+    """The first (cold: every host indexed and compared) and the best of the next (states unchanged)."""
     times, findings = [], 0
-    for _ in range(repeats):
+    for _ in range(repeats + 1):
         run = app.audits.run()
         times.append(run.duration_s)
         findings = len(run.findings)
-    return min(times), findings
+    return times[0], min(times[1:]), findings
 
 
 def audit_from_stored_reports(app: ManagerApp) -> float:
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         connect_s = time.perf_counter() - started
         log(f"monitor holds {args.hosts} hosts after {connect_s:.1f} s")
 
-        cycle_s, findings = audit_cycle(app)
+        cycle_s, warm_s, findings = audit_cycle(app)
         baseline_s = audit_from_stored_reports(app)
         rates = ingestion(app, sim, args.hosts, args.rounds)
         snapshot_bytes, delta_bytes = delta_vs_snapshot_bytes(app)
@@ -312,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("hosts / vNICs", f"{args.hosts} / {args.hosts * args.vms * args.nics}", ""),
         ("all hosts' first reports held", f"{connect_s:.2f} s", ""),
-        ("(a) full audit cycle (memory)", f"{cycle_s:.3f} s", f"target ≤ 5 s; {findings} findings"),
+        ("(a) full audit cycle, cold (memory)", f"{cycle_s:.3f} s", f"target ≤ 5 s; {findings} findings"),
+        ("    again, hosts unchanged since", f"{warm_s:.3f} s", "per-host indexes and findings reused"),
         ("    baseline: states parsed from stored JSON", f"{baseline_s:.3f} s",
          f"{baseline_s / cycle_s:.1f}× slower"),
         ("(b) delta events ingested", f"{rates['deltas_per_s']:.0f} /s",
@@ -331,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                       "delta_p50_ms": round(p50, 1), "delta_p99_ms": round(p99, 1),
                       "vnics": args.hosts * args.vms * args.nics, "findings": findings,
                       "audit_from_stored_json_s": round(baseline_s, 3),
+                      "audit_cycle_warm_s": round(warm_s, 3),
                       "link_changes_per_s": round(rates["link_changes_per_s"]),
                       "injected_changes_per_s": round(rates["injected_per_s"]),
                       "delta_bytes": delta_bytes, "snapshot_bytes": snapshot_bytes}))

@@ -13,25 +13,36 @@ from .vnics import DeviceIndex, vnic_findings
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1}
 
 
-def audit(fleet: FleetInput) -> list[Finding]:
-    """Findings, errors first, then by host, category and object; empty means all is as it should be."""
+def audit(fleet: FleetInput, cache: dict[str, DeviceIndex] | None = None) -> list[Finding]:
+    """Findings, errors first, then by host, category and object; empty means all is as it should be.
+
+    `cache` (host name → DeviceIndex), kept by the caller between audits, spares
+    re-indexing hosts whose state object has not changed; it is updated here.
+    """
+    cache = {} if cache is None else cache
     findings: list[Finding] = []
-    audited: dict[str, HostInput] = {}
+    indexes: dict[str, DeviceIndex] = {}
     for host in fleet.hosts:
         if not host.reachable or host.state is None:
             findings.append(_unreachable(host, fleet.unreachable_after_s))
             continue
-        audited[host.name] = host
-        findings += network_findings(host, host.state)
-        findings += unexpected_findings(host, host.state)
-    indexes: dict[str, DeviceIndex] = {}
+        index = cache.get(host.name)
+        if index is None or index.state is not host.state:
+            index = cache[host.name] = DeviceIndex(host.state)
+        indexes[host.name] = index
+        desired = (host.address, *(a.SerializeToString(deterministic=True) for a in host.desired))
+        host_findings = index.memo.get(desired)
+        if host_findings is None:
+            host_findings = index.memo[desired] = (network_findings(host, host.state)
+                                                   + unexpected_findings(host, host.state))
+        findings += host_findings
+    for gone in set(cache) - {h.name for h in fleet.hosts}:
+        del cache[gone]
     for vnic in fleet.vnics:
-        host = audited.get(vnic.host or "")
-        if host is not None and host.state is not None:
-            if host.name not in indexes:
-                indexes[host.name] = DeviceIndex(host.state)
-            findings += vnic_findings(vnic, indexes[host.name])
-    findings += mac_findings(fleet)
+        index = indexes.get(vnic.host or "")
+        if index is not None:
+            findings += vnic_findings(vnic, index)
+    findings += mac_findings(fleet, indexes)
     for item in fleet.nic_orders:
         findings += nic_order_findings(item)
     return sorted(findings, key=lambda f: (_SEVERITY_ORDER[f.severity], f.host, f.category, f.object))

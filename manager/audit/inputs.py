@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
@@ -16,9 +17,8 @@ class HostInput:
     desired: list[hostnet_pb2.NetworkAttachment] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class VnicInput:
-    """One vNIC of a VM as the manager recorded it."""
+class VnicInput(NamedTuple):
+    """One vNIC of a VM as the manager recorded it (a tuple: a datacenter has a hundred thousand)."""
 
     vm: str
     name: str
@@ -48,6 +48,6 @@ class NicOrderInput:
 class FleetInput:
     hosts: list[HostInput]
     vnics: list[VnicInput] = field(default_factory=list)
-    allocated_macs: set[str] | None = None        # None: no MAC pools known, so no foreign-MAC check
+    allocated_macs: set[str] | set[int] | None = None   # text or 48-bit integers; None: no pools, no foreign check
     nic_orders: list[NicOrderInput] = field(default_factory=list)
     unreachable_after_s: float = 30.0

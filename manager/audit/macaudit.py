@@ -11,11 +11,12 @@ from collections import defaultdict
 
 from .findings import MAC_DUPLICATE, MAC_FOREIGN, Finding, Severity
 from .inputs import FleetInput
-from .macs import VM_FACING_KINDS, guest_key, normal_mac, record_keys
+from .macs import normal_mac, record_keys
+from .vnics import DeviceIndex
 
 
-def mac_findings(fleet: FleetInput) -> list[Finding]:
-    return _recorded_duplicates(fleet) + _device_findings(fleet)
+def mac_findings(fleet: FleetInput, indexes: dict[str, DeviceIndex]) -> list[Finding]:
+    return _recorded_duplicates(fleet) + _device_findings(fleet, indexes)
 
 
 def _recorded_duplicates(fleet: FleetInput) -> list[Finding]:
@@ -26,23 +27,17 @@ def _recorded_duplicates(fleet: FleetInput) -> list[Finding]:
         Finding(MAC_DUPLICATE, Severity.ERROR, "", f"MAC {mac}", "one vNIC",
                 f"vNICs {', '.join(sorted(users))}",
                 "give all but one of them a new MAC (remove and re-add the vNIC) before they share a segment")
-        for mac, users in sorted(owners.items()) if len(users) > 1
+        for mac, users in owners.items() if len(users) > 1
     ]
 
 
-def _device_findings(fleet: FleetInput) -> list[Finding]:
-    seen: dict[str, list[tuple[str, str, str]]] = defaultdict(list)   # guest key → (host, device, mac)
-    for host in fleet.hosts:
-        if host.state is None or not host.reachable:
-            continue
-        for link in host.state.links:
-            if link.kind in VM_FACING_KINDS and link.mac:
-                try:
-                    seen[guest_key(link.mac, link.kind)].append((host.name, link.name, normal_mac(link.mac)))
-                except ValueError:
-                    continue
+def _device_findings(fleet: FleetInput, indexes: dict[str, DeviceIndex]) -> list[Finding]:
+    seen: dict[int, list[tuple[str, str, str]]] = defaultdict(list)   # guest key → (host, device, mac)
+    for name, index in indexes.items():
+        for key, device, mac in index.vm_facing:
+            seen[key].append((name, device, mac))
     findings = []
-    for key, devices in sorted(seen.items()):
+    for key, devices in seen.items():
         if len(devices) > 1:
             where = ", ".join(f"{h}:{d}" for h, d, _ in sorted(devices))
             findings.append(Finding(MAC_DUPLICATE, Severity.ERROR, "", f"MAC {devices[0][2]} (as seen on hosts)",
@@ -50,10 +45,10 @@ def _device_findings(fleet: FleetInput) -> list[Finding]:
     if fleet.allocated_macs is None:
         return findings
     allocated = {k for mac in fleet.allocated_macs for k in record_keys(mac)}
-    for key, devices in sorted(seen.items()):
+    for key, devices in seen.items():
         if key in allocated:
             continue
-        for host, device, mac in sorted(devices):
+        for host, device, mac in devices:
             findings.append(Finding(MAC_FOREIGN, Severity.WARNING, host, f"MAC {mac} on {device}",
                                     "a MAC allocated from a pool", "not allocated by any pool",
                                     f"find who made {device} (not virtfleet) and remove it, or import the VM"))

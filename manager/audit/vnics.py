@@ -5,7 +5,7 @@ from virtfleet.v1 import netstate_pb2
 
 from .findings import VNIC, Finding, Severity
 from .inputs import VnicInput
-from .macs import device_mac, normal_mac
+from .macs import VM_FACING_KINDS, device_mac, guest_key, normal_mac
 
 # The kernel and libvirt spell one macvtap mode two ways.
 _MODES = {"passthru": "passthrough"}
@@ -17,11 +17,23 @@ def normal_mode(mode: str | None) -> str:
 
 
 class DeviceIndex:
-    """One host's links by name and by (kind, MAC), built once per audit, not once per vNIC."""
+    """One host's links by name, by (kind, MAC), and its VM-facing devices.
+
+    Built once per reported state, not once per vNIC or per audit: the caller
+    may keep it while the host's state object stays the same (the monitor
+    replaces the object on every change).
+    """
 
     def __init__(self, state: netstate_pb2.NetworkState) -> None:
-        self.by_name = {link.name: link for link in state.links}
-        self.by_mac = {(link.kind, _mac(link)): link for link in state.links if link.kind in ("tun", "macvtap")}
+        self.state = state
+        links = list(state.links)
+        self.by_name = {link.name: link for link in links}
+        facing = [(link, _mac(link)) for link in links if link.kind in VM_FACING_KINDS]
+        self.by_mac = {(link.kind, mac): link for link, mac in facing}
+        # (guest key, device name, MAC) of every VM-facing device, for the datacenter-wide MAC checks
+        self.vm_facing = [(guest_key(mac, link.kind), link.name, mac) for link, mac in facing if mac]
+        # host-level findings of this state, per desired configuration (the audit's memo)
+        self.memo: dict[tuple, list] = {}
 
 
 def vnic_findings(vnic: VnicInput, index: DeviceIndex) -> list[Finding]:

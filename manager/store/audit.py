@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import psycopg
 
@@ -28,8 +29,7 @@ class DesiredAttachment:
     default_route: bool
 
 
-@dataclass(frozen=True)
-class VnicRow:
+class VnicRow(NamedTuple):
     vm: str
     name: str
     mac: str
@@ -68,23 +68,23 @@ def desired_attachments(conn: psycopg.Connection) -> dict[str, list[DesiredAttac
     return by_host
 
 
-def vnics(conn: psycopg.Connection) -> list[VnicRow]:
+def vnics(conn: psycopg.Connection) -> list[tuple]:
+    """Rows in VnicRow's field order, left as plain tuples: the caller types them once, not twice."""
     if not has_table(conn, "vnics"):
         return []
     rows = conn.execute(
         """SELECT v.name, n.name, n.mac::text, n.kind, h.name, net.name, n.direct_nic, n.direct_mode,
                   n.host_device, n.pci_address, n.position
              FROM vnics n JOIN vms v ON v.id = n.vm_id LEFT JOIN hosts h ON h.id = v.host_id
-             LEFT JOIN networks net ON net.id = n.network_id
-            ORDER BY v.name, n.position""").fetchall()
-    return [VnicRow(*row) for row in rows]
+             LEFT JOIN networks net ON net.id = n.network_id""").fetchall()
+    return rows
 
 
-def allocated_macs(conn: psycopg.Connection) -> set[str] | None:
-    """Every MAC a pool handed out, or None when there are no pools to ask."""
+def allocated_macs(conn: psycopg.Connection) -> set[int] | None:
+    """Every MAC a pool handed out (48-bit integers, as pools keep them), or None when there are no pools."""
     if not has_table(conn, "mac_leases"):
         return None
-    return {_mac_text(row[0]) for row in conn.execute("SELECT DISTINCT mac FROM mac_leases")}
+    return {row[0] for row in conn.execute("SELECT DISTINCT mac FROM mac_leases")}
 
 
 def nic_orders(conn: psycopg.Connection) -> list[NicOrderRow]:
@@ -108,8 +108,3 @@ def nic_orders(conn: psycopg.Connection) -> list[NicOrderRow]:
             ORDER BY v.name""").fetchall()
     return [NicOrderRow(vm, kind, name, [tuple(x) for x in source], [tuple(x) for x in nics])
             for vm, kind, name, source, nics in rows]
-
-
-def _mac_text(value: int) -> str:
-    raw = f"{value:012x}"
-    return ":".join(raw[i:i + 2] for i in range(0, 12, 2))

@@ -159,3 +159,11 @@ def test_finding_ids_are_stable_across_runs_and_distinct() -> None:
     first, second = audit(fleet(state)), audit(fleet(state))
     assert [f.id for f in first] == [f.id for f in second]
     assert len({f.id for f in first}) == len(first)
+
+
+def test_pool_macs_as_integers_match_taps_and_macvtaps() -> None:
+    state = good_state()
+    state.links.append(link(11, "tap-hand", kind="tun", mac="02:aa:bb:cc:dd:ee"))
+    as_ints = {int(m.replace(":", ""), 16) for m in ALLOCATED}
+    findings = filter_findings(audit(fleet(state, allocated=as_ints)), category=MAC_FOREIGN)
+    assert [f.object for f in findings] == ["MAC 02:aa:bb:cc:dd:ee on tap-hand"]
