@@ -48,7 +48,8 @@ CREATE TABLE mac_leases (
     anchor         integer CHECK (anchor = 0),
     allocated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (datacenter_id, mac, seq),
-    UNIQUE (datacenter_id, mac, seq, pool_id),
+    -- the anchor key's target, and the index for a pool's MACs (its used set, usage, ranges in use)
+    CONSTRAINT mac_leases_pool_mac UNIQUE (pool_id, mac, seq, datacenter_id),
     CHECK (seq = 0 OR shared),
     CHECK ((anchor IS NOT NULL) = shared),
     CONSTRAINT mac_leases_pool_policy FOREIGN KEY (pool_id, datacenter_id, shared)
@@ -57,7 +58,6 @@ CREATE TABLE mac_leases (
         REFERENCES mac_leases (datacenter_id, mac, seq, pool_id)
 );
 
-CREATE INDEX mac_leases_by_pool ON mac_leases (pool_id, mac);
 CREATE INDEX mac_leases_by_cluster ON mac_leases (cluster_id);
 
 -- Warnings worth keeping: a pool running low on free addresses.

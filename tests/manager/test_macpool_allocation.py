@@ -230,3 +230,52 @@ def test_low_free_addresses_log_a_warning_and_record_an_event(db, service, caplo
     assert [k for k, _ in service.events("small")] == ["low_free"]
     assert "2 of 20 addresses free" in service.events("small")[0][1]
     assert any("running low" in r.getMessage() for r in caplog.records)
+
+
+def test_a_shared_mac_released_by_its_first_holder_stays_with_the_other(db, service):
+    _small_pool(service, db, size=4, allow_duplicates=True)
+    with psycopg.connect(db) as conn:
+        other = _new_cluster(conn, "other")
+        conn.commit()
+    service.set_cluster_pool("other", "small")
+    with psycopg.connect(db) as conn:
+        (mac,) = allocate_macs(conn, _cluster(conn), 1)
+        claim_mac(conn, other, mac)
+        conn.commit()
+        release_macs(conn, _cluster(conn), [mac])
+        conn.commit()
+    assert _leases(db) == [(mac, "other")]
+
+
+def test_two_pools_that_allow_duplicates_do_not_share_a_mac(db, service):
+    _small_pool(service, db, size=4, allow_duplicates=True)
+    service.create(name="second", datacenter="", ranges=[MacRange(BASE + 100, BASE + 103)], allow_duplicates=True)
+    with psycopg.connect(db) as conn:
+        other = _new_cluster(conn, "other")
+        conn.commit()
+    service.set_cluster_pool("other", "second")
+    with psycopg.connect(db) as conn:
+        (mac,) = allocate_macs(conn, _cluster(conn), 1)
+        conn.commit()
+        with pytest.raises(AlreadyExists) as err:
+            claim_mac(conn, other, mac)
+        assert "only MACs of one pool may be shared" in err.value.message
+
+
+def test_moving_a_cluster_away_from_macs_it_shares_is_refused(db, service):
+    _small_pool(service, db, size=4, allow_duplicates=True)
+    service.create(name="second", datacenter="", ranges=[MacRange(BASE + 100, BASE + 103)], allow_duplicates=True)
+    with psycopg.connect(db) as conn:
+        other = _new_cluster(conn, "other")
+        conn.commit()
+    service.set_cluster_pool("other", "small")
+    with psycopg.connect(db) as conn:
+        (mac,) = allocate_macs(conn, _cluster(conn), 1)
+        claim_mac(conn, other, mac)
+        conn.commit()
+    before = _leases(db)
+    from manager.errors import FailedPrecondition
+    with pytest.raises(FailedPrecondition) as err:
+        service.set_cluster_pool("other", "second")
+    assert "shares with other clusters" in err.value.message
+    assert _leases(db) == before and service.get("small").clusters == ["Default", "other"]
