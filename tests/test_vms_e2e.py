@@ -142,3 +142,16 @@ def test_vm_from_a_snapshot_without_pci_gets_new_macs(lab):
     assert not {n["mac"] for n in vm5["nics"]} & {n["mac"] for n in vm4["nics"]}
     vf(lab, "vm", "start", "vm5")
     assert sorted(m for _, m, _ in live_interfaces(lab, "host1", "vm5")) == sorted(n["mac"] for n in vm5["nics"])
+
+
+def test_hot_plugged_vnic_gets_its_pci_address_stored_and_stop_clears_devices(lab):
+    vf(lab, "vm", "create", "vm6", "--nic", "nic1=ovirtmgmt")
+    vf(lab, "vm", "start", "vm6")
+    vm6 = vfj(lab, "vm", "nic", "add", "vm6", "nic2=ovirtmgmt")
+    added = next(n for n in vm6["nics"] if n["name"] == "nic2")
+    assert added["pci_address"] and added["host_device"]
+    assert ("ua-nic2", added["mac"], added["pci_address"]) in live_interfaces(lab, "host1", "vm6")
+    down = vfj(lab, "vm", "stop", "vm6", "--force")
+    assert down["state"] == "down" and not any(n["host_device"] for n in down["nics"])
+    assert all(n["pci_address"] for n in down["nics"])
+    vf(lab, "vm", "delete", "vm6")

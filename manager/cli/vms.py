@@ -222,12 +222,16 @@ def vm_start(ctx, name, host, paused, output):
 @click.option("--force", is_flag=True, help="pull the plug instead of asking the guest to shut down")
 @click.option("--timeout", type=click.IntRange(min=0), default=0,
               help="seconds the guest gets to shut down before it is destroyed (default 60)")
+@OUTPUT_OPTION
 @click.pass_context
-def vm_stop(ctx, name, force, timeout):
+def vm_stop(ctx, name, force, timeout, output):
     """Stop VM NAME (ACPI shutdown, destroyed if it has not stopped in time)."""
-    _stub(ctx).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name=name, force=force, timeout_s=timeout),
-                                  timeout=120 + (timeout or 60))
-    click.echo(f"VM {name} is down")
+    vm = _stub(ctx).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name=name, force=force, timeout_s=timeout),
+                                       timeout=120 + (timeout or 60))
+    if output == "json":
+        print_json(as_dict(vm))
+    else:
+        click.echo(f"VM {name} is down")
 
 
 @vm_group.command("delete")
