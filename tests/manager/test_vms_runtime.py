@@ -112,3 +112,15 @@ def test_start_on_a_host_outside_the_cluster_or_twice_is_refused(manager, hosts)
                         vms_pb2.StartVirtualMachineRequest(name="rt-d")).value
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "already running" in err.details()
     api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-d", force=True))
+
+
+def test_snapshot_of_a_running_vm_keeps_its_pci_and_cannot_be_restored_while_it_runs(manager, hosts):
+    create_vm(manager, "rt-e", "nic1=ovirtmgmt,pci=0000:00:04.0")
+    api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-e"))
+    snap = api(manager).CreateSnapshot(vms_pb2.CreateSnapshotRequest(vm="rt-e", name="s-e"))
+    assert [(n.pci_address, n.host_device) for n in snap.nics] == [("0000:00:04.0", "")]
+    err = pytest.raises(grpc.RpcError, api(manager).RestoreSnapshot,
+                        vms_pb2.RestoreSnapshotRequest(name="s-e")).value
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "stop it" in err.details()
+    api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-e", force=True))
+    assert api(manager).RestoreSnapshot(vms_pb2.RestoreSnapshotRequest(name="s-e")).vm.state == "down"

@@ -36,7 +36,7 @@ def test_restore_replaces_a_mac_someone_took_and_reports_it(manager):
     assert leased(manager) == 3
 
 
-def test_restore_of_a_running_vm_or_unknown_snapshot_is_refused(manager):
+def test_restore_of_an_unknown_snapshot_is_not_found(manager):
     create_vm(manager, "vm1", "nic1=ovirtmgmt")
     with pytest.raises(grpc.RpcError) as err:
         api(manager).RestoreSnapshot(vms_pb2.RestoreSnapshotRequest(name="nope"))
