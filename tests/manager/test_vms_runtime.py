@@ -124,3 +124,18 @@ def test_snapshot_of_a_running_vm_keeps_its_pci_and_cannot_be_restored_while_it_
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "stop it" in err.details()
     api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-e", force=True))
     assert api(manager).RestoreSnapshot(vms_pb2.RestoreSnapshotRequest(name="s-e")).vm.state == "down"
+
+
+def test_refused_start_leaves_the_vm_down_and_nothing_defined_on_the_host(manager, hosts, tmp_path):
+    create_vm(manager, "rt-f", "nic1=direct:eth9,mode=passthrough")
+    create_vm(manager, "rt-g", "nic1=direct:eth9,mode=passthrough")
+    api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-f", host="host1"))
+    err = pytest.raises(grpc.RpcError, api(manager).StartVirtualMachine,
+                        vms_pb2.StartVirtualMachineRequest(name="rt-g", host="host1")).value
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "rt-f" in err.details()
+    g = api(manager).GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name="rt-g"))
+    assert (g.state, g.host, g.first_boot_at.seconds) == ("down", "", 0)
+    with pytest.raises(grpc.RpcError) as gone:
+        _agent_vm(manager, "host1", tmp_path / "agent1.sock", "rt-g")
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-f", force=True))
