@@ -8,7 +8,7 @@ from google.protobuf.json_format import ParseDict
 from psycopg_pool import ConnectionPool
 
 from virtfleet.netcompare import compare_attachment
-from virtfleet.v1 import agent_pb2, fleet_pb2, hostnet_pb2, netstate_pb2
+from virtfleet.v1 import fleet_pb2, hostnet_pb2, netstate_pb2
 
 from ..agents import AgentClients
 from ..errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -115,7 +115,7 @@ class NetworkService:
         bond_records = [BondRecord(b.name, list(b.slaves), b.mode, dict(b.options)) for b in bonds]
         for i, b in enumerate(bond_records):
             check_device_name(b.name, f"bonds[{i}].name")
-        request = agent_pb2.SetupNetworksRequest(
+        request = hostnet_pb2.SetupNetworksRequest(
             networks=[agent_attachment(net, a) for net, a in upserts], remove_networks=[n.name for n in detached],
             bonds=[agent_bond(b) for b in bond_records], remove_bonds=remove_bonds,
             connectivity_timeout_s=connectivity_timeout_s, dry_run=plan,
@@ -135,7 +135,7 @@ class NetworkService:
         """Reaching the agent again over a fresh call is the connectivity check."""
         try:
             self._agents.call(name, endpoint, lambda s, t: s.CommitNetworks(
-                agent_pb2.CommitNetworksRequest(change_id=change_id), timeout=min(t, max(timeout_s, 1))))
+                hostnet_pb2.CommitNetworksRequest(change_id=change_id), timeout=min(t, max(timeout_s, 1))))
         except Unavailable as exc:
             raise Unavailable(f"host {name} became unreachable after the change; its agent rolls the change back "
                               f"within {timeout_s} s ({exc.message})") from None
