@@ -1,6 +1,6 @@
 """A lab with real libvirt + QEMU, shared by the integration tests of one session.
 
-One host with six NICs (eth0…eth5), its own libvirtd, and its agent serving
+One host with seven NICs (eth0…eth6), its own libvirtd, and its agent serving
 VmAgentService over mutual TLS; the tests call the agent with the manager's own
 certificate, as the manager does. The lab has its own state directory and
 namespace prefix, so it never meets a demo lab on the same machine.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-LAB_NICS = 6
+LAB_NICS = 7
 
 
 @dataclass(frozen=True)
