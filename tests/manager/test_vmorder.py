@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from manager.vmorder import (Mismatch, Rule, SourceKind, SourceNic, check_order, mac_value, natural_key, ordered,
                              parse_pci, plan_new_vm, restore_macs, rule_for, with_macs)
 
@@ -159,3 +162,32 @@ def test_check_order_reports_a_kept_mac_from_a_snapshot_without_pci():
     assert check_order(SourceKind.SNAPSHOT, source, vm) == [
         Mismatch(-1, "MAC", "a new MAC (snapshot without PCI addresses)", "aa:00:00:00:00:01")]
     assert check_order(SourceKind.SNAPSHOT, source, [SourceNic("nic1", None, "56:6f:00:00:00:01")]) == []
+
+
+
+# -- property: whatever the source, a VM made by the rules passes its own order check -------------
+
+_names = st.lists(st.from_regex(r"[a-z]{1,3}[0-9]{0,3}", fullmatch=True), min_size=1, max_size=8, unique=True)
+_slots = st.lists(st.integers(min_value=1, max_value=31), min_size=8, max_size=8, unique=True)
+_macs = st.lists(st.integers(min_value=0, max_value=(1 << 48) - 1), min_size=16, max_size=16, unique=True)
+
+
+def _mac(value: int) -> str:
+    return ":".join(f"{value >> (8 * i) & 0xff:02x}" for i in reversed(range(6)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(names=_names, slots=_slots, macs=_macs, addressed=st.lists(st.booleans(), min_size=8, max_size=8),
+       kind=st.sampled_from(list(SourceKind)))
+def test_vm_made_by_the_rules_passes_the_order_check(names, slots, macs, addressed, kind):
+    n = len(names)
+    source = [SourceNic(name, f"0000:00:{slots[i]:02x}.0" if addressed[i] else None,
+                        _mac(macs[i]) if kind is SourceKind.SNAPSHOT else None) for i, name in enumerate(names)]
+    fresh = [_mac(m) for m in macs[8:8 + n]]
+    plan = plan_new_vm(kind, source, fresh)
+    vm = [SourceNic(p.source.name, p.pci_address, p.mac) for p in plan.nics]
+    assert [mac_value(p.mac) for p in plan.nics] == sorted(mac_value(m) for m in fresh)
+    assert [p.position for p in plan.nics] == list(range(n))
+    assert {(v.name, v.pci_address) for v in vm} == {(s.name, s.pci_address) for s in source}
+    assert [v.name for v in vm] == [s.name for s in ordered(source)]
+    assert check_order(kind, source, vm) == []
