@@ -4,7 +4,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from virtfleet.v1 import vms_pb2
+from virtfleet.v1 import fleet_pb2, vms_pb2
 
 from .vmhelpers import api, create_vm, leased
 
@@ -54,3 +54,17 @@ def test_snapshots_are_listed_per_vm_and_deleted(manager):
     with pytest.raises(grpc.RpcError) as err:
         api(manager).CreateSnapshot(vms_pb2.CreateSnapshotRequest(vm="vm2", name="c"))
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_restore_needing_a_deleted_network_is_refused_and_changes_nothing(manager):
+    manager.fleet.CreateNetwork(fleet_pb2.CreateNetworkRequest(network=fleet_pb2.LogicalNetwork(name="vmnet")))
+    create_vm(manager, "vm1", "nic1=ovirtmgmt", "nic2=vmnet")
+    api(manager).CreateSnapshot(vms_pb2.CreateSnapshotRequest(vm="vm1", name="s1"))
+    api(manager).RemoveNic(vms_pb2.RemoveNicRequest(vm="vm1", nic="nic2"))
+    manager.fleet.DeleteNetwork(fleet_pb2.DeleteNetworkRequest(name="vmnet"))
+    before = api(manager).GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name="vm1"))
+    with pytest.raises(grpc.RpcError) as err:
+        api(manager).RestoreSnapshot(vms_pb2.RestoreSnapshotRequest(name="s1"))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "vmnet" in err.value.details()
+    assert api(manager).GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name="vm1")) == before
+    assert leased(manager) == 1
