@@ -14,11 +14,19 @@ reports survive the manager and the CLI can read them.
 Agents send an empty delta after `heartbeat` quiet seconds, so "last report"
 keeps moving for a quiet host; a host whose last report is older than
 `unreachable_after_s` is marked unreachable.
+
+A thousand hosts' states are a few hundred thousand long-lived objects; the
+cyclic garbage collector's full passes over them paused the loop for 200-300
+ms (measured: the p99 of kernel-change-to-manager latency). Held states are
+therefore moved out of its way (gc.freeze) once new ones have arrived;
+reference counting still frees each state when it is replaced, and nothing
+here builds reference cycles.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import threading
 import time
@@ -79,6 +87,7 @@ class HostMonitor:
         self._listeners: list[Listener] = []
         self._never_reported_since: dict[str, float] = {}
         self.events_ingested = 0
+        self._states_replaced = 0
         self.changes_ingested = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="host-monitor", daemon=True)
@@ -135,6 +144,7 @@ class HostMonitor:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._flusher = asyncio.create_task(self._flush_periodically())
         self._checker = asyncio.create_task(self._check_reachability())
+        self._freezer = asyncio.create_task(self._freeze_long_lived())
 
     async def _watch(self, name: str, endpoint: str) -> None:
         if name not in self._tasks:
@@ -158,6 +168,7 @@ class HostMonitor:
             task.cancel()
         self._flusher.cancel()
         self._checker.cancel()
+        self._freezer.cancel()
         try:
             await self._flush()
         except Exception:
@@ -212,6 +223,8 @@ class HostMonitor:
             log.warning("host %s sent a delta for a state the manager does not hold", name)
             raise grpc.aio.AioRpcError(grpc.StatusCode.DATA_LOSS, grpc.aio.Metadata(), grpc.aio.Metadata(),
                                        "delta without a base")
+        if held is None or state is not held.state:
+            self._states_replaced += 1
         changed = held is None or state is not held.state or not held.reachable
         current = HostState(name, state, event.epoch, event.sequence, dt.datetime.now(dt.timezone.utc),
                             time.monotonic())
@@ -251,6 +264,14 @@ class HostMonitor:
             with conn.transaction():
                 host_store.save_reports(conn, rows)
                 host_store.mark_unreachable(conn, unreachable)
+
+    async def _freeze_long_lived(self, every_s: float = 2.0) -> None:
+        frozen_at = -1
+        while True:
+            await asyncio.sleep(every_s)
+            if self._states_replaced != frozen_at:
+                gc.freeze()
+                frozen_at = self._states_replaced
 
     async def _check_reachability(self) -> None:
         while True:
