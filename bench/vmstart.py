@@ -1,0 +1,128 @@
+"""Start of one VM with 4 vNICs: manager → agent → libvirt, against bare libvirt define + start of the same XML.
+
+Run as `python -m bench.vmstart` (as root, in the project's environment). It brings up
+a throwaway lab host with its own libvirtd and QEMU (KVM when /dev/kvm works, else TCG),
+puts ovirtmgmt on it, and measures in the same run, rounds interleaved so both see
+the same machine load:
+
+- **virtfleet**: `StartVirtualMachine` on the manager's gRPC API — the manager picks the
+  host, builds the spec, calls the agent's VmAgentService over mutual TLS, the agent
+  validates, defines, starts and reads back the live XML, the manager stores vNIC
+  devices and PCI addresses; the VM is then destroyed (not timed);
+- **libvirt**: the same domain XML (as the agent defined it, under another name)
+  with libvirt-python on the same libvirtd: `defineXML` + `create`; then destroy +
+  undefine (not timed).
+
+Last line: {"virtfleet_s": …, "libvirt_s": …, "overhead": …} (medians; target overhead ≤ 1.15).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import grpc
+import libvirt
+
+from manager.lab import lab
+from manager.lab.layout import LabLayout
+from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, vms_pb2, vms_pb2_grpc
+
+NICS = 4
+TARGET = 1.15
+VF_VM = "bench-vf"
+LV_VM = "bench-lv"
+
+
+def virtfleet_round(vms: vms_pb2_grpc.VmServiceStub, while_running=None) -> float:
+    t0 = time.perf_counter()
+    vm = vms.StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name=VF_VM, host="host1"), timeout=120)
+    elapsed = time.perf_counter() - t0
+    assert len(vm.nics) == NICS and all(n.host_device and n.pci_address for n in vm.nics), vm
+    if while_running:
+        while_running()
+    vms.StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name=VF_VM, force=True), timeout=120)  # undefines
+    return elapsed
+
+
+def bare_xml(conn: libvirt.virConnect) -> str:
+    """The agent's definition of the benchmark VM, renamed, without its UUID: the same XML for libvirt alone."""
+    root = ET.fromstring(conn.lookupByName(VF_VM).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    root.find("name").text = LV_VM
+    uuid_el = root.find("uuid")
+    if uuid_el is not None:
+        root.remove(uuid_el)
+    return ET.tostring(root, encoding="unicode")
+
+
+def libvirt_round(conn: libvirt.virConnect, xml: str) -> float:
+    t0 = time.perf_counter()
+    dom = conn.defineXML(xml)
+    dom.create()
+    elapsed = time.perf_counter() - t0
+    dom.destroy()
+    dom.undefine()
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.vmstart", description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=15, help="measured starts of each kind (after one warm-up)")
+    args = p.parse_args(argv)
+
+    root = Path(tempfile.mkdtemp(prefix="vfb-vmstart-"))
+    root.chmod(0o755)
+    layout = LabLayout(root / "lab", prefix=f"vfb{uuid.uuid4().hex[:4]}-")
+    try:
+        print("bringing up a lab host with its own libvirtd …", flush=True)
+        state = lab.up(layout, hosts=1, nics=1, libvirt=True)
+        uri = state.hosts[0].libvirt_uri
+        with grpc.insecure_channel(f"unix://{layout.manager_socket}") as channel:
+            fleet = fleet_pb2_grpc.FleetServiceStub(channel)
+            vms = vms_pb2_grpc.VmServiceStub(channel)
+            fleet.SetupHostManagementNetwork(fleet_pb2.SetupHostManagementNetworkRequest(name="host1", nic="eth0"),
+                                             timeout=60)
+            vms.CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
+                name=VF_VM, memory_mib=64, vcpus=1,
+                nics=[vms_pb2.Nic(name=f"nic{i}", network="ovirtmgmt") for i in range(1, NICS + 1)]), timeout=60)
+            conn = libvirt.open(uri)
+            try:
+                captured: list[str] = []
+                virtfleet_round(vms, lambda: captured.append(bare_xml(conn)))  # warm-up; stores PCI addresses
+                xml = captured[0]
+                domain_type = ET.fromstring(xml).get("type")
+                libvirt_round(conn, xml)
+                vf, lv = [], []
+                for _ in range(args.rounds):
+                    vf.append(virtfleet_round(vms))
+                    lv.append(libvirt_round(conn, xml))
+            finally:
+                conn.close()
+    finally:
+        lab.down(layout)
+        shutil.rmtree(root, ignore_errors=True)
+
+    vf_s, lv_s = statistics.median(vf), statistics.median(lv)
+    overhead = vf_s / lv_s
+    print()
+    print(f"VM start with {NICS} vNICs on ovirtmgmt, domain type {domain_type}, {args.rounds} rounds each "
+          f"(median; min … max)")
+    print(f"{'path':<34}{'median s':>10}{'min s':>9}{'max s':>9}")
+    print(f"{'virtfleet (manager→agent→libvirt)':<34}{vf_s:>10.3f}{min(vf):>9.3f}{max(vf):>9.3f}")
+    print(f"{'libvirt define + start':<34}{lv_s:>10.3f}{min(lv):>9.3f}{max(lv):>9.3f}")
+    print(f"overhead {overhead:.3f}× (target ≤ {TARGET}×): {'met' if overhead <= TARGET else 'NOT met'}")
+    print(json.dumps({"virtfleet_s": round(vf_s, 4), "libvirt_s": round(lv_s, 4), "overhead": round(overhead, 3),
+                      "rounds": args.rounds, "nics": NICS, "domain_type": domain_type,
+                      "cpus": len(os.sched_getaffinity(0))}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
