@@ -87,6 +87,13 @@ def delete_network(conn: psycopg.Connection, name: str, datacenter: str = "Defau
         if hosts:
             raise FailedPrecondition(
                 f"network {name!r} is attached to {len(hosts)} host(s): {', '.join(hosts)}; detach it first")
+        vms = [r[0] for r in conn.execute(
+            """SELECT DISTINCT v.name FROM vnics n JOIN vms v ON v.id = n.vm_id
+                WHERE n.network_id = %s ORDER BY v.name""", (net.id,))]
+        if vms:
+            raise FailedPrecondition(
+                f"network {name!r} is used by vNICs of {len(vms)} VM(s): {', '.join(vms[:10])}"
+                f"{' …' if len(vms) > 10 else ''}; remove those vNICs first")
         conn.execute("DELETE FROM networks WHERE id = %s", (net.id,))
 
 

@@ -116,3 +116,14 @@ def test_detaching_a_network_the_host_lacks_is_not_found(manager):
     with pytest.raises(grpc.RpcError) as err:
         manager.fleet.SetupHostNetworks(fleet_pb2.SetupHostNetworksRequest(host="host1", detach=["ovirtmgmt"]))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND and "ovirtmgmt" in err.value.details()
+
+
+def test_network_used_by_a_vm_cannot_be_deleted_and_stays(manager):
+    from tests.manager.vmhelpers import create_vm
+    _create(manager, "vmnet")
+    create_vm(manager, "vm1", "nic1=vmnet")
+    with pytest.raises(grpc.RpcError) as err:
+        manager.fleet.DeleteNetwork(fleet_pb2.DeleteNetworkRequest(name="vmnet"))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "vm1" in err.value.details()
+    assert "vmnet" in [r[0] for r in _network_rows(manager)]
