@@ -59,3 +59,21 @@ def test_fixing_an_unknown_finding_is_not_found_and_an_empty_id_names_the_field(
     with pytest.raises(grpc.RpcError) as err:
         _audit(manager).FixFinding(audit_pb2.FixFindingRequest(id=" "))
     assert [field for field, _ in field_violations(err.value)] == ["id"]
+
+
+def test_two_vms_given_the_same_mac_are_a_datacenter_duplicate(manager):
+    import psycopg
+
+    with psycopg.connect(manager.app.pool.conninfo) as conn:
+        if not conn.execute("SELECT to_regclass('vnics') IS NOT NULL").fetchone()[0]:
+            pytest.skip("no VM tables in this schema")
+        cluster = conn.execute("SELECT id FROM clusters WHERE name = 'Default'").fetchone()[0]
+        net = conn.execute("SELECT id FROM networks WHERE name = 'ovirtmgmt'").fetchone()[0]
+        for vm in ("web1", "web2"):
+            vm_id = conn.execute("INSERT INTO vms (name, cluster_id, memory_mib, vcpus) VALUES (%s, %s, 64, 1) "
+                                 "RETURNING id", (vm, cluster)).fetchone()[0]
+            conn.execute("INSERT INTO vnics (vm_id, name, position, kind, network_id, mac) "
+                         "VALUES (%s, 'nic1', 0, 'network', %s, '52:54:00:aa:bb:01')", (vm_id, net))
+    findings = _audit(manager).RunAudit(audit_pb2.RunAuditRequest(category="mac-duplicate")).findings
+    assert [(f.object, f.found, f.severity) for f in findings] == [
+        ("MAC 52:54:00:aa:bb:01", "vNICs web1/nic1, web2/nic1", "error")]
