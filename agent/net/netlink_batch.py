@@ -61,7 +61,7 @@ class LinkBatch:
     def __init__(self, indexes: dict[str, int], netns: str | None = None) -> None:
         self._indexes = dict(indexes)
         self._next_index = max(self._indexes.values(), default=1) + 1
-        self._sock = _socket_in(netns) if netns else _rtnl_socket()
+        self._sock = open_rtnl_socket(netns)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self._sock.bind((0, 0))
         self._seq = 0
@@ -153,6 +153,11 @@ class LinkBatch:
 def for_socket(ipr: IPRoute, indexes: dict[str, int]) -> LinkBatch:
     """A batch talking to the same namespace as `ipr` (opened with `netns=` or living in the caller's)."""
     return LinkBatch(indexes, ipr.status.get("netns"))
+
+
+def open_rtnl_socket(netns: str | None) -> socket.socket:
+    """A raw NETLINK_ROUTE socket in the named namespace (None: the caller's); not bound yet."""
+    return _socket_in(netns) if netns else _rtnl_socket()
 
 
 def _rtnl_socket() -> socket.socket:

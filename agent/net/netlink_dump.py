@@ -1,0 +1,391 @@
+"""The host's whole network state from raw rtnetlink dumps, decoded with `struct`.
+
+pyroute2 builds a Python object per message and per attribute; at a thousand
+links and more that alone costs a large part of a second, and the agent reads
+the full state before and after every setupNetworks and on every kernel event.
+Here one NETLINK_ROUTE socket in the target namespace asks for the links (stats
+skipped), addresses and main-table routes, and each message is walked once over
+its bytes: only the attributes the report shows are decoded. The result is the
+same `NetworkState` the report renders byte for byte like `ip addr show`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from collections.abc import Iterator
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from agent.net import kernel_names as names
+from agent.net.netlink_batch import open_rtnl_socket
+from virtfleet.v1 import netstate_pb2
+
+NETNS_RUN_DIR = "/run/netns"
+MAIN_TABLE = 254
+RTN_UNICAST = 1
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+SOL_NETLINK = 270
+NETLINK_GET_STRICT_CHK = 12
+RECV_BYTES = 64 * 1024
+
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 18, 20, 22, 24, 26
+RTM_NEWNSID, RTM_GETNSID = 88, 90
+NLA_TYPE_MASK = 0x3FFF
+
+IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_QDISC = 1, 2, 3, 4, 5, 6
+IFLA_MASTER, IFLA_TXQLEN, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_EXT_MASK, IFLA_GROUP = 10, 13, 16, 18, 29, 27
+IFLA_LINK_NETNSID, IFLA_PERM_ADDRESS = 37, 54
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_BR_STP_STATE, IFLA_BR_BRIDGE_ID = 5, 11
+IFLA_VLAN_ID = 1
+IFLA_MACVLAN_MODE = 1
+IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS = 1, 2, 3, 4, 6, 8
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 6, 7, 15
+NETNSA_NSID, NETNSA_FD = 1, 3
+
+# pyroute2's names, which the report has always carried (ip prints the same words).
+OPER_STATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
+MACVLAN_MODES = {0: "none", 1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
+_MODE_KINDS = ("macvtap", "macvlan")
+
+_HEADER = struct.Struct("=LHHLL")
+_NLA = struct.Struct("=HH")
+_IFINFO = struct.Struct("=BxHiII")
+_IFADDR = struct.Struct("=BBBBI")
+_RTMSG = struct.Struct("=BBBBBBBBI")
+_U32 = struct.Struct("=I")
+_I32 = struct.Struct("=i")
+_U16 = struct.Struct("=H")
+_CACHEINFO = struct.Struct("=II")  # ifa_prefered, ifa_valid
+_ADDR_LEN = {socket.AF_INET: 4, socket.AF_INET6: 16}
+
+Attrs = dict[int, tuple[int, int]]  # attribute type -> (payload start, payload end) in the buffer
+
+
+def read_state(netns: str | None = None) -> netstate_pb2.NetworkState:
+    """Everything an admin would see in `netns` (None: the caller's): one dump each of links, addresses, routes."""
+    taken_at = Timestamp()
+    taken_at.GetCurrentTime()
+    with _Socket(netns) as sock:
+        link_rows = sorted(_links(sock), key=lambda row: row[0])
+        addresses = _addresses(sock)
+        route_rows = [row for family in (socket.AF_INET, socket.AF_INET6) for row in _routes(sock, family)]
+        names_by_index = {row[0]: row[1] for row in link_rows}
+        flags_by_index = {row[0]: row[2] for row in link_rows}
+        state = netstate_pb2.NetworkState(hostname=os.uname().nodename, taken_at=taken_at)
+        peers = _build_links(state, link_rows, addresses, names_by_index, flags_by_index)
+        if peers:
+            by_nsid = namespace_names(sock)
+            for link in peers:
+                if link.link_netnsid in by_nsid:
+                    link.link_netns = by_nsid[link.link_netnsid]
+    for family, dst, dst_len, gateway, oif, metric, scope, proto, source in route_rows:
+        state.routes.add(
+            family=family,
+            destination=f"{dst}/{dst_len}" if dst else "default",
+            gateway=gateway,
+            device=names_by_index.get(oif, "") if oif else "",
+            metric=metric,
+            scope=names.scope_name(scope),
+            protocol=names.protocol_name(proto),
+            source=source,
+        )
+    return state
+
+
+def namespace_names(sock: socket.socket) -> dict[int, str]:
+    """nsid -> name of the named namespaces (files in /run/netns) the socket's namespace has an id for.
+
+    Asking with the namespace's fd never allocates a new id.
+    """
+    try:
+        entries = os.listdir(NETNS_RUN_DIR)
+    except OSError:
+        return {}
+    by_nsid: dict[int, str] = {}
+    for entry in entries:
+        try:
+            fd = os.open(os.path.join(NETNS_RUN_DIR, entry), os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            nsid = _nsid(sock, fd)
+        except OSError:  # a namespace going away under us
+            continue
+        finally:
+            os.close(fd)
+        if nsid is not None and 0 <= nsid < 0x7FFFFFFF:
+            by_nsid[nsid] = entry
+    return by_nsid
+
+
+# -- building the report --------------------------------------------------------------------------
+
+
+def _build_links(
+    state: netstate_pb2.NetworkState,
+    rows: list[tuple],
+    addresses: dict[int, list[dict]],
+    names_by_index: dict[int, str],
+    flags_by_index: dict[int, int],
+) -> list[netstate_pb2.Link]:
+    """Adds the links in index order; returns those whose peer lives in another namespace."""
+    ports: dict[str, list[str]] = {}
+    for row in rows:
+        master = row[5]
+        if master:
+            ports.setdefault(names_by_index.get(master, f"if{master}"), []).append(row[1])
+    peers = []
+    for index, name, flags, fields, kind_fields, master, parent, netnsid, bridge in rows:
+        link = state.links.add(index=index, name=name, link_netnsid=-1, **fields)
+        if kind_fields:
+            for key, value in kind_fields.items():
+                setattr(link, key, value)
+        if master:
+            link.master = names_by_index.get(master, f"if{master}")
+        lower_down = False
+        if parent:
+            link.link_index = parent
+            if netnsid is not None:
+                link.link_netnsid = netnsid
+                peers.append(link)
+            else:
+                # ip shows M-DOWN when the parent here is down or unknown to it.
+                link.parent = names_by_index.get(parent, "")
+                lower_down = not flags_by_index.get(parent, 0) & names.IFF_UP
+        link.flags.extend(names.link_flags(flags, lower_down))
+        for address in addresses.get(index, ()):
+            link.addresses.add(**address)
+        if link.kind == "bridge":
+            link.bridge.ports.extend(sorted(ports.get(name, [])))
+            if bridge is not None:
+                link.bridge.stp_enabled, link.bridge.bridge_id = bridge
+    return peers
+
+
+# -- decoding -------------------------------------------------------------------------------------
+
+
+def _links(sock: _Socket) -> Iterator[tuple]:
+    """(index, name, flags, plain fields, kind fields, master, parent, parent netnsid, bridge) per link."""
+    request = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _attr(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS))
+    for data, start, end in sock.dump(RTM_GETLINK, request, RTM_NEWLINK):
+        _, arphrd, index, flags, _ = _IFINFO.unpack_from(data, start)
+        attrs = _attrs(data, start + _IFINFO.size, end)
+        mac = _hw(data, attrs.get(IFLA_ADDRESS))
+        fields = {
+            "mac": names.hardware_address(mac, arphrd) if mac else "",
+            "mtu": _u32(data, attrs.get(IFLA_MTU)),
+            "oper_state": _oper_state(data, attrs.get(IFLA_OPERSTATE)),
+            "qdisc": _text(data, attrs.get(IFLA_QDISC)),
+            "txqlen": _u32(data, attrs.get(IFLA_TXQLEN)),
+            "link_type": names.link_type_name(arphrd),
+            "group": names.group_name(_u32(data, attrs.get(IFLA_GROUP))),
+        }
+        broadcast = _hw(data, attrs.get(IFLA_BROADCAST))
+        if broadcast:
+            fields["broadcast"] = names.hardware_address(broadcast, arphrd)
+        permaddr = _hw(data, attrs.get(IFLA_PERM_ADDRESS))
+        if permaddr and permaddr != mac:
+            fields["permaddr"] = names.hardware_address(permaddr, arphrd)
+        span = attrs.get(IFLA_LINK_NETNSID)
+        netnsid = _I32.unpack_from(data, span[0])[0] if span else None
+        kind_fields, bridge = _kind(data, attrs.get(IFLA_LINKINFO))
+        yield (index, _text(data, attrs.get(IFLA_IFNAME)), flags, fields, kind_fields,
+               _u32(data, attrs.get(IFLA_MASTER)), _u32(data, attrs.get(IFLA_LINK)), netnsid, bridge)
+
+
+def _kind(data: bytes, span: tuple[int, int] | None) -> tuple[dict, tuple[bool, str] | None]:
+    """Kind-specific fields (kind, VLAN id, macvtap mode) and, for a bridge, (stp on, bridge id)."""
+    if span is None:
+        return {}, None
+    info = _attrs(data, *span)
+    kind = _text(data, info.get(IFLA_INFO_KIND))
+    fields: dict = {"kind": kind} if kind else {}
+    span = info.get(IFLA_INFO_DATA)
+    if span is None:
+        return fields, None
+    extra = _attrs(data, *span)
+    if kind in _MODE_KINDS:
+        mode = extra.get(IFLA_MACVLAN_MODE)
+        if mode is not None:
+            value = _u32(data, mode)
+            fields["macvtap_mode"] = MACVLAN_MODES.get(value, str(value))
+    elif kind == "vlan":
+        vlan = extra.get(IFLA_VLAN_ID)
+        fields["vlan_id"] = _U16.unpack_from(data, vlan[0])[0] if vlan else 0
+    elif kind == "bridge":
+        bridge_id = extra.get(IFLA_BR_BRIDGE_ID)
+        # brctl prints the two priority bytes as they sit on the wire, then the MAC.
+        text = f"{data[bridge_id[0]:bridge_id[0] + 2].hex()}.{data[bridge_id[0] + 2:bridge_id[0] + 8].hex()}" if bridge_id else ""
+        return fields, (bool(_u32(data, extra.get(IFLA_BR_STP_STATE))), text)
+    return fields, None
+
+
+def _addresses(sock: _Socket) -> dict[int, list[dict]]:
+    """Address fields by link index, in the kernel's order (IPv4 first, as ip shows them)."""
+    by_index: dict[int, list[dict]] = {}
+    request = _IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    for data, start, end in sock.dump(RTM_GETADDR, request, RTM_NEWADDR):
+        family, prefixlen, flags, scope, index = _IFADDR.unpack_from(data, start)
+        attrs = _attrs(data, start + _IFADDR.size, end)
+        span = attrs.get(IFA_FLAGS)
+        if span is not None:
+            flags = _U32.unpack_from(data, span[0])[0]
+        span = attrs.get(IFA_CACHEINFO)
+        preferred, valid = _CACHEINFO.unpack_from(data, span[0]) if span else (None, None)
+        by_index.setdefault(index, []).append({
+            "family": names.family_name(family),
+            "address": _ip(data, attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS), family),
+            "prefixlen": prefixlen,
+            "broadcast": _ip(data, attrs.get(IFA_BROADCAST), family),
+            "scope": names.scope_name(scope),
+            "label": _text(data, attrs.get(IFA_LABEL)),
+            "flags": names.address_flags(flags, family),
+            "valid_lft": _lifetime(valid),
+            "preferred_lft": _lifetime(preferred),
+        })
+    return by_index
+
+
+def _routes(sock: _Socket, family: int) -> Iterator[tuple]:
+    """Unicast routes of the main table: (family, dst, dst_len, gateway, oif, metric, scope, protocol, source)."""
+    request = _RTMSG.pack(family, 0, 0, 0, MAIN_TABLE, 0, 0, 0, 0)  # the kernel filters by table (strict check)
+    family_name = names.family_name(family)
+    for data, start, end in sock.dump(RTM_GETROUTE, request, RTM_NEWROUTE):
+        rt_family, dst_len, _, _, table, proto, scope, kind, _ = _RTMSG.unpack_from(data, start)
+        attrs = _attrs(data, start + _RTMSG.size, end)
+        table = _u32(data, attrs.get(RTA_TABLE)) or table
+        if table != MAIN_TABLE or kind != RTN_UNICAST or rt_family != family:
+            continue
+        yield (family_name, _ip(data, attrs.get(RTA_DST), family), dst_len, _ip(data, attrs.get(RTA_GATEWAY), family),
+               _u32(data, attrs.get(RTA_OIF)), _u32(data, attrs.get(RTA_PRIORITY)), scope, proto,
+               _ip(data, attrs.get(RTA_PREFSRC), family))
+
+
+def _nsid(sock: _Socket, fd: int) -> int | None:
+    request = struct.pack("=Bxxx", socket.AF_UNSPEC) + _attr(NETNSA_FD, _U32.pack(fd))
+    for data, start, end in sock.request(RTM_GETNSID, request, RTM_NEWNSID):
+        span = _attrs(data, start + 4, end).get(NETNSA_NSID)
+        return _I32.unpack_from(data, span[0])[0] if span else None
+    return None
+
+
+def _attrs(data: bytes, start: int, end: int) -> Attrs:
+    """Where each attribute's payload sits; the first of a repeated type wins, as pyroute2's get_attr."""
+    found: Attrs = {}
+    unpack = _NLA.unpack_from
+    while start + 4 <= end:
+        length, kind = unpack(data, start)
+        if length < 4:
+            break
+        found.setdefault(kind & NLA_TYPE_MASK, (start + 4, start + length))
+        start += (length + 3) & ~3
+    return found
+
+
+def _u32(data: bytes, span: tuple[int, int] | None) -> int:
+    return _U32.unpack_from(data, span[0])[0] if span else 0
+
+
+def _text(data: bytes, span: tuple[int, int] | None) -> str:
+    if not span:
+        return ""
+    return data[span[0]:span[1]].split(b"\0", 1)[0].decode(errors="replace")
+
+
+def _hw(data: bytes, span: tuple[int, int] | None) -> str:
+    return data[span[0]:span[1]].hex(":") if span else ""
+
+
+def _ip(data: bytes, span: tuple[int, int] | None, family: int) -> str:
+    if not span or span[1] - span[0] != _ADDR_LEN.get(family):
+        return ""
+    return socket.inet_ntop(family, data[span[0]:span[1]])
+
+
+def _oper_state(data: bytes, span: tuple[int, int] | None) -> str:
+    if not span:
+        return ""
+    value = data[span[0]]
+    return OPER_STATES[value] if value < len(OPER_STATES) else f"{value:#x}"
+
+
+def _lifetime(seconds: int | None) -> int:
+    return -1 if seconds is None or seconds == names.INFINITY_LIFE_TIME else seconds
+
+
+def _attr(kind: int, payload: bytes) -> bytes:
+    length = 4 + len(payload)
+    return _NLA.pack(length, kind) + payload + b"\0" * (-length % 4)
+
+
+# -- the socket -----------------------------------------------------------------------------------
+
+
+class NetlinkError(OSError):
+    """The kernel refused a request (errno from its NLMSG_ERROR)."""
+
+
+class _Socket:
+    """One rtnetlink socket in a namespace for the length of a read; requests one at a time."""
+
+    def __init__(self, netns: str | None) -> None:
+        self._sock = open_rtnl_socket(netns)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
+            self._sock.bind((0, 0))
+        except BaseException:
+            self._sock.close()
+            raise
+        try:
+            # Lets the kernel filter route dumps by table instead of sending the local table too;
+            # kernels before 4.20 lack it and send everything, which the decoder filters anyway.
+            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+        except OSError:
+            pass
+        self._seq = 0
+
+    def __enter__(self) -> _Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+
+    def dump(self, kind: int, body: bytes, answer: int) -> Iterator[tuple[bytes, int, int]]:
+        """(buffer, body start, message end) of each `answer` message of a dump."""
+        return self._exchange(kind, NLM_F_REQUEST | NLM_F_DUMP, body, answer)
+
+    def request(self, kind: int, body: bytes, answer: int) -> Iterator[tuple[bytes, int, int]]:
+        return self._exchange(kind, NLM_F_REQUEST, body, answer)
+
+    def _exchange(self, kind: int, flags: int, body: bytes, answer: int) -> Iterator[tuple[bytes, int, int]]:
+        self._seq += 1
+        seq = self._seq
+        self._sock.send(_HEADER.pack(_HEADER.size + len(body), kind, flags, seq, 0) + body)
+        dumping = flags & NLM_F_DUMP
+        while True:
+            data = self._sock.recv(RECV_BYTES)
+            offset = 0
+            while offset + _HEADER.size <= len(data):
+                length, msg_type, _, msg_seq, _ = _HEADER.unpack_from(data, offset)
+                if length < _HEADER.size:
+                    raise NetlinkError(0, "malformed netlink message")
+                end = offset + length
+                if msg_seq == seq:
+                    if msg_type == NLMSG_DONE:
+                        return
+                    if msg_type == NLMSG_ERROR:
+                        code = -_I32.unpack_from(data, offset + _HEADER.size)[0]
+                        if code:
+                            raise NetlinkError(code, os.strerror(code))
+                        return
+                    if msg_type == answer:
+                        yield data, offset + _HEADER.size, end
+                        if not dumping:
+                            return
+                offset = (end + 3) & ~3
