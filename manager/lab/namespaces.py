@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,8 +27,16 @@ def exists(name: str) -> bool:
     return name in netns.listnetns()
 
 
+def _add(name: str) -> None:
+    """`ip netns add`, not pyroute2's netns.create: that gives its helper 2 s, and the kernel makes a new
+    namespace wait while it tears others down (3 s seen here when tests remove theirs)."""
+    done = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise OSError(f"ip netns add {name}: {done.stderr.strip()}")
+
+
 def create_switch(name: str) -> None:
-    netns.create(name)
+    _add(name)
     with NetNS(name) as ns:
         ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
         ns.link("add", ifname=SWITCH_BRIDGE, kind="bridge", br_stp_state=0, br_forward_delay=0)
@@ -36,7 +45,7 @@ def create_switch(name: str) -> None:
 
 def create_host(switch: str, name: str, port_prefix: str, address: str | None, nics: int = 1) -> None:
     """A host namespace whose NICs eth0…ethK-1 are veths plugged into the switch bridge."""
-    netns.create(name)
+    _add(name)
     with NetNS(switch) as sw:
         bridge = sw.link_lookup(ifname=SWITCH_BRIDGE)[0]
         for i in range(nics):
