@@ -110,3 +110,29 @@ def test_a_silent_host_becomes_unreachable(manager):
     status = lambda: manager.fleet.GetHost(fleet_pb2.GetHostRequest(name="sim00001")).status  # noqa: E731
     assert eventually(lambda: status() == "unreachable")
     assert not manager.app.monitor.current("sim00001").reachable
+
+
+def test_a_cut_stream_resumes_with_a_delta_not_a_snapshot(manager, fleet):
+    assert eventually(lambda: all(holds(manager, fleet, n) for n in fleet.hosts))
+    kinds: list[str] = []
+    manager.app.monitor.add_listener(
+        lambda held, event: held.name == "sim00001" and kinds.append("state" if event.HasField("state") else "delta"))
+    epoch = manager.app.monitor.current("sim00001").epoch
+    fleet.cut("sim00001")
+    fleet.change([("sim00001", set_mtu("eth1", 1400))])
+    assert eventually(lambda: holds(manager, fleet, "sim00001"))
+    assert kinds and "state" not in kinds
+    assert manager.app.monitor.current("sim00001").epoch == epoch
+
+
+def test_the_periodic_audit_keeps_the_latest_findings(manager, fleet):
+    from manager.service.audit import AuditService
+
+    app = manager.app
+    audits = AuditService(app.pool, app.monitor, app.networks, app.agents, interval_s=0.2)
+    audits.start_periodic()
+    try:
+        assert eventually(lambda: audits._latest is not None)
+    finally:
+        audits.stop()
+    assert audits.latest().hosts == 3

@@ -38,6 +38,7 @@ class SimHost:
         self.sequence = 1
         self.history: OrderedDict[int, netstate_pb2.NetworkState] = OrderedDict({1: self.state})
         self.changed: asyncio.Condition | None = None   # made on the loop
+        self.connection = 0     # bumped to end open streams, as a network blip would
 
     def apply(self, change: Change) -> None:
         """A new state from a copy of the current one; never mutates a state a stream may hold."""
@@ -84,7 +85,7 @@ class SimAgentServicer(agent_pb2_grpc.AgentServiceServicer):
         host = await self._checked(context)
         heartbeat = request.heartbeat_s or None
         base = host.history.get(request.resume_after) if request.epoch == host.epoch else None
-        sent, sequence, epoch = host.state, host.sequence, host.epoch
+        sent, sequence, epoch, connection = host.state, host.sequence, host.epoch, host.connection
         first = agent_pb2.NetworkStateEvent(sequence=sequence, epoch=epoch)
         if base is None:
             first.state.CopyFrom(sent)
@@ -96,14 +97,15 @@ class SimAgentServicer(agent_pb2_grpc.AgentServiceServicer):
             async with host.changed:
                 try:
                     await asyncio.wait_for(host.changed.wait_for(
-                        lambda: host.sequence != sequence or host.epoch != epoch), heartbeat)
+                        lambda: host.sequence != sequence or host.epoch != epoch or host.connection != connection),
+                        heartbeat)
                 except asyncio.TimeoutError:
                     beat = agent_pb2.NetworkStateEvent(sequence=sequence, epoch=epoch)
                     beat.delta.SetInParent()
                     yield beat
                     continue
-            if host.epoch != epoch:
-                return  # "restarted": the stream ends, as a real agent's would
+            if host.epoch != epoch or host.connection != connection:
+                return  # restarted or cut off: the stream ends, as a real agent's would
             event = agent_pb2.NetworkStateEvent(sequence=host.sequence, epoch=epoch)
             event.delta.CopyFrom(netdelta.diff(sent, host.state))
             sent, sequence = host.state, host.sequence
@@ -165,6 +167,10 @@ class FleetSimulator:
     def restart(self, name: str) -> None:
         self._run(self._restart(name))
 
+    def cut(self, name: str) -> None:
+        """End the host's open streams without restarting it: the manager should resume, not re-read."""
+        self._run(self._cut(name))
+
     def sequences(self) -> dict[str, tuple[str, int]]:
         return {name: (h.epoch, h.sequence) for name, h in self.hosts.items()}
 
@@ -213,6 +219,13 @@ class FleetSimulator:
             assert host.changed is not None
             async with host.changed:
                 host.changed.notify_all()
+
+    async def _cut(self, name: str) -> None:
+        host = self.hosts[name]
+        host.connection += 1
+        assert host.changed is not None
+        async with host.changed:
+            host.changed.notify_all()
 
     async def _restart(self, name: str) -> None:
         host = self.hosts[name]
