@@ -214,8 +214,10 @@ def claim_mac(conn: psycopg.Connection, cluster_id: int, mac: str) -> str:
 def _in_use(conn: psycopg.Connection, pool: PoolRecord, mac: int) -> AlreadyExists:
     who = store.holder(conn, pool.datacenter_id, mac)
     where = f" by cluster {who[0]} (MAC pool {who[1]})" if who else ""
-    why = ("its pool forbids duplicates" if not pool.allow_duplicates or (who and who[1] == pool.name)
-           else "only MACs of one pool may be shared")
+    if who and who[1] != pool.name:
+        why = "only MACs of one pool may be shared, and only when that pool allows duplicates"
+    else:
+        why = f"MAC pool {pool.name!r} forbids duplicates"
     return AlreadyExists(f"MAC {format_mac(mac)} is already in use{where}; {why}")
 
 

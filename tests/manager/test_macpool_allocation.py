@@ -279,3 +279,18 @@ def test_moving_a_cluster_away_from_macs_it_shares_is_refused(db, service):
         service.set_cluster_pool("other", "second")
     assert "shares with other clusters" in err.value.message
     assert _leases(db) == before and service.get("small").clusters == ["Default", "other"]
+
+
+def test_a_new_datacenter_gets_its_own_default_pool_for_its_clusters(db, service):
+    with psycopg.connect(db) as conn:
+        conn.execute("INSERT INTO datacenters (name) VALUES ('east')")
+        east = conn.execute("INSERT INTO clusters (datacenter_id, name) SELECT id, 'e1' FROM datacenters "
+                            "WHERE name = 'east' RETURNING id").fetchone()[0]
+        conn.commit()
+        pool = pool_for_cluster(conn, east)
+        default = pool_for_cluster(conn, _cluster(conn))
+    assert (pool.datacenter, pool.name, pool.is_default) == ("east", "Default", True)
+    assert pool.id != default.id and pool.ranges != default.ranges
+    with pytest.raises(NotFound):          # a pool of another datacenter is not offered
+        service.create(name="west", datacenter="", ranges=[MacRange(BASE, BASE)], allow_duplicates=False)
+        service.set_cluster_pool("e1", "west")
