@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pyroute2 import IPRoute
 
+from virtfleet import keepalive
 from virtfleet.tls import MANAGER_COMMON_NAME, TlsMaterial, peer_common_names
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2
 
@@ -111,7 +112,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
 
 def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher):
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agent"))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agent"),
+                         options=keepalive.SERVER_OPTIONS)
     servicer = AgentServicer(cfg, watcher)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()

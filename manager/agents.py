@@ -11,6 +11,7 @@ from typing import Callable, TypeVar
 
 import grpc
 
+from virtfleet import keepalive
 from virtfleet.tls import TlsMaterial, grpc_target
 from virtfleet.v1 import agent_pb2_grpc, vm_pb2_grpc
 
@@ -19,9 +20,7 @@ from .errors import FailedPrecondition, InvalidArgument, Unavailable, VirtfleetE
 T = TypeVar("T")
 
 _CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
+    *keepalive.CLIENT_OPTIONS,
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
 ]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import grpc
 
-from virtfleet import netdelta
+from virtfleet import keepalive, netdelta
 from virtfleet.tls import MANAGER_COMMON_NAME, TlsMaterial, peer_common_names
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, netstate_pb2
 
@@ -203,7 +203,7 @@ class FleetSimulator:
         for host in self.hosts.values():
             host.changed = asyncio.Condition()
         self.socket_path.unlink(missing_ok=True)
-        server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 100000)])
+        server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 100000), *keepalive.SERVER_OPTIONS])
         agent_pb2_grpc.add_AgentServiceServicer_to_server(SimAgentServicer(self), server)
         server.add_secure_port(self.endpoint, self._material.server_credentials())
         await server.start()
