@@ -63,6 +63,15 @@ _U16 = struct.Struct("=H")
 _CACHEINFO = struct.Struct("=II")  # ifa_prefered, ifa_valid
 _ADDR_LEN = {socket.AF_INET: 4, socket.AF_INET6: 16}
 
+# The attributes each decoder reads; the others are stepped over.
+_LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_QDISC, IFLA_MASTER,
+                         IFLA_TXQLEN, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_GROUP, IFLA_LINK_NETNSID, IFLA_PERM_ADDRESS})
+_INFO_ATTRS = frozenset({IFLA_INFO_KIND, IFLA_INFO_DATA})
+_DATA_ATTRS = {"bridge": frozenset({IFLA_BR_STP_STATE, IFLA_BR_BRIDGE_ID}), "vlan": frozenset({IFLA_VLAN_ID}),
+               "macvlan": frozenset({IFLA_MACVLAN_MODE}), "macvtap": frozenset({IFLA_MACVLAN_MODE})}
+_ADDRESS_ATTRS = frozenset({IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS})
+_ROUTE_ATTRS = frozenset({RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE})
+
 Attrs = dict[int, tuple[int, int]]  # attribute type -> (payload start, payload end) in the buffer
 
 
@@ -175,7 +184,7 @@ def _links(sock: _Socket) -> Iterator[tuple]:
     request = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _attr(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS))
     for data, start, end in sock.dump(RTM_GETLINK, request, RTM_NEWLINK):
         _, arphrd, index, flags, _ = _IFINFO.unpack_from(data, start)
-        attrs = _attrs(data, start + _IFINFO.size, end)
+        attrs = _attrs(data, start + _IFINFO.size, end, _LINK_ATTRS)
         mac = _hw(data, attrs.get(IFLA_ADDRESS))
         fields = {
             "mac": names.hardware_address(mac, arphrd) if mac else "",
@@ -203,13 +212,13 @@ def _kind(data: bytes, span: tuple[int, int] | None) -> tuple[dict, tuple[bool, 
     """Kind-specific fields (kind, VLAN id, macvtap mode) and, for a bridge, (stp on, bridge id)."""
     if span is None:
         return {}, None
-    info = _attrs(data, *span)
+    info = _attrs(data, *span, _INFO_ATTRS)
     kind = _text(data, info.get(IFLA_INFO_KIND))
     fields: dict = {"kind": kind} if kind else {}
     span = info.get(IFLA_INFO_DATA)
-    if span is None:
+    if span is None or kind not in _DATA_ATTRS:
         return fields, None
-    extra = _attrs(data, *span)
+    extra = _attrs(data, *span, _DATA_ATTRS[kind])
     if kind in _MODE_KINDS:
         mode = extra.get(IFLA_MACVLAN_MODE)
         if mode is not None:
@@ -232,7 +241,7 @@ def _addresses(sock: _Socket) -> dict[int, list[dict]]:
     request = _IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
     for data, start, end in sock.dump(RTM_GETADDR, request, RTM_NEWADDR):
         family, prefixlen, flags, scope, index = _IFADDR.unpack_from(data, start)
-        attrs = _attrs(data, start + _IFADDR.size, end)
+        attrs = _attrs(data, start + _IFADDR.size, end, _ADDRESS_ATTRS)
         span = attrs.get(IFA_FLAGS)
         if span is not None:
             flags = _U32.unpack_from(data, span[0])[0]
@@ -258,7 +267,7 @@ def _routes(sock: _Socket, family: int) -> Iterator[tuple]:
     family_name = names.family_name(family)
     for data, start, end in sock.dump(RTM_GETROUTE, request, RTM_NEWROUTE):
         rt_family, dst_len, _, _, table, proto, scope, kind, _ = _RTMSG.unpack_from(data, start)
-        attrs = _attrs(data, start + _RTMSG.size, end)
+        attrs = _attrs(data, start + _RTMSG.size, end, _ROUTE_ATTRS)
         table = _u32(data, attrs.get(RTA_TABLE)) or table
         if table != MAIN_TABLE or kind != RTN_UNICAST or rt_family != family:
             continue
@@ -270,20 +279,30 @@ def _routes(sock: _Socket, family: int) -> Iterator[tuple]:
 def _nsid(sock: _Socket, fd: int) -> int | None:
     request = struct.pack("=Bxxx", socket.AF_UNSPEC) + _attr(NETNSA_FD, _U32.pack(fd))
     for data, start, end in sock.request(RTM_GETNSID, request, RTM_NEWNSID):
-        span = _attrs(data, start + 4, end).get(NETNSA_NSID)
+        span = _attrs(data, start + 4, end, frozenset({NETNSA_NSID})).get(NETNSA_NSID)
         return _I32.unpack_from(data, span[0])[0] if span else None
     return None
 
 
-def _attrs(data: bytes, start: int, end: int) -> Attrs:
-    """Where each attribute's payload sits; the first of a repeated type wins, as pyroute2's get_attr."""
+def _attrs(data: bytes, start: int, end: int, wanted: frozenset[int]) -> Attrs:
+    """Where each wanted attribute's payload sits; the first of a repeated type wins, as pyroute2's get_attr.
+
+    The walk stops once all wanted ones are found: a bridge's data holds some
+    forty attributes and the two the report needs come early.
+    """
     found: Attrs = {}
     unpack = _NLA.unpack_from
+    left = len(wanted)
     while start + 4 <= end:
         length, kind = unpack(data, start)
         if length < 4:
             break
-        found.setdefault(kind & NLA_TYPE_MASK, (start + 4, start + length))
+        kind &= NLA_TYPE_MASK
+        if kind in wanted and kind not in found:
+            found[kind] = (start + 4, start + length)
+            left -= 1
+            if not left:
+                break
         start += (length + 3) & ~3
     return found
 
