@@ -13,7 +13,8 @@ the same machine load:
   with libvirt-python on the same libvirtd: `defineXML` + `create`; then destroy +
   undefine (not timed).
 
-Last line: {"virtfleet_s": …, "libvirt_s": …, "overhead": …} (medians; target overhead ≤ 1.15).
+Last line: {"virtfleet_s": …, "libvirt_s": …, "overhead": …, …} (medians, then the fastest rounds'
+figures; target overhead ≤ 1.15).
 """
 from __future__ import annotations
 
@@ -117,8 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'path':<34}{'median s':>10}{'min s':>9}{'max s':>9}")
     print(f"{'virtfleet (manager→agent→libvirt)':<34}{vf_s:>10.3f}{min(vf):>9.3f}{max(vf):>9.3f}")
     print(f"{'libvirt define + start':<34}{lv_s:>10.3f}{min(lv):>9.3f}{max(lv):>9.3f}")
-    print(f"overhead {overhead:.3f}× (target ≤ {TARGET}×): {'met' if overhead <= TARGET else 'NOT met'}")
+    # Kernel namespace teardown elsewhere on the machine holds the rtnl lock for seconds and stalls tap
+    # creation in either path; the fastest rounds show the cost without such stalls.
+    overhead_min = min(vf) / min(lv)
+    print(f"overhead {overhead:.3f}× of medians, {overhead_min:.3f}× of fastest rounds "
+          f"(target ≤ {TARGET}×): {'met' if overhead <= TARGET else 'NOT met'}")
     print(json.dumps({"virtfleet_s": round(vf_s, 4), "libvirt_s": round(lv_s, 4), "overhead": round(overhead, 3),
+                      "virtfleet_min_s": round(min(vf), 4), "libvirt_min_s": round(min(lv), 4),
+                      "overhead_min": round(overhead_min, 3),
                       "rounds": args.rounds, "nics": NICS, "domain_type": domain_type,
                       "cpus": len(os.sched_getaffinity(0))}))
     return 0
