@@ -37,7 +37,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from psycopg_pool import ConnectionPool
 
-from virtfleet import netdelta
+from virtfleet import keepalive, netdelta
 from virtfleet.tls import TlsMaterial, grpc_target
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, netstate_pb2
 
@@ -49,9 +49,7 @@ log = logging.getLogger(__name__)
 HOST_METADATA = "x-virtfleet-host"
 
 _CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
+    *keepalive.CLIENT_OPTIONS,
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.use_local_subchannel_pool", 1),  # one connection per host, even when endpoints coincide
 ]
@@ -81,7 +79,8 @@ class HostMonitor:
         self.unreachable_after_s = unreachable_after_s
         self._flush_interval_s = flush_interval_s
         self._hosts: dict[str, HostState] = {}
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()     # new state to write
+        self._heard: set[str] = set()     # reported (a heartbeat is enough): last_report_at to move on
         self._unreachable: set[str] = set()
         self._tasks: dict[str, asyncio.Task] = {}
         self._listeners: list[Listener] = []
@@ -156,6 +155,7 @@ class HostMonitor:
             task.cancel()
         self._hosts.pop(name, None)
         self._dirty.discard(name)
+        self._heard.discard(name)
         self._unreachable.discard(name)
         self._never_reported_since.pop(name, None)
         channel = self._channels.pop(name, None)
@@ -233,6 +233,8 @@ class HostMonitor:
         self._unreachable.discard(name)
         if changed or (held and held.sequence != event.sequence):
             self._dirty.add(name)
+        else:
+            self._heard.add(name)
         for listener in self._listeners:
             listener(current, event)
 
@@ -246,23 +248,26 @@ class HostMonitor:
 
     async def _flush(self) -> None:
         names, self._dirty = self._dirty, set()
+        heard_names, self._heard = self._heard - names, set()
         held = [self._hosts[n] for n in names if n in self._hosts]
+        heard = [(n, self._hosts[n].reported_at) for n in heard_names if n in self._hosts]
         gone = sorted(self._unreachable)
-        if not held and not gone:
+        if not held and not heard and not gone:
             return
         try:
-            await asyncio.to_thread(self._write, held, gone)
+            await asyncio.to_thread(self._write, held, heard, gone)
         except Exception:
             self._dirty |= {h.name for h in held}
             raise
 
-    def _write(self, held: list[HostState], unreachable: list[str]) -> None:
+    def _write(self, held: list[HostState], heard: list[tuple[str, dt.datetime]], unreachable: list[str]) -> None:
         """One transaction for the whole batch; the JSON form is made here, off the loop."""
         rows = [host_store.ReportRow(h.name, h.sequence, h.reported_at,
                                      MessageToDict(h.state, preserving_proto_field_name=True)) for h in held]
         with self._pool.connection() as conn:
             with conn.transaction():
                 host_store.save_reports(conn, rows)
+                host_store.mark_heard(conn, heard)
                 host_store.mark_unreachable(conn, unreachable)
 
     async def _freeze_long_lived(self, every_s: float = 2.0) -> None:

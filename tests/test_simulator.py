@@ -136,3 +136,19 @@ def test_the_periodic_audit_keeps_the_latest_findings(manager, fleet):
     finally:
         audits.stop()
     assert audits.latest().hosts == 3
+
+
+def test_heartbeats_of_a_quiet_host_move_its_last_report_time(manager):
+    manager.app.monitor.unreachable_after_s = 3.0   # heartbeats every second
+    with tempfile.TemporaryDirectory(prefix="vft-sim-") as d:
+        ca = manager.app.ca
+        sim = FleetSimulator(fleet_material(ca.key, ca.cert, ["sim00001"]), Path(d) / "sim.sock", hosts=1)
+        with sim:
+            _, csr = make_key_and_csr("sim00001")
+            manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(name="sim00001", address=sim.specs[0].address,
+                                                                 csr_pem=csr, endpoint=sim.endpoint))
+            last = lambda: manager.fleet.GetHost(fleet_pb2.GetHostRequest(name="sim00001")).last_report_at  # noqa: E731
+            assert eventually(lambda: last().seconds > 0)
+            first = last().ToDatetime()
+            assert eventually(lambda: last().ToDatetime() > first)
+            assert manager.fleet.GetHost(fleet_pb2.GetHostRequest(name="sim00001")).status == "up"

@@ -146,6 +146,15 @@ def save_reports(conn: psycopg.Connection, rows: list[ReportRow]) -> None:
         )
 
 
+def mark_heard(conn: psycopg.Connection, heard: list[tuple[str, dt.datetime]]) -> None:
+    """Hosts that reported without news (heartbeats): only their last report time moves."""
+    if heard:
+        conn.execute(
+            """UPDATE hosts h SET last_report_at = v.at, status = 'up'
+                 FROM unnest(%s::text[], %s::timestamptz[]) AS v(name, at) WHERE h.name = v.name""",
+            ([n for n, _ in heard], [at for _, at in heard]))
+
+
 def mark_unreachable(conn: psycopg.Connection, names: list[str]) -> None:
     if names:
         conn.execute("UPDATE hosts SET status = 'unreachable' WHERE name = ANY(%s) AND status <> 'unreachable'",
