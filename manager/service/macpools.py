@@ -78,9 +78,9 @@ def _load(conn: psycopg.Connection, pool: PoolRecord) -> _Cached:
     for seg in allocator.segments():
         for start in range(seg.first, seg.last + 1, _LOAD_CHUNK):
             chunk = MacRange(start, min(start + _LOAD_CHUNK - 1, seg.last))
-            allocator.claim_many(store.used_macs(conn, pool.id, chunk))
+            allocator.claim_many(store.used_macs(conn, pool, chunk))
     for gap in gaps(pool.ranges):       # custom MACs, claimed outside the ranges
-        for mac in store.used_macs(conn, pool.id, gap):
+        for mac in store.used_macs(conn, pool, gap):
             allocator.claim(mac)
     last = store.last_allocated(conn, pool.id)
     if last is not None:
@@ -307,7 +307,7 @@ class MacPoolService:
             pool = store.get_pool(conn, name, datacenter or "Default", lock="FOR UPDATE")
             if not overlaps(pool.ranges, r):
                 raise InvalidArgument("range", f"{r} overlaps no range of MAC pool {name!r}")
-            in_use = store.in_use_within(conn, pool.id, r)
+            in_use = store.in_use_within(conn, pool, r)
             if in_use:
                 raise FailedPrecondition(f"{in_use} MAC(s) in use in {r} of MAC pool {name!r}; release them first")
             remaining = subtract_range(pool.ranges, r)

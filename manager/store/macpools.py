@@ -140,9 +140,7 @@ def set_cluster_pool(conn: psycopg.Connection, cluster_id: int, pool: PoolRecord
     """Point the cluster and each of its MACs at `pool`; returns how many MACs moved."""
     conn.execute("UPDATE clusters SET mac_pool_id = %s WHERE id = %s", (pool.id, cluster_id))
     return conn.execute(
-        """UPDATE mac_leases SET pool_id = %(pool)s, shared = %(shared)s,
-                  anchor = CASE WHEN %(shared)s THEN 0 END
-            WHERE cluster_id = %(cluster)s""",
+        "UPDATE mac_leases SET pool_id = %(pool)s, shared = %(shared)s WHERE cluster_id = %(cluster)s",
         {"pool": pool.id, "shared": pool.allow_duplicates, "cluster": cluster_id}).rowcount
 
 
@@ -162,9 +160,8 @@ def macs_used_elsewhere(conn: psycopg.Connection, cluster_id: int) -> int:
 def insert_free(conn: psycopg.Connection, pool: PoolRecord, cluster_id: int, macs: list[int]) -> list[int]:
     """First uses of `macs`, one statement; returns those inserted (the rest were in use already)."""
     rows = conn.execute(
-        """INSERT INTO mac_leases (datacenter_id, mac, seq, pool_id, cluster_id, shared, anchor)
-           SELECT %(dc)s, m, 0, %(pool)s, %(cluster)s, %(shared)s, CASE WHEN %(shared)s THEN 0 END
-             FROM unnest(%(macs)s::bigint[]) AS m
+        """INSERT INTO mac_leases (datacenter_id, mac, seq, pool_id, cluster_id, shared)
+           SELECT %(dc)s, m, 0, %(pool)s, %(cluster)s, %(shared)s FROM unnest(%(macs)s::bigint[]) AS m
            ON CONFLICT DO NOTHING RETURNING mac""",
         {"dc": pool.datacenter_id, "pool": pool.id, "cluster": cluster_id, "shared": pool.allow_duplicates,
          "macs": macs}).fetchall()
@@ -178,8 +175,8 @@ def insert_use(conn: psycopg.Connection, pool: PoolRecord, cluster_id: int, mac:
         seq = conn.execute("SELECT coalesce(max(seq) + 1, 0) FROM mac_leases WHERE datacenter_id = %s AND mac = %s",
                            (pool.datacenter_id, mac)).fetchone()[0]
     conn.execute(
-        """INSERT INTO mac_leases (datacenter_id, mac, seq, pool_id, cluster_id, shared, anchor)
-           VALUES (%(dc)s, %(mac)s, %(seq)s, %(pool)s, %(cluster)s, %(shared)s, CASE WHEN %(shared)s THEN 0 END)""",
+        """INSERT INTO mac_leases (datacenter_id, mac, seq, pool_id, cluster_id, shared)
+           VALUES (%(dc)s, %(mac)s, %(seq)s, %(pool)s, %(cluster)s, %(shared)s)""",
         {"dc": pool.datacenter_id, "mac": mac, "seq": seq, "pool": pool.id, "cluster": cluster_id,
          "shared": pool.allow_duplicates})
 
@@ -216,11 +213,12 @@ def delete_use(conn: psycopg.Connection, datacenter_id: int, cluster_id: int, ma
     return True
 
 
-def used_macs(conn: psycopg.Connection, pool_id: int, r: MacRange) -> list[int]:
-    """Distinct MACs in use in the pool within `r`, ascending: one index range scan, one array."""
+def used_macs(conn: psycopg.Connection, pool: PoolRecord, r: MacRange) -> list[int]:
+    """Distinct MACs in use in the pool within `r`, ascending: one primary-key range scan, one array."""
     row = conn.execute(
         """SELECT coalesce(array_agg(DISTINCT mac ORDER BY mac), '{}') FROM mac_leases
-            WHERE pool_id = %s AND mac BETWEEN %s AND %s""", (pool_id, r.first, r.last)).fetchone()
+            WHERE datacenter_id = %s AND mac BETWEEN %s AND %s AND pool_id = %s""",
+        (pool.datacenter_id, r.first, r.last, pool.id)).fetchone()
     return row[0]
 
 
@@ -230,9 +228,10 @@ def last_allocated(conn: psycopg.Connection, pool_id: int) -> int | None:
     return row[0] if row else None
 
 
-def in_use_within(conn: psycopg.Connection, pool_id: int, r: MacRange) -> int:
-    return conn.execute("SELECT count(*) FROM mac_leases WHERE pool_id = %s AND mac BETWEEN %s AND %s",
-                        (pool_id, r.first, r.last)).fetchone()[0]
+def in_use_within(conn: psycopg.Connection, pool: PoolRecord, r: MacRange) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM mac_leases WHERE datacenter_id = %s AND mac BETWEEN %s AND %s AND pool_id = %s",
+        (pool.datacenter_id, r.first, r.last, pool.id)).fetchone()[0]
 
 
 def counts(conn: psycopg.Connection, pool_id: int) -> PoolCounts:

@@ -294,3 +294,24 @@ def test_a_new_datacenter_gets_its_own_default_pool_for_its_clusters(db, service
     with pytest.raises(NotFound):          # a pool of another datacenter is not offered
         service.create(name="west", datacenter="", ranges=[MacRange(BASE, BASE)], allow_duplicates=False)
         service.set_cluster_pool("e1", "west")
+
+
+def test_database_keeps_shared_uses_in_the_pool_of_the_first_use(db, service):
+    """Written straight to the table: the database itself refuses, whatever the service does."""
+    _small_pool(service, db, size=4, allow_duplicates=True)
+    with psycopg.connect(db) as conn:
+        cid = _cluster(conn)
+        shared_pool = pool_for_cluster(conn, cid).id
+        other = _new_cluster(conn, "other")            # Default pool: forbids duplicates
+        (held,) = allocate_macs(conn, other, 1)
+        (mine,) = allocate_macs(conn, cid, 1)
+        conn.commit()
+        insert = ("INSERT INTO mac_leases (datacenter_id, mac, seq, pool_id, cluster_id, shared) "
+                  "VALUES (1, %s, 1, %s, %s, true)")
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(insert, (int(held.replace(":", ""), 16), shared_pool, cid))
+        conn.rollback()
+        conn.execute(insert, (int(mine.replace(":", ""), 16), shared_pool, cid))   # same pool: fine
+        conn.commit()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("DELETE FROM mac_leases WHERE mac = %s AND seq = 0", (int(mine.replace(":", ""), 16),))
