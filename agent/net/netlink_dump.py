@@ -19,22 +19,15 @@ from collections.abc import Iterator
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.net import kernel_names as names
-from agent.net.netlink_batch import open_rtnl_socket
+from agent.net.rtnl_socket import RtnlSocket, find_attrs, pack_attr
 from virtfleet.v1 import netstate_pb2
 
 NETNS_RUN_DIR = "/run/netns"
 MAIN_TABLE = 254
 RTN_UNICAST = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
-SOL_NETLINK = 270
-NETLINK_GET_STRICT_CHK = 12
-RECV_BYTES = 64 * 1024
-
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 18, 20, 22, 24, 26
 RTM_NEWNSID, RTM_GETNSID = 88, 90
-NLA_TYPE_MASK = 0x3FFF
 
 IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_QDISC = 1, 2, 3, 4, 5, 6
 IFLA_MASTER, IFLA_TXQLEN, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_EXT_MASK, IFLA_GROUP = 10, 13, 16, 18, 29, 27
@@ -52,8 +45,6 @@ OPER_STATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DO
 MACVLAN_MODES = {0: "none", 1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
 _MODE_KINDS = ("macvtap", "macvlan")
 
-_HEADER = struct.Struct("=LHHLL")
-_NLA = struct.Struct("=HH")
 _IFINFO = struct.Struct("=BxHiII")
 _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
@@ -72,14 +63,12 @@ _DATA_ATTRS = {"bridge": frozenset({IFLA_BR_STP_STATE, IFLA_BR_BRIDGE_ID}), "vla
 _ADDRESS_ATTRS = frozenset({IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS})
 _ROUTE_ATTRS = frozenset({RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE})
 
-Attrs = dict[int, tuple[int, int]]  # attribute type -> (payload start, payload end) in the buffer
-
 
 def read_state(netns: str | None = None) -> netstate_pb2.NetworkState:
     """Everything an admin would see in `netns` (None: the caller's): one dump each of links, addresses, routes."""
     taken_at = Timestamp()
     taken_at.GetCurrentTime()
-    with _Socket(netns) as sock:
+    with RtnlSocket(netns) as sock:
         link_rows = sorted(_links(sock), key=lambda row: row[0])
         addresses = _addresses(sock)
         route_rows = [row for family in (socket.AF_INET, socket.AF_INET6) for row in _routes(sock, family)]
@@ -179,12 +168,12 @@ def _build_links(
 # -- decoding -------------------------------------------------------------------------------------
 
 
-def _links(sock: _Socket) -> Iterator[tuple]:
+def _links(sock: RtnlSocket) -> Iterator[tuple]:
     """(index, name, flags, plain fields, kind fields, master, parent, parent netnsid, bridge) per link."""
-    request = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _attr(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS))
+    request = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + pack_attr(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS))
     for data, start, end in sock.dump(RTM_GETLINK, request, RTM_NEWLINK):
         _, arphrd, index, flags, _ = _IFINFO.unpack_from(data, start)
-        attrs = _attrs(data, start + _IFINFO.size, end, _LINK_ATTRS)
+        attrs = find_attrs(data, start + _IFINFO.size, end, _LINK_ATTRS)
         mac = _hw(data, attrs.get(IFLA_ADDRESS))
         fields = {
             "mac": names.hardware_address(mac, arphrd) if mac else "",
@@ -212,13 +201,13 @@ def _kind(data: bytes, span: tuple[int, int] | None) -> tuple[dict, tuple[bool, 
     """Kind-specific fields (kind, VLAN id, macvtap mode) and, for a bridge, (stp on, bridge id)."""
     if span is None:
         return {}, None
-    info = _attrs(data, *span, _INFO_ATTRS)
+    info = find_attrs(data, *span, _INFO_ATTRS)
     kind = _text(data, info.get(IFLA_INFO_KIND))
     fields: dict = {"kind": kind} if kind else {}
     span = info.get(IFLA_INFO_DATA)
     if span is None or kind not in _DATA_ATTRS:
         return fields, None
-    extra = _attrs(data, *span, _DATA_ATTRS[kind])
+    extra = find_attrs(data, *span, _DATA_ATTRS[kind])
     if kind in _MODE_KINDS:
         mode = extra.get(IFLA_MACVLAN_MODE)
         if mode is not None:
@@ -230,18 +219,19 @@ def _kind(data: bytes, span: tuple[int, int] | None) -> tuple[dict, tuple[bool, 
     elif kind == "bridge":
         bridge_id = extra.get(IFLA_BR_BRIDGE_ID)
         # brctl prints the two priority bytes as they sit on the wire, then the MAC.
-        text = f"{data[bridge_id[0]:bridge_id[0] + 2].hex()}.{data[bridge_id[0] + 2:bridge_id[0] + 8].hex()}" if bridge_id else ""
+        at = bridge_id[0] if bridge_id else 0
+        text = f"{data[at:at + 2].hex()}.{data[at + 2:at + 8].hex()}" if bridge_id else ""
         return fields, (bool(_u32(data, extra.get(IFLA_BR_STP_STATE))), text)
     return fields, None
 
 
-def _addresses(sock: _Socket) -> dict[int, list[dict]]:
+def _addresses(sock: RtnlSocket) -> dict[int, list[dict]]:
     """Address fields by link index, in the kernel's order (IPv4 first, as ip shows them)."""
     by_index: dict[int, list[dict]] = {}
     request = _IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
     for data, start, end in sock.dump(RTM_GETADDR, request, RTM_NEWADDR):
         family, prefixlen, flags, scope, index = _IFADDR.unpack_from(data, start)
-        attrs = _attrs(data, start + _IFADDR.size, end, _ADDRESS_ATTRS)
+        attrs = find_attrs(data, start + _IFADDR.size, end, _ADDRESS_ATTRS)
         span = attrs.get(IFA_FLAGS)
         if span is not None:
             flags = _U32.unpack_from(data, span[0])[0]
@@ -261,13 +251,13 @@ def _addresses(sock: _Socket) -> dict[int, list[dict]]:
     return by_index
 
 
-def _routes(sock: _Socket, family: int) -> Iterator[tuple]:
+def _routes(sock: RtnlSocket, family: int) -> Iterator[tuple]:
     """Unicast routes of the main table: (family, dst, dst_len, gateway, oif, metric, scope, protocol, source)."""
     request = _RTMSG.pack(family, 0, 0, 0, MAIN_TABLE, 0, 0, 0, 0)  # the kernel filters by table (strict check)
     family_name = names.family_name(family)
     for data, start, end in sock.dump(RTM_GETROUTE, request, RTM_NEWROUTE):
         rt_family, dst_len, _, _, table, proto, scope, kind, _ = _RTMSG.unpack_from(data, start)
-        attrs = _attrs(data, start + _RTMSG.size, end, _ROUTE_ATTRS)
+        attrs = find_attrs(data, start + _RTMSG.size, end, _ROUTE_ATTRS)
         table = _u32(data, attrs.get(RTA_TABLE)) or table
         if table != MAIN_TABLE or kind != RTN_UNICAST or rt_family != family:
             continue
@@ -276,35 +266,12 @@ def _routes(sock: _Socket, family: int) -> Iterator[tuple]:
                _ip(data, attrs.get(RTA_PREFSRC), family))
 
 
-def _nsid(sock: _Socket, fd: int) -> int | None:
-    request = struct.pack("=Bxxx", socket.AF_UNSPEC) + _attr(NETNSA_FD, _U32.pack(fd))
+def _nsid(sock: RtnlSocket, fd: int) -> int | None:
+    request = struct.pack("=Bxxx", socket.AF_UNSPEC) + pack_attr(NETNSA_FD, _U32.pack(fd))
     for data, start, end in sock.request(RTM_GETNSID, request, RTM_NEWNSID):
-        span = _attrs(data, start + 4, end, frozenset({NETNSA_NSID})).get(NETNSA_NSID)
+        span = find_attrs(data, start + 4, end, frozenset({NETNSA_NSID})).get(NETNSA_NSID)
         return _I32.unpack_from(data, span[0])[0] if span else None
     return None
-
-
-def _attrs(data: bytes, start: int, end: int, wanted: frozenset[int]) -> Attrs:
-    """Where each wanted attribute's payload sits; the first of a repeated type wins, as pyroute2's get_attr.
-
-    The walk stops once all wanted ones are found: a bridge's data holds some
-    forty attributes and the two the report needs come early.
-    """
-    found: Attrs = {}
-    unpack = _NLA.unpack_from
-    left = len(wanted)
-    while start + 4 <= end:
-        length, kind = unpack(data, start)
-        if length < 4:
-            break
-        kind &= NLA_TYPE_MASK
-        if kind in wanted and kind not in found:
-            found[kind] = (start + 4, start + length)
-            left -= 1
-            if not left:
-                break
-        start += (length + 3) & ~3
-    return found
 
 
 def _u32(data: bytes, span: tuple[int, int] | None) -> int:
@@ -336,75 +303,3 @@ def _oper_state(data: bytes, span: tuple[int, int] | None) -> str:
 
 def _lifetime(seconds: int | None) -> int:
     return -1 if seconds is None or seconds == names.INFINITY_LIFE_TIME else seconds
-
-
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return _NLA.pack(length, kind) + payload + b"\0" * (-length % 4)
-
-
-# -- the socket -----------------------------------------------------------------------------------
-
-
-class NetlinkError(OSError):
-    """The kernel refused a request (errno from its NLMSG_ERROR)."""
-
-
-class _Socket:
-    """One rtnetlink socket in a namespace for the length of a read; requests one at a time."""
-
-    def __init__(self, netns: str | None) -> None:
-        self._sock = open_rtnl_socket(netns)
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
-            self._sock.bind((0, 0))
-        except BaseException:
-            self._sock.close()
-            raise
-        try:
-            # Lets the kernel filter route dumps by table instead of sending the local table too;
-            # kernels before 4.20 lack it and send everything, which the decoder filters anyway.
-            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
-        except OSError:
-            pass
-        self._seq = 0
-
-    def __enter__(self) -> _Socket:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._sock.close()
-
-    def dump(self, kind: int, body: bytes, answer: int) -> Iterator[tuple[bytes, int, int]]:
-        """(buffer, body start, message end) of each `answer` message of a dump."""
-        return self._exchange(kind, NLM_F_REQUEST | NLM_F_DUMP, body, answer)
-
-    def request(self, kind: int, body: bytes, answer: int) -> Iterator[tuple[bytes, int, int]]:
-        return self._exchange(kind, NLM_F_REQUEST, body, answer)
-
-    def _exchange(self, kind: int, flags: int, body: bytes, answer: int) -> Iterator[tuple[bytes, int, int]]:
-        self._seq += 1
-        seq = self._seq
-        self._sock.send(_HEADER.pack(_HEADER.size + len(body), kind, flags, seq, 0) + body)
-        dumping = flags & NLM_F_DUMP
-        while True:
-            data = self._sock.recv(RECV_BYTES)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, msg_type, _, msg_seq, _ = _HEADER.unpack_from(data, offset)
-                if length < _HEADER.size:
-                    raise NetlinkError(0, "malformed netlink message")
-                end = offset + length
-                if msg_seq == seq:
-                    if msg_type == NLMSG_DONE:
-                        return
-                    if msg_type == NLMSG_ERROR:
-                        code = -_I32.unpack_from(data, offset + _HEADER.size)[0]
-                        if code:
-                            raise NetlinkError(code, os.strerror(code))
-                        return
-                    if msg_type == answer:
-                        yield data, offset + _HEADER.size, end
-                        if not dumping:
-                            return
-                offset = (end + 3) & ~3

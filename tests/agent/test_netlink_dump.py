@@ -108,7 +108,8 @@ def test_every_field_the_report_carries_was_filled(states: tuple[netstate_pb2.Ne
     fast = states[0]
     links = {link.name: link for link in fast.links}
     assert links["eth0"].link_netns and links["eth0"].link_netnsid >= 0 and links["eth0"].link_index
-    assert (links["eth0"].mtu, links["lower1"].mtu, links["lower1"].group, links["lower1"].txqlen) == (9000, 1280, "7", 0)
+    lower1 = links["lower1"]
+    assert (links["eth0"].mtu, lower1.mtu, lower1.group, lower1.txqlen) == (9000, 1280, "7", 0)
     assert "M-DOWN" in links["v1"].flags and links["v1"].parent == "v2"
     assert links["br1"].bridge.stp_enabled and not links["br0"].bridge.stp_enabled
     assert links["br1"].bridge.bridge_id.startswith("1000.")
@@ -126,7 +127,8 @@ def test_every_field_the_report_carries_was_filled(states: tuple[netstate_pb2.Ne
     assert eth0["198.51.100.7"].label == "eth0:ext" and eth0["198.51.100.7"].valid_lft == -1
     routes = {(r.family, r.destination): r for r in fast.routes}
     assert routes[("inet", "203.0.113.0/24")].metric == 7 and routes[("inet", "203.0.113.0/24")].protocol == "static"
-    assert routes[("inet", "198.18.0.0/15")].source == "192.0.2.22" and routes[("inet", "198.18.0.0/15")].scope == "link"
+    with_source = routes[("inet", "198.18.0.0/15")]
+    assert (with_source.source, with_source.scope) == ("192.0.2.22", "link")
     assert routes[("inet6", "2001:db8:99::/48")].gateway == "2001:db8::1"
     assert routes[("inet6", "default")].device == "br0"
 
@@ -161,6 +163,19 @@ def test_many_links_span_many_reads_and_still_match(netns: Namespace) -> None:
         fast, reference = netlink_dump.read_state(netns.name), _reference_state(ipr)
     assert len(fast.links) == 1 + 3 * 250
     assert _comparable(fast) == _comparable(reference)
+
+
+def test_vlan_reports_its_id_where_the_kernel_has_8021q(netns: Namespace) -> None:
+    netns.ip("link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+    made = subprocess.run(["ip", "-n", netns.name, "link", "add", "link", "eth0", "name", "eth0.42", "type", "vlan",
+                           "id", "42"], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"this kernel cannot make a VLAN (8021q missing): {made.stderr.strip()}")
+    with netns.iproute() as ipr:
+        fast, reference = netlink_dump.read_state(netns.name), _reference_state(ipr)
+    assert _comparable(fast) == _comparable(reference)
+    vlan = next(link for link in fast.links if link.name == "eth0.42")
+    assert (vlan.kind, vlan.vlan_id, vlan.parent) == ("vlan", 42, "eth0")
 
 
 def test_missing_namespace_is_an_error(netns: Namespace) -> None:
@@ -291,7 +306,8 @@ def _ref_address(msg: Any) -> netstate_pb2.Address:
     return netstate_pb2.Address(
         family=names.family_name(family), address=msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS") or "",
         prefixlen=msg["prefixlen"], broadcast=msg.get_attr("IFA_BROADCAST") or "", scope=names.scope_name(msg["scope"]),
-        label=msg.get_attr("IFA_LABEL") or "", flags=names.address_flags(msg["flags"] if flags is None else flags, family),
+        label=msg.get_attr("IFA_LABEL") or "",
+        flags=names.address_flags(msg["flags"] if flags is None else flags, family),
         valid_lft=lifetime(cache.get("ifa_valid")), preferred_lft=lifetime(cache.get("ifa_preferred")),
     )
 
