@@ -125,8 +125,12 @@ def _start_libvirtd(layout: LabLayout, state: LabState, lab_host: LabHost) -> No
         raise LabError(f"{lab_host.name}: {exc}") from exc
     lab_host.libvirt_uri = paths.uri
     layout.write_state(state)
-    if lab_host is state.hosts[0] and libvirtd.save_seed(paths):
-        log.info("saved QEMU's probed capabilities in %s for the next lab hosts", libvirtd.SEED_CACHE)
+    if lab_host is state.hosts[0]:
+        try:
+            if libvirtd.save_seed(paths):
+                log.info("saved QEMU's probed capabilities in %s for the next lab hosts", libvirtd.SEED_CACHE)
+        except OSError as exc:  # another lab saving at the same moment; the next lab up tries again
+            log.warning("could not save QEMU's capabilities in %s: %s", libvirtd.SEED_CACHE, exc)
 
 
 def _libvirtd_paths(layout: LabLayout, name: str) -> libvirtd.LibvirtdPaths:
