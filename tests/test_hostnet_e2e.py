@@ -36,7 +36,14 @@ def lab():
 
 
 def links(ns: str) -> dict[str, dict]:
-    return {l["ifname"]: l for l in ip_json(ns, "addr")}
+    """What an admin configured on each link (IPv6 DAD flags and lifetimes change by themselves)."""
+    out = {}
+    for link in ip_json(ns, "addr"):
+        link["addr_info"] = sorted(({k: a[k] for k in ("family", "local", "prefixlen") if k in a}
+                                    for a in link.get("addr_info", [])), key=lambda a: (a["family"], a["local"]))
+        link.pop("operstate", None)
+        out[link["ifname"]] = link
+    return out
 
 
 def sync_view(lab) -> dict[str, dict]:
