@@ -5,7 +5,10 @@ import click
 
 from virtfleet.v1 import audit_pb2, audit_pb2_grpc
 
-from .output import OUTPUT_OPTION, as_dict, print_json, print_table
+from rich.console import Console
+from rich.table import Table
+
+from .output import OUTPUT_OPTION, as_dict, print_json
 
 CATEGORY_CHOICES = ["network", "unexpected", "vnic", "mac-duplicate", "mac-foreign", "nic-order", "unreachable"]
 
@@ -35,8 +38,7 @@ def audit_group(ctx, host, category, cached, output):
     if not report.findings:
         click.echo(f"no findings ({report.hosts} hosts audited in {report.duration_s:.2f} s)")
         return
-    print_table(["ID", "SEVERITY", "CATEGORY", "HOST", "OBJECT", "EXPECTED", "FOUND"],
-                [(f.id, f.severity, f.category, f.host or "-", f.object, f.expected, f.found) for f in report.findings])
+    _print_findings(report.findings)
     click.echo(f"{len(report.findings)} of {report.total} findings; {report.hosts} hosts audited in "
                f"{report.duration_s:.2f} s. Fix a network finding with `virtfleet audit fix ID --plan`.")
 
@@ -74,6 +76,18 @@ def audit_fix(ctx, finding, plan, yes, output):
             click.echo(f"  {f.id} {f.category} {f.object}: expected {f.expected}, found {f.found}")
     else:
         click.echo(f"{reply.finding.host}: no findings left")
+
+
+def _print_findings(findings) -> None:
+    """Ids, severities, categories and hosts are what people grep and copy: never cut or wrapped."""
+    table = Table(show_edge=False, header_style="bold")
+    for name in ("ID", "SEVERITY", "CATEGORY", "HOST"):
+        table.add_column(name, no_wrap=True)
+    for name in ("OBJECT", "EXPECTED", "FOUND"):
+        table.add_column(name, overflow="fold")
+    for f in findings:
+        table.add_row(f.id, f.severity, f.category, f.host or "-", f.object, f.expected, f.found)
+    Console().print(table)
 
 
 def _show_plan(reply: audit_pb2.FixFindingResponse) -> None:

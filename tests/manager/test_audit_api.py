@@ -104,3 +104,22 @@ def test_a_vm_whose_nic_order_differs_from_its_template_is_found(manager):
     found = _audit(manager).RunAudit(audit_pb2.RunAuditRequest(category="nic-order")).findings
     assert found and {f.object.split(":")[0] for f in found} == {"vm swapped"}
     assert all(f.severity == "warning" and f.host == "" for f in found)
+
+
+def test_the_audit_command_prints_a_table_and_json(manager, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).with_name("virtfleet"))
+    _enroll_silent_host(manager, tmp_path)
+    table = subprocess.run([cli, "--manager", manager.target, "audit"], capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    assert "unreachable" in table.stdout and "host1" in table.stdout and "never" in table.stdout
+    as_json = subprocess.run([cli, "--manager", manager.target, "audit", "--category", "unreachable", "-o", "json"],
+                             capture_output=True, text=True, timeout=60)
+    assert [f["host"] for f in json.loads(as_json.stdout)["findings"]] == ["host1"]
+    bad = subprocess.run([cli, "--manager", manager.target, "audit", "fix", "0000000000", "--plan"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "NOT_FOUND" in bad.stderr
