@@ -81,7 +81,8 @@ class HostMonitor:
         self._hosts: dict[str, HostState] = {}
         self._dirty: set[str] = set()     # new state to write
         self._heard: set[str] = set()     # reported (a heartbeat is enough): last_report_at to move on
-        self._unreachable: set[str] = set()
+        self._unreachable: set[str] = set()          # hosts silent past the limit
+        self._unreachable_unwritten: set[str] = set()  # ... not yet marked so in the database
         self._tasks: dict[str, asyncio.Task] = {}
         self._listeners: list[Listener] = []
         self._never_reported_since: dict[str, float] = {}
@@ -157,6 +158,7 @@ class HostMonitor:
         self._dirty.discard(name)
         self._heard.discard(name)
         self._unreachable.discard(name)
+        self._unreachable_unwritten.discard(name)
         self._never_reported_since.pop(name, None)
         channel = self._channels.pop(name, None)
         if channel is not None:
@@ -231,6 +233,7 @@ class HostMonitor:
         self._hosts[name] = current
         self.events_ingested += 1
         self._unreachable.discard(name)
+        self._unreachable_unwritten.discard(name)
         if changed or (held and held.sequence != event.sequence):
             self._dirty.add(name)
         else:
@@ -251,13 +254,14 @@ class HostMonitor:
         heard_names, self._heard = self._heard - names, set()
         held = [self._hosts[n] for n in names if n in self._hosts]
         heard = [(n, self._hosts[n].reported_at) for n in heard_names if n in self._hosts]
-        gone = sorted(self._unreachable)
+        gone, self._unreachable_unwritten = sorted(self._unreachable_unwritten), set()
         if not held and not heard and not gone:
             return
         try:
             await asyncio.to_thread(self._write, held, heard, gone)
         except Exception:
             self._dirty |= {h.name for h in held}
+            self._unreachable_unwritten |= set(gone) & self._unreachable
             raise
 
     def _write(self, held: list[HostState], heard: list[tuple[str, dt.datetime]], unreachable: list[str]) -> None:
@@ -287,9 +291,13 @@ class HostMonitor:
                     log.warning("host %s has not reported for %.0f s: unreachable", name, self.unreachable_after_s)
                     self._hosts[name] = HostState(host.name, host.state, host.epoch, host.sequence,
                                                   host.reported_at, host.reported_mono, reachable=False)
-                    self._unreachable.add(name)
+                    self._mark_unreachable(name)
             for name in list(self._tasks):
                 if name not in self._hosts and name not in self._unreachable:
                     self._never_reported_since.setdefault(name, time.monotonic())
                     if self._never_reported_since[name] < limit:
-                        self._unreachable.add(name)
+                        self._mark_unreachable(name)
+
+    def _mark_unreachable(self, name: str) -> None:
+        self._unreachable.add(name)
+        self._unreachable_unwritten.add(name)
