@@ -1,5 +1,8 @@
 """The README's first command: a lab datacenter of two hosts with ovirtmgmt on each.
 
+Then a VM network on both hosts, and — when the lab runs libvirt — two VMs from a
+template, so the host reports show their vnet taps on the bridges (seed 004).
+
 It runs the same `virtfleet` commands an admin would type, and prints them.
 The lab stays up afterwards for exploring; the last lines say how to take it down.
 """
@@ -21,19 +24,34 @@ def run(*args: str) -> None:
     subprocess.run([CLI, *args], check=True)
 
 
+def libvirt_in_lab(layout: LabLayout) -> bool:
+    state = layout.read_state()
+    return bool(state and state.hosts and all(h.libvirt_uri for h in state.hosts))
+
+
 def main() -> int:
     layout = LabLayout.from_env()
     if is_up(layout) or layout.state_file.exists():
         print(f"a lab is already up in {layout.state_dir}; take it down first:\n  {CLI} lab down", file=sys.stderr)
         return 1
     try:
-        run("lab", "up", "--hosts", "2")
+        run("lab", "up", "--hosts", "2", "--nics", "2")
         run("host", "list")
         for host in ("host1", "host2"):
             run("host", "setup-management", host, "--nic", "eth0")
+        run("network", "create", "vmnet", "--description", "guests")
+        for host in ("host1", "host2"):
+            run("host", "setup-networks", host, "--attach", "vmnet=eth1", "--connectivity-timeout", "10")
+        run("host", "networks", "host1")
+        if libvirt_in_lab(layout):
+            run("template", "create", "small", "--nic", "nic1=ovirtmgmt", "--nic", "nic2=vmnet", "--nic",
+                "nic10=vmnet")
+            run("vm", "create", "web", "--template", "small", "--count", "2", "--start")
+            run("vm", "show", "web-1")
         for host in ("host1", "host2"):
             run("host", "report", host)
         run("host", "list")
+        run("audit")
         run("lab", "status")
     except subprocess.CalledProcessError as exc:
         print(f"\ndemo failed at: {shlex.join(exc.cmd[1:])}", file=sys.stderr)
