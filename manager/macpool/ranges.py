@@ -70,6 +70,16 @@ def merge_ranges(ranges: Iterable[MacRange]) -> list[MacRange]:
     return merged
 
 
+def merged_within_limit(ranges: Iterable[MacRange], field: str) -> list[MacRange]:
+    """Merge, refusing a merged range larger than one range may be (its bitmap would grow past an OUI's)."""
+    merged = merge_ranges(ranges)
+    for r in merged:
+        if r.size > MAX_RANGE_SIZE:
+            raise InvalidArgument(field, f"merged with the pool's other ranges this makes {r}, {r.size} addresses; "
+                                         f"a range holds at most {MAX_RANGE_SIZE}")
+    return merged
+
+
 def subtract_range(ranges: Iterable[MacRange], cut: MacRange) -> list[MacRange]:
     out: list[MacRange] = []
     for r in ranges:

@@ -31,7 +31,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from ..macpool.address import format_mac, parse_unicast_mac
 from ..macpool.allocator import MacAllocator, PoolExhausted
-from ..macpool.ranges import MacRange, gaps, merge_ranges, overlaps, subtract_range, unicast_count
+from ..macpool.ranges import MacRange, gaps, merged_within_limit, overlaps, subtract_range, unicast_count
 from ..store import macpools as store
 from ..store.macpools import PoolRecord
 
@@ -147,6 +147,8 @@ def _allocate(conn: psycopg.Connection, pool: PoolRecord, cluster_id: int, count
         inserted = _insert(conn, pool, cluster_id, candidates)
         got.extend(inserted)
         if len(inserted) < len(candidates):
+            log.debug("MAC pool %s: %d of %d candidates were taken by another manager meanwhile",
+                      pool.name, len(candidates) - len(inserted), len(candidates))
             conflicts += 1
             if conflicts == _CONFLICTS_BEFORE_RELOAD and not reloaded:
                 cached = _load(conn, pool)   # the cache is far behind the others: catch up at once
@@ -272,7 +274,7 @@ class MacPoolService:
         def do(conn):
             dc = store.datacenter_id(conn, datacenter or "Default")
             store.insert_pool(conn, name=name, datacenter_id=dc, allow_duplicates=allow_duplicates,
-                              ranges=merge_ranges(ranges))
+                              ranges=merged_within_limit(ranges, "pool.ranges"))
             return _view(conn, store.get_pool(conn, name, datacenter or "Default"))
         return self._run(do)
 
@@ -297,7 +299,7 @@ class MacPoolService:
     def add_range(self, name: str, r: MacRange, datacenter: str = "") -> PoolView:
         def do(conn):
             pool = store.get_pool(conn, name, datacenter or "Default", lock="FOR UPDATE")
-            store.replace_ranges(conn, pool.id, merge_ranges([*pool.ranges, r]))
+            store.replace_ranges(conn, pool.id, merged_within_limit([*pool.ranges, r], "range"))
             return _view(conn, store.get_pool_by_id(conn, pool.id))
         return self._run(do)
 

@@ -175,3 +175,14 @@ def test_exhausted_pool_is_resource_exhausted_through_the_api_layer(manager, poo
         _take(manager, "Default", count=1)
     assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "'lab'" in err.value.message and "0 of its 1 addresses free" in err.value.message
+
+
+def test_ranges_merging_past_one_oui_are_refused(manager, pools):
+    _create(pools, ranges=(("02:00:00:00:00:00", "02:00:00:ff:ff:ff"),))
+    before = _state(manager)
+    with pytest.raises(grpc.RpcError) as err:
+        pools.AddMacPoolRange(macpool_pb2.MacPoolRangeRequest(
+            name="lab", range=macpool_pb2.MacRange(first="02:00:01:00:00:00", count=1)))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(err.value)] == ["range"]
+    assert _state(manager) == before
