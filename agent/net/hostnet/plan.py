@@ -185,14 +185,14 @@ class _Builder:
                 self.add(SetUp(vlan.name, True), SetUp(vlan.name, False))
             elif not self.is_up(vlan.name):
                 self.add(SetUp(vlan.name, True), SetUp(vlan.name, False))
-        moving: list[str] = []
+        moving: list[tuple[str, str]] = []  # (port, its new bridge)
         for bridge in sorted(new.bridges.values(), key=lambda b: b.name):
             if not self.exists(bridge.name):
                 self.add(AddBridge(bridge.name, self._mac(bridge.port, new), bridge.mtu, stp=False), DeleteLink(bridge.name))
                 self.mtu[bridge.name] = bridge.mtu
             if self.master.get(bridge.port) != bridge.name:
                 self._set_master(bridge.port, bridge.name)
-                moving.append(bridge.port)
+                moving.append((bridge.port, bridge.name))
             if not self.is_up(bridge.name):
                 self.add(SetUp(bridge.name, True), SetUp(bridge.name, False))
         for top, addresses in sorted(new.addresses.items()):
@@ -202,14 +202,11 @@ class _Builder:
                          DeleteAddress(top, address, prefix))
         if new.default_route:
             self._default_route(*new.default_route)
-        for port in moving:  # a bridge port's addresses would be dead: they move to the bridge or go
+        for port, bridge_name in moving:  # a bridge port's addresses would be dead: they move to the bridge or go
             if self.exists(port):
-                self._move_routes(port, self._bridge_of(port, new), new)
+                self._move_routes(port, bridge_name, new)
                 for a in reversed([a for a in self.links[port].addresses if a.family == "inet"]):
                     self.add(DeleteAddress(port, a.address, a.prefixlen), _address_op(port, a))
-
-    def _bridge_of(self, port: str, new: Devices) -> str:
-        return next(b.name for b in new.bridges.values() if b.port == port)
 
     def _move_routes(self, port: str, bridge: str, new: Devices) -> None:
         """Routes through a new bridge port follow its addresses onto the bridge where they still reach.
