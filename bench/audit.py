@@ -25,7 +25,6 @@ import os
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # grpc core's INFO lines about closing streams are noise here
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

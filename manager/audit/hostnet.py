@@ -26,7 +26,7 @@ def network_findings(host: HostInput, state: netstate_pb2.NetworkState) -> list[
             findings.append(Finding(
                 NETWORK, Severity.ERROR if missing else Severity.WARNING, host.name,
                 f"network {att.network}: {diff.field}", diff.expected, diff.found,
-                f"re-apply the host's networks: virtfleet audit fix ID (plan first with --plan)"))
+                "re-apply the host's desired networks: virtfleet audit fix ID (--plan shows the changes first)"))
     return findings
 
 
