@@ -231,8 +231,6 @@ def delta_vs_snapshot_bytes(app: ManagerApp) -> tuple[int, int]:
 # -- (c) a real agent ---------------------------------------------------------------------
 
 def real_agent_latency(app: ManagerApp, root: Path, samples: int) -> list[float]:
-    from pyroute2 import IPRoute
-
     ns = f"vfbench-{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     pid = None
@@ -268,17 +266,23 @@ def real_agent_latency(app: ManagerApp, root: Path, samples: int) -> list[float]
         app.monitor.watch(name, endpoint)
         wait_until(lambda: app.monitor.current(name) is not None, 30, "the real agent's first report")
         latencies = []
-        with IPRoute(netns=ns, flags=0) as ipr:
-            index = ipr.link_lookup(ifname="br-bench")[0]
+        # One `ip -batch` reading commands as they come: a kernel change per line, no process start per
+        # sample, and no fork of this gRPC-threaded process (pyroute2's netns sockets fork, which gRPC forbids).
+        changer = subprocess.Popen(["ip", "-n", ns, "-batch", "-"], stdin=subprocess.PIPE, text=True)
+        try:
             for i in range(samples):
                 holding.clear()
                 wanted["mtu"] = 1300 + (i % 2) * 100 + (i % 50)
                 started = time.perf_counter()
-                ipr.link("set", index=index, mtu=wanted["mtu"])
+                changer.stdin.write(f"link set dev br-bench mtu {wanted['mtu']}\n")
+                changer.stdin.flush()
                 if not holding.wait(10):
                     raise SystemExit(f"the manager never held MTU {wanted['mtu']}")
                 latencies.append((time.perf_counter() - started) * 1000)
                 time.sleep(0.03)  # let the agent's coalescing window close, so each sample is one change
+        finally:
+            changer.stdin.close()
+            changer.wait(10)
         app.monitor.unwatch(name)
         return latencies
     finally:
