@@ -26,6 +26,7 @@ NETNS_RUN_DIR = "/run/netns"
 MAIN_TABLE = 254
 RTN_UNICAST = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
+DUMP_ATTEMPTS = 5  # then the last reading stands, each link once, as ip shows an interrupted dump
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 18, 20, 22, 24, 26
 RTM_NEWNSID, RTM_GETNSID = 88, 90
 
@@ -69,9 +70,13 @@ def read_state(netns: str | None = None) -> netstate_pb2.NetworkState:
     taken_at = Timestamp()
     taken_at.GetCurrentTime()
     with RtnlSocket(netns) as sock:
-        link_rows = sorted(_links(sock), key=lambda row: row[0])
-        addresses = _addresses(sock)
-        route_rows = [row for family in (socket.AF_INET, socket.AF_INET6) for row in _routes(sock, family)]
+        for _ in range(DUMP_ATTEMPTS):  # a dump the kernel marks interrupted may miss or repeat entries
+            sock.interrupted = False
+            link_rows = sorted({row[0]: row for row in _links(sock)}.values(), key=lambda row: row[0])
+            addresses = _addresses(sock)
+            route_rows = [row for family in (socket.AF_INET, socket.AF_INET6) for row in _routes(sock, family)]
+            if not sock.interrupted:
+                break
         names_by_index = {row[0]: row[1] for row in link_rows}
         flags_by_index = {row[0]: row[2] for row in link_rows}
         state = netstate_pb2.NetworkState(hostname=os.uname().nodename, taken_at=taken_at)

@@ -20,6 +20,7 @@ NETLINK_GET_STRICT_CHK = 12
 RECV_BYTES = 64 * 1024
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_DUMP_INTR = 0x10
 NLA_TYPE_MASK = 0x3FFF
 
 _HEADER = struct.Struct("=LHHLL")
@@ -80,6 +81,7 @@ class RtnlSocket:
         except OSError:
             pass
         self._seq = 0
+        self.interrupted = False  # a dump saw the kernel's tables change under it: read again
 
     def __enter__(self) -> RtnlSocket:
         return self
@@ -104,11 +106,13 @@ class RtnlSocket:
             data = self._sock.recv(RECV_BYTES)
             offset = 0
             while offset + _HEADER.size <= len(data):
-                length, msg_type, _, msg_seq, _ = _HEADER.unpack_from(data, offset)
+                length, msg_type, msg_flags, msg_seq, _ = _HEADER.unpack_from(data, offset)
                 if length < _HEADER.size:
                     raise NetlinkError(0, "malformed netlink message")
                 end = offset + length
                 if msg_seq == seq:
+                    if msg_flags & NLM_F_DUMP_INTR:
+                        self.interrupted = True
                     if msg_type == NLMSG_DONE:
                         return
                     if msg_type == NLMSG_ERROR:

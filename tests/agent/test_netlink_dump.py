@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import subprocess
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -163,6 +164,27 @@ def test_many_links_span_many_reads_and_still_match(netns: Namespace) -> None:
         fast, reference = netlink_dump.read_state(netns.name), _reference_state(ipr)
     assert len(fast.links) == 1 + 3 * 250
     assert _comparable(fast) == _comparable(reference)
+
+
+def test_reads_while_links_come_and_go_never_show_a_link_twice(netns: Namespace) -> None:
+    """A dump the kernel interrupts (its table changed meanwhile) is read again, not half-believed."""
+    _ip_batch(netns, "".join(f"link add s{i} type veth peer name t{i}\n" for i in range(150)))
+    churn = "".join(f"link add c{i} type bridge\nlink del c{i}\n" for i in range(200))
+    stop = threading.Event()
+
+    def keep_changing() -> None:
+        while not stop.is_set():
+            _ip_batch(netns, churn)
+
+    changer = threading.Thread(target=keep_changing)
+    changer.start()
+    try:
+        for _ in range(15):
+            indexes = [link.index for link in netlink_dump.read_state(netns.name).links]
+            assert indexes == sorted(set(indexes))
+    finally:
+        stop.set()
+        changer.join()
 
 
 def test_vlan_reports_its_id_where_the_kernel_has_8021q(netns: Namespace) -> None:
