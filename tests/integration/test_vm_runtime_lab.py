@@ -5,6 +5,7 @@ own libvirtd) and compares with what the agent reported.
 """
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from virtfleet.v1 import vm_pb2
@@ -134,8 +135,6 @@ def test_hot_plug_adds_a_tap_and_reports_a_new_pci_address(rt1, host, vm_agent):
 
 
 def test_a_second_guest_cannot_take_the_passed_through_nic(rt1, vm_agent):
-    import grpc
-
     spec = vm_pb2.VmSpec(name="rt-thief", memory_mib=64, vcpus=1,
                          nics=[direct_nic("nic1", vm_pb2.DIRECT_MODE_PASSTHROUGH, "eth4", mac(9, 1))])
     with pytest.raises(grpc.RpcError) as err:
