@@ -71,7 +71,9 @@ def lab_status(state_dir, prefix, output):
         return
     click.echo(f"lab in {st['state_dir']} ({'up' if st['up'] else 'not running'}); "
                f"manager {st['manager']['address']} pid {st['manager']['pid']}")
-    print_table(["HOST", "NETNS", "ADDRESS", "AGENT PID", "AGENT SOCKET"],
+    print_table(["HOST", "NETNS", "ADDRESS", "AGENT PID", "LIBVIRTD PID", "AGENT SOCKET"],
                 [(h["name"], h["netns"], h["address"],
-                  f"{h['agent_pid']}{'' if h['agent_alive'] else ' (dead)'}", h["agent_socket"])
+                  f"{h['agent_pid']}{'' if h['agent_alive'] else ' (dead)'}",
+                  (f"{h['libvirtd_pid']}{'' if h['libvirtd_alive'] else ' (dead)'}" if h.get("libvirtd_pid") else "-"),
+                  h["agent_socket"])
                  for h in st["hosts"]])
