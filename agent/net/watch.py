@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import socket
 import threading
 import time
 import uuid
@@ -27,7 +28,6 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from types import TracebackType
 
-from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl import (
     RTMGRP_IPV4_IFADDR,
     RTMGRP_IPV4_ROUTE,
@@ -36,7 +36,8 @@ from pyroute2.netlink.rtnl import (
     RTMGRP_LINK,
 )
 
-from agent.net.state import read_state
+from agent.net.netlink_batch import open_rtnl_socket
+from agent.net.netlink_dump import read_state
 from virtfleet import netdelta
 from virtfleet.v1 import agent_pb2, netstate_pb2
 
@@ -262,33 +263,31 @@ class StateWatcher:
             subscription._end()
 
     def _run(self) -> None:
-        events: IPRoute | None = None
+        events: socket.socket | None = None
         try:
-            with self._socket() as reader:
-                events = self._events_socket()
-                self._publish(read_state(reader))
-                self._ready.set()
-                while True:
-                    try:
-                        if not self._wait_for_burst(events):
-                            break
-                    except OSError as error:
-                        # pyroute2 gives a socket up after any receive error; a fresh
-                        # socket and a full read lose nothing that matters.
-                        log.warning("network event socket failed (%s); reopening it", error)
-                        _close_quietly(events)
-                        events = self._events_socket()
-                    self._publish(read_state(reader))
+            events = self._events_socket()
+            self._publish(read_state(self._netns))
+            self._ready.set()
+            while True:
+                try:
+                    if not self._wait_for_burst(events):
+                        break
+                except OSError as error:
+                    # A fresh socket and a full read lose nothing that matters.
+                    log.warning("network event socket failed (%s); reopening it", error)
+                    events.close()
+                    events = self._events_socket()
+                self._publish(read_state(self._netns))
         except BaseException as error:  # reported through .error and WatcherStopped
             log.exception("network state watcher failed")
             self.error = error
         finally:
             if events is not None:
-                _close_quietly(events)
+                events.close()
             self._ready.set()
             self._finish()
 
-    def _wait_for_burst(self, events: IPRoute) -> bool:
+    def _wait_for_burst(self, events: socket.socket) -> bool:
         """Block until an event, then until `quiet_period` passes; False when asked to stop."""
         if not self._wait(events, None):
             return False
@@ -298,32 +297,39 @@ class StateWatcher:
                 return False
         return True
 
-    def _wait(self, events: IPRoute, timeout: float | None) -> bool:
+    def _wait(self, events: socket.socket, timeout: float | None) -> bool:
         readable, _, _ = select.select([events.fileno(), self._wake_read], [], [], timeout)
         if self._wake_read in readable:
             return False
         if readable:
-            events.get()  # the content does not matter: the full read that follows does
+            _drain(events)  # the content does not matter: the full read that follows does
         return True
 
-    def _socket(self) -> IPRoute:
-        return IPRoute(netns=self._netns, flags=0) if self._netns else IPRoute()
+    def _events_socket(self) -> socket.socket:
+        """A raw rtnetlink socket on the change groups, made in the namespace without forking.
 
-    def _events_socket(self) -> IPRoute:
-        events = self._socket()
-        events.bind(groups=GROUPS)
-        # An overflowing socket would report ENOBUFS, which pyroute2 treats as fatal.
-        # Dropped events cost nothing here: the full read after the wake-up sees them.
-        events.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+        (pyroute2 forks a helper to open a socket in another namespace, which a
+        process running gRPC threads must not do.)
+        """
+        events = open_rtnl_socket(self._netns)
+        try:
+            # Overflow would report ENOBUFS; dropped events cost nothing here, the full read sees them.
+            events.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+            events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            events.bind((0, GROUPS))
+            events.setblocking(False)
+        except BaseException:
+            events.close()
+            raise
         return events
 
 
-def _close_quietly(events: IPRoute) -> None:
-    """A socket that already failed re-raises its failure on close; it is going away anyway."""
-    try:
-        events.close()
-    except OSError as error:
-        log.debug("closing a failed event socket: %s", error)
+def _drain(events: socket.socket) -> None:
+    while True:
+        try:
+            events.recv(1 << 16)
+        except BlockingIOError:
+            return
 
 
 def _same(a: netstate_pb2.NetworkState, b: netstate_pb2.NetworkState) -> bool:
