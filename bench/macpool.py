@@ -23,23 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import shutil
 import signal
 import sys
-import tempfile
 import time
-import uuid
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 import psycopg
-from psycopg import conninfo, sql
 from psycopg_pool import ConnectionPool
 
-from manager.lab.postgres import PrivateCluster
+from manager.lab.postgres import throwaway_database, throwaway_server
 from manager.macpool.allocator import MacAllocator
 from manager.macpool.ranges import MacRange
 from manager.service import macpools
@@ -56,28 +50,10 @@ def log(msg: str) -> None:
 
 @contextmanager
 def database() -> Iterator[str]:
-    external = os.environ.get("VIRTFLEET_TEST_DSN")
-    root = None
-    if external:
-        server = external
-    else:
-        root = Path(tempfile.mkdtemp(prefix="vfb-mac-"))
-        root.chmod(0o755)
-        cluster = PrivateCluster(root / "cluster")
-        cluster.init()
-        cluster.start(durable=True)
-        server = cluster.dsn("postgres")
-    name = f"vfb_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield conninfo.make_conninfo(server, dbname=name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if root is not None:
-            cluster.stop()
-            shutil.rmtree(root, ignore_errors=True)
+    """fsync on: persisted rates are what a real manager gets."""
+    with throwaway_server(durable=True, prefix="vfb-mac-") as server, \
+            throwaway_database(server, prefix="vfb_") as dsn:
+        yield dsn
 
 
 def rate(count: int, seconds: float) -> float:

@@ -15,24 +15,18 @@ Last line: {"vms": 1000, "nics_per_vm": 4, "vms_per_s": …, "baseline_vms_per_s
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 import psycopg
-from psycopg import conninfo, sql
 
 from manager import vmorder
 from manager.api.server import build_server
 from manager.app import ManagerApp
 from manager.config import ManagerConfig
-from manager.lab.postgres import PrivateCluster
+from manager.lab.postgres import throwaway_database, throwaway_server
 from manager.service import macpools
 from manager.store.database import open_pool
 from virtfleet.v1 import vms_pb2, vms_pb2_grpc
@@ -41,36 +35,6 @@ VMS = 1000
 NICS = 4
 BASELINE_VMS = 200
 TARGET = 500.0
-
-
-@contextmanager
-def server_dsn() -> Iterator[str]:
-    external = os.environ.get("VIRTFLEET_TEST_DSN")
-    if external:
-        yield external
-        return
-    root = Path(tempfile.mkdtemp(prefix="vfb-pg-"))
-    root.chmod(0o755)
-    cluster = PrivateCluster(root / "cluster")
-    cluster.init()
-    cluster.start(durable=False)
-    try:
-        yield cluster.dsn("postgres")
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@contextmanager
-def fresh_db(server: str) -> Iterator[str]:
-    name = f"vfb_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield conninfo.make_conninfo(server, dbname=name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def template_nics() -> list[vms_pb2.Nic]:
@@ -139,10 +103,10 @@ def bench_baseline(dsn: str) -> tuple[float, int]:
 
 
 def main() -> None:
-    with server_dsn() as server:
-        with fresh_db(server) as dsn:
+    with throwaway_server(prefix="vfb-pg-") as server:
+        with throwaway_database(server, prefix="vfb_") as dsn:
             bulk_s, bulk_nics = bench_bulk(dsn)
-        with fresh_db(server) as dsn:
+        with throwaway_database(server, prefix="vfb_") as dsn:
             base_s, base_nics = bench_baseline(dsn)
     assert bulk_nics == VMS * NICS and base_nics == BASELINE_VMS * NICS
     rate, base_rate = VMS / bulk_s, BASELINE_VMS / base_s

@@ -10,11 +10,15 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
+from psycopg import conninfo, sql
 
 PG_VERSIONS = ("15", "16", "17")
 
@@ -112,3 +116,36 @@ def _check_reachable_by_postgres(path: Path) -> None:
             f"the postgres user cannot write {path}: choose a state directory whose parents are "
             "world-searchable (e.g. under /var/lib or /tmp, not under a 0700 home)"
         )
+
+
+@contextmanager
+def throwaway_server(*, durable: bool = False, prefix: str = "vf-pg-") -> Iterator[str]:
+    """A maintenance DSN for tests and benchmarks: $VIRTFLEET_TEST_DSN's server, else a private cluster
+    made for the occasion and removed after it."""
+    external = os.environ.get("VIRTFLEET_TEST_DSN")
+    if external:
+        yield external
+        return
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)  # the cluster runs as postgres and must reach its directory
+    cluster = PrivateCluster(root / "cluster")
+    cluster.init()
+    cluster.start(durable=durable)
+    try:
+        yield cluster.dsn("postgres")
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def throwaway_database(server_dsn: str, *, prefix: str = "vf_") -> Iterator[str]:
+    """A new empty database on that server, dropped afterwards even if clients are still connected."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield conninfo.make_conninfo(server_dsn, dbname=name)
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
