@@ -32,10 +32,10 @@ def lab():
     root = Path(tempfile.mkdtemp(prefix="vft-auvm-"))
     root.chmod(0o755)
     lab = {"dir": root / "lab", "prefix": f"vfa{uuid.uuid4().hex[:4]}-"}
-    up = vf(lab, "lab", "up", "--hosts", "1", "--libvirt", check=False)
-    assert up.returncode == 0, up.stderr + up.stdout
-    lab["ns"] = lab["prefix"] + "host1"
-    try:
+    try:  # a failed or timed-out `lab up` is taken apart too
+        up = vf(lab, "lab", "up", "--hosts", "1", "--libvirt", check=False)
+        assert up.returncode == 0, up.stderr + up.stdout
+        lab["ns"] = lab["prefix"] + "host1"
         vf(lab, "host", "setup-management", "host1", "--nic", "eth0")
         yield lab
     finally:

@@ -25,10 +25,10 @@ def lab():
     root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
     root.chmod(0o755)
     lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-"}
-    up = vf(lab, "lab", "up", "--hosts", "1", "--nics", "4", check=False)
-    assert up.returncode == 0, up.stderr + up.stdout
-    lab["ns"] = lab["prefix"] + "host1"
-    try:
+    try:  # a failed or timed-out `lab up` is taken apart too
+        up = vf(lab, "lab", "up", "--hosts", "1", "--nics", "4", check=False)
+        assert up.returncode == 0, up.stderr + up.stdout
+        lab["ns"] = lab["prefix"] + "host1"
         yield lab
     finally:
         vf(lab, "lab", "down", check=False)

@@ -49,10 +49,10 @@ def lab():
     root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
     root.chmod(0o755)
     lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-"}
-    up = vf(lab, "lab", "up", "--hosts", "2", check=False)
-    assert up.returncode == 0, up.stderr + up.stdout
-    lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
-    try:
+    try:  # a failed or timed-out `lab up` is taken apart too
+        up = vf(lab, "lab", "up", "--hosts", "2", check=False)
+        assert up.returncode == 0, up.stderr + up.stdout
+        lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
         yield lab
     finally:
         vf(lab, "lab", "down", check=False)

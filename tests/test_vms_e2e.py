@@ -81,10 +81,10 @@ def lab():
     root = Path(tempfile.mkdtemp(prefix="vft-vmlab-"))
     root.chmod(0o755)
     lab = {"dir": root / "lab", "prefix": f"vfv{uuid.uuid4().hex[:4]}-"}
-    up = vf(lab, "lab", "up", "--hosts", "1", "--libvirt", check=False)
-    assert up.returncode == 0, up.stderr + up.stdout
-    lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
-    try:
+    try:  # a failed or timed-out `lab up` is taken apart too
+        up = vf(lab, "lab", "up", "--hosts", "1", "--libvirt", check=False)
+        assert up.returncode == 0, up.stderr + up.stdout
+        lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
         vf(lab, "host", "setup-management", "host1", "--nic", "eth0")
         yield lab
     finally:
