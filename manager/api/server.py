@@ -7,9 +7,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from virtfleet.v1 import audit_pb2, audit_pb2_grpc, fleet_pb2, fleet_pb2_grpc
-from virtfleet.v1 import vms_pb2, vms_pb2_grpc
-from virtfleet.v1 import macpool_pb2, macpool_pb2_grpc
+from virtfleet.v1 import (audit_pb2, audit_pb2_grpc, fleet_pb2, fleet_pb2_grpc, macpool_pb2, macpool_pb2_grpc,
+                          vms_pb2, vms_pb2_grpc)
 
 from ..app import ManagerApp
 from .audit import AuditServicer

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 import click
+import grpc
 
 from virtfleet.v1 import audit_pb2_grpc, fleet_pb2_grpc, macpool_pb2_grpc, vms_pb2_grpc
 
@@ -23,22 +24,22 @@ class Session:
         self._target = target
         self._channel = None
 
-    def fleet(self) -> fleet_pb2_grpc.FleetServiceStub:
+    def channel(self) -> grpc.Channel:
         if self._channel is None:
             self._channel = open_channel(manager_target(self._target))
-        return fleet_pb2_grpc.FleetServiceStub(self._channel)
+        return self._channel
+
+    def fleet(self) -> fleet_pb2_grpc.FleetServiceStub:
+        return fleet_pb2_grpc.FleetServiceStub(self.channel())
 
     def audit(self) -> audit_pb2_grpc.AuditServiceStub:
-        self.fleet()  # opens the channel
-        return audit_pb2_grpc.AuditServiceStub(self._channel)
+        return audit_pb2_grpc.AuditServiceStub(self.channel())
 
     def vms(self) -> vms_pb2_grpc.VmServiceStub:
-        self.fleet()  # opens the channel
-        return vms_pb2_grpc.VmServiceStub(self._channel)
+        return vms_pb2_grpc.VmServiceStub(self.channel())
 
     def macpools(self) -> macpool_pb2_grpc.MacPoolServiceStub:
-        self.fleet()  # opens the channel
-        return macpool_pb2_grpc.MacPoolServiceStub(self._channel)
+        return macpool_pb2_grpc.MacPoolServiceStub(self.channel())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
