@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from pyroute2 import IPRoute
 
 from virtfleet import keepalive
-from virtfleet.tls import MANAGER_COMMON_NAME, TlsMaterial, peer_common_names
+from virtfleet.tls import NOT_MANAGER, TlsMaterial, is_manager
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2
 
 from . import __version__
@@ -41,8 +41,8 @@ def manager_only(method):
 
     @functools.wraps(method)
     def wrapper(self, request, context: grpc.ServicerContext):
-        if MANAGER_COMMON_NAME not in peer_common_names(context):
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the virtfleet manager may call this agent")
+        if not is_manager(context):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, NOT_MANAGER)
         try:
             return method(self, request, context)
         except tuple(_STATUS) as err:

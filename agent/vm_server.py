@@ -13,7 +13,7 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from virtfleet.tls import MANAGER_COMMON_NAME, peer_common_names
+from virtfleet.tls import NOT_MANAGER, is_manager
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
 from .virt import errors, lifecycle, networks
@@ -44,8 +44,8 @@ def manager_call(method):
 
     @functools.wraps(method)
     def wrapper(self, request, context: grpc.ServicerContext):
-        if MANAGER_COMMON_NAME not in peer_common_names(context):
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the virtfleet manager may call this agent")
+        if not is_manager(context):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, NOT_MANAGER)
         try:
             return method(self, request, context)
         except errors.VirtError as err:

@@ -10,47 +10,30 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from manager.lab import processes
-from tests.test_lab_e2e import ip_json, vf
+from tests.fixtures.lab import eventually, ip_json, running_lab, vf
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces")
 
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
-    root.chmod(0o755)
-    lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-", "extra_pids": []}
-    try:  # a failed or timed-out `lab up` is taken apart too
-        up = vf(lab, "lab", "up", "--hosts", "1", "--nics", "3", check=False)
-        assert up.returncode == 0, up.stderr + up.stdout
-        lab["ns"] = lab["prefix"] + "host1"
-        vf(lab, "host", "setup-management", "host1")
-        vf(lab, "network", "create", "vmnet")
-        vf(lab, "host", "setup-networks", "host1", "--attach", "vmnet=eth1")
-        assert eventually(lambda: not findings(lab, "network")), findings(lab, "network")
-        yield lab
-    finally:
-        for pid in lab["extra_pids"]:
-            processes.stop(pid)
-        vf(lab, "lab", "down", check=False)
-        subprocess.run(["rm", "-rf", str(root)], check=False)
+    with running_lab("--hosts", "1", "--nics", "3") as lab:
+        try:
+            lab["ns"] = lab["prefix"] + "host1"
+            vf(lab, "host", "setup-management", "host1")
+            vf(lab, "network", "create", "vmnet")
+            vf(lab, "host", "setup-networks", "host1", "--attach", "vmnet=eth1")
+            assert eventually(lambda: not findings(lab, "network")), findings(lab, "network")
+            yield lab
+        finally:
+            for pid in lab["extra_pids"]:
+                processes.stop(pid)
 
-
-def eventually(probe, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def findings(lab, category: str = "") -> list[dict]:

@@ -6,19 +6,15 @@ another bridge behind the manager's back.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import tempfile
-import time
-import uuid
-from pathlib import Path
 
 import pytest
 
 from manager.lab import libvirtd
-from tests.test_vms_e2e import vf, vfj
+from tests.fixtures.lab import eventually, running_lab, vf, vfj
+from tests.test_vms_e2e import stop_running_vms
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces"),
@@ -29,30 +25,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="vft-auvm-"))
-    root.chmod(0o755)
-    lab = {"dir": root / "lab", "prefix": f"vfa{uuid.uuid4().hex[:4]}-"}
-    try:  # a failed or timed-out `lab up` is taken apart too
-        up = vf(lab, "lab", "up", "--hosts", "1", "--libvirt", check=False)
-        assert up.returncode == 0, up.stderr + up.stdout
-        lab["ns"] = lab["prefix"] + "host1"
-        vf(lab, "host", "setup-management", "host1", "--nic", "eth0")
-        yield lab
-    finally:
-        for vm in json.loads(vf(lab, "vm", "list", "-o", "json", check=False).stdout or "[]"):
-            if vm.get("state") == "up":
-                vf(lab, "vm", "stop", vm["name"], "--force", check=False)
-        vf(lab, "lab", "down", check=False)
-        subprocess.run(["rm", "-rf", str(root)], check=False)
+    with running_lab("--hosts", "1", "--libvirt", tag="vfa") as lab:
+        try:
+            lab["ns"] = lab["prefix"] + "host1"
+            vf(lab, "host", "setup-management", "host1", "--nic", "eth0")
+            yield lab
+        finally:
+            stop_running_vms(lab)
 
-
-def eventually(probe, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def findings(lab, category: str) -> list[dict]:

@@ -8,32 +8,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.test_lab_e2e import ip_json, vf
+from tests.fixtures.lab import eventually, ip_json, running_lab, vf
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces")
 
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
-    root.chmod(0o755)
-    lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-"}
-    try:  # a failed or timed-out `lab up` is taken apart too
-        up = vf(lab, "lab", "up", "--hosts", "1", "--nics", "4", check=False)
-        assert up.returncode == 0, up.stderr + up.stdout
+    with running_lab("--hosts", "1", "--nics", "4") as lab:
         lab["ns"] = lab["prefix"] + "host1"
         yield lab
-    finally:
-        vf(lab, "lab", "down", check=False)
-        subprocess.run(["rm", "-rf", str(root)], check=False)
-
 
 def links(ns: str) -> dict[str, dict]:
     """What an admin configured on each link (IPv6 DAD flags and lifetimes change by themselves)."""
@@ -51,14 +39,6 @@ def sync_view(lab) -> dict[str, dict]:
     return {n["network"]: n for n in view["networks"]}
 
 
-def eventually(probe, timeout_s: float = 15.0):
-    """The manager learns of kernel changes from the agent's stream; wait for it, don't race it."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def test_management_network_is_recorded_as_desired_and_in_sync(lab):

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -17,22 +16,15 @@ from pathlib import Path
 
 import pytest
 
-CLI = str(Path(sys.executable).with_name("virtfleet"))
+from tests.fixtures.lab import in_ns, ip_json, running_lab, vf, vfj
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces")
 
 
-def vf(lab, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VIRTFLEET_LAB_DIR": str(lab["dir"]), "VIRTFLEET_LAB_PREFIX": lab["prefix"]}
-    env.pop("VIRTFLEET_MANAGER", None)
-    return subprocess.run([CLI, *args], env=env, check=check, capture_output=True, text=True, timeout=120)
 
 
-def in_ns(ns: str, *cmd: str) -> str:
-    return subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True, capture_output=True, text=True).stdout
 
 
-def ip_json(ns: str, *args: str) -> list[dict]:
-    return json.loads(in_ns(ns, "ip", "-j", *args))
 
 
 def wait_no_tentative(ns: str, timeout_s: float = 10.0) -> None:
@@ -46,18 +38,9 @@ def wait_no_tentative(ns: str, timeout_s: float = 10.0) -> None:
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
-    root.chmod(0o755)
-    lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-"}
-    try:  # a failed or timed-out `lab up` is taken apart too
-        up = vf(lab, "lab", "up", "--hosts", "2", check=False)
-        assert up.returncode == 0, up.stderr + up.stdout
-        lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
+    with running_lab("--hosts", "2") as lab:
+        lab["status"] = vfj(lab, "lab", "status")
         yield lab
-    finally:
-        vf(lab, "lab", "down", check=False)
-        subprocess.run(["rm", "-rf", str(root)], check=False)
-
 
 def test_lab_status_lists_hosts_for_scripts(lab):
     st = lab["status"]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import grpc
@@ -11,17 +10,10 @@ import pytest
 from agent.sim.fleet import FleetSimulator, remove_link, set_mtu
 from agent.sim.pki import fleet_material
 from manager.pki import make_key_and_csr
+from tests.fixtures.lab import eventually
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, audit_pb2, audit_pb2_grpc, fleet_pb2, netstate_pb2
 
 
-def eventually(probe, timeout_s: float = 20.0):
-    """The monitor learns over a stream; wait for it rather than race it."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 @pytest.fixture

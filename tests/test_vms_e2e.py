@@ -12,17 +12,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from manager.lab import libvirtd
+from tests.fixtures.lab import running_lab, vf, vfj
 
-CLI = str(Path(sys.executable).with_name("virtfleet"))
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces"),
     pytest.mark.skipif(not libvirtd.available() or not shutil.which("virsh"),
@@ -30,17 +27,8 @@ pytestmark = [
 ]
 
 
-def vf(lab, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VIRTFLEET_LAB_DIR": str(lab["dir"]), "VIRTFLEET_LAB_PREFIX": lab["prefix"]}
-    env.pop("VIRTFLEET_MANAGER", None)
-    done = subprocess.run([CLI, *args], env=env, check=False, capture_output=True, text=True, timeout=300)
-    if check and done.returncode != 0:
-        raise AssertionError(f"virtfleet {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done
 
 
-def vfj(lab, *args: str):
-    return json.loads(vf(lab, *args, "-o", "json").stdout)
 
 
 def libvirt_socket(lab, host: str) -> Path:
@@ -76,24 +64,22 @@ def mac_int(mac: str) -> int:
     return int(mac.replace(":", ""), 16)
 
 
+def stop_running_vms(lab) -> None:
+    """`lab down` destroys guests too; stopping them first goes through the manager as an admin would."""
+    for vm in json.loads(vf(lab, "vm", "list", "-o", "json", check=False).stdout or "[]"):
+        if vm.get("state") == "up":
+            vf(lab, "vm", "stop", vm["name"], "--force", check=False)
+
+
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="vft-vmlab-"))
-    root.chmod(0o755)
-    lab = {"dir": root / "lab", "prefix": f"vfv{uuid.uuid4().hex[:4]}-"}
-    try:  # a failed or timed-out `lab up` is taken apart too
-        up = vf(lab, "lab", "up", "--hosts", "1", "--libvirt", check=False)
-        assert up.returncode == 0, up.stderr + up.stdout
-        lab["status"] = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
-        vf(lab, "host", "setup-management", "host1", "--nic", "eth0")
-        yield lab
-    finally:
-        for vm in json.loads(vf(lab, "vm", "list", "-o", "json", check=False).stdout or "[]"):
-            if vm.get("state") == "up":
-                vf(lab, "vm", "stop", vm["name"], "--force", check=False)
-        vf(lab, "lab", "down", check=False)
-        subprocess.run(["rm", "-rf", str(root)], check=False)
-
+    with running_lab("--hosts", "1", "--libvirt", tag="vfv") as lab:
+        try:
+            lab["status"] = vfj(lab, "lab", "status")
+            vf(lab, "host", "setup-management", "host1", "--nic", "eth0")
+            yield lab
+        finally:
+            stop_running_vms(lab)
 
 def test_template_from_a_booted_vm_keeps_pci_per_position_and_macs_ascend(lab):
     vf(lab, "vm", "create", "vm1", "--nic", "nic1=ovirtmgmt", "--nic", "nic2=ovirtmgmt", "--nic", "nic3=ovirtmgmt")

@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 
 from virtfleet import keepalive, netdelta
-from virtfleet.tls import MANAGER_COMMON_NAME, TlsMaterial, peer_common_names
+from virtfleet.tls import NOT_MANAGER, TlsMaterial, is_manager
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, netstate_pb2
 
 from . import hoststate
@@ -64,8 +64,8 @@ class SimAgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._fleet = fleet
 
     def _host(self, context) -> SimHost:
-        if MANAGER_COMMON_NAME not in peer_common_names(context):
-            raise _Abort(grpc.StatusCode.PERMISSION_DENIED, "only the virtfleet manager may call this agent")
+        if not is_manager(context):
+            raise _Abort(grpc.StatusCode.PERMISSION_DENIED, NOT_MANAGER)
         name = dict(context.invocation_metadata()).get(HOST_METADATA, "")
         host = self._fleet.hosts.get(name)
         if host is None:

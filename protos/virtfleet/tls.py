@@ -68,3 +68,11 @@ def grpc_target(endpoint: str) -> str:
 def peer_common_names(context: grpc.ServicerContext) -> list[str]:
     auth = context.auth_context()
     return [v.decode() for v in auth.get("x509_common_name", [])]
+
+
+NOT_MANAGER = "only the virtfleet manager may call this agent"
+
+
+def is_manager(context: grpc.ServicerContext) -> bool:
+    """Any certificate our CA signed gets through TLS; only the manager's may call an agent."""
+    return MANAGER_COMMON_NAME in peer_common_names(context)
