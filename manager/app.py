@@ -37,7 +37,7 @@ class ManagerApp:
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
         monitor = HostMonitor(pool, ca.manager_material(), unreachable_after_s=cfg.host_unreachable_after_s)
-        networks = NetworkService(pool, agents)
+        networks = NetworkService(pool, agents, monitor)
         hosts = HostService(pool, ca, agents, monitor, networks)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)

@@ -12,6 +12,7 @@ from virtfleet.v1 import fleet_pb2, hostnet_pb2, netstate_pb2
 
 from ..agents import AgentClients
 from ..errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from ..monitor import HostMonitor
 from ..netinput import check_device_name, check_ipv4, check_mtu, check_vlan
 from ..store import hosts as host_store
 from ..store import networks as net_store
@@ -68,9 +69,10 @@ def agent_bond(b: BondRecord) -> hostnet_pb2.Bond:
 
 
 class NetworkService:
-    def __init__(self, pool: ConnectionPool, agents: AgentClients) -> None:
+    def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None = None) -> None:
         self._pool = pool
         self._agents = agents
+        self._monitor = monitor  # the freshest state of each host, kept from its agent's stream
 
     # -- logical networks -------------------------------------------------------------
 
@@ -166,6 +168,15 @@ class NetworkService:
             net_store.record_host_change(conn, host.id, upsert=[(net, att)], detach=[], bonds_upsert=[],
                                          bonds_remove=[])
 
+    def _current_state(self, conn, host_name: str) -> netstate_pb2.NetworkState:
+        """From the monitor's memory when it follows the host, else the last stored report."""
+        held = self._monitor.current(host_name) if self._monitor else None
+        if held is not None:
+            return held.state
+        report = host_store.get_report(conn, host_name)
+        return (ParseDict(report.state, netstate_pb2.NetworkState(), ignore_unknown_fields=True)
+                if report else netstate_pb2.NetworkState())
+
     def host_view(self, host_name: str, state: netstate_pb2.NetworkState | None = None) -> HostNetworks:
         with self._pool.connection() as conn:
             host = host_store.get_host(conn, host_name)
@@ -173,9 +184,7 @@ class NetworkService:
             atts = net_store.attachments(conn, host.id)
             bond_list = net_store.bonds(conn, host.id)
             if state is None:
-                report = host_store.get_report(conn, host_name)
-                state = (ParseDict(report.state, netstate_pb2.NetworkState(), ignore_unknown_fields=True)
-                         if report else netstate_pb2.NetworkState())
+                state = self._current_state(conn, host_name)
         synced = []
         for a in atts:
             diffs = compare_attachment(agent_attachment(networks[a.network], a), state)
