@@ -49,7 +49,7 @@ class FixResult:
     remaining: list[Finding]
 
 
-def check_filters(host: str, category: str) -> None:
+def check_category(category: str) -> None:
     if category and category not in CATEGORIES:
         raise InvalidArgument("category", f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
 
