@@ -43,8 +43,9 @@ from manager.audit.inputs import FleetInput, HostInput
 from manager.config import ManagerConfig
 from manager.lab.postgres import PrivateCluster
 from manager.lab.processes import agent_command, spawn, stop, wait_serving
-from manager.pki import fingerprint, make_key_and_csr
-from virtfleet import netdelta
+from manager.pki import fingerprint
+from virtfleet.enroll import make_key_and_csr
+from virtfleet.hostnet import netdelta
 from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, netstate_pb2
 

@@ -37,7 +37,8 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from psycopg_pool import ConnectionPool
 
-from virtfleet import keepalive, netdelta
+from virtfleet import keepalive
+from virtfleet.hostnet import netdelta
 from virtfleet.tls import TlsMaterial, grpc_target
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, netstate_pb2
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from virtfleet.enroll import key_pem, new_key, subject
 from virtfleet.tls import MANAGER_COMMON_NAME, TlsMaterial
 
 from .errors import InvalidArgument
@@ -28,35 +29,9 @@ AGENT_CERT_DAYS = 5 * 365
 CA_DAYS = 10 * 365
 
 
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "virtfleet"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
-
-
 def fingerprint(cert_pem: bytes) -> str:
     cert = x509.load_pem_x509_certificate(cert_pem)
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
-
-
-def make_key_and_csr(common_name: str) -> tuple[bytes, bytes]:
-    """Made on the enrolling side so the private key stays there."""
-    key = _new_key()
-    csr = x509.CertificateSigningRequestBuilder().subject_name(_name(common_name)).sign(key, hashes.SHA256())
-    return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM)
 
 
 @dataclass
@@ -77,12 +52,12 @@ class CertificateAuthority:
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
             assert isinstance(key, ec.EllipticCurvePrivateKey)
             return cls(key, x509.load_pem_x509_certificate(cert_path.read_bytes()), pki_dir)
-        key = _new_key()
+        key = new_key()
         now = dt.datetime.now(dt.timezone.utc)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(_name("virtfleet CA"))
-            .issuer_name(_name("virtfleet CA"))
+            .subject_name(subject("virtfleet CA"))
+            .issuer_name(subject("virtfleet CA"))
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
@@ -93,7 +68,7 @@ class CertificateAuthority:
             )
             .sign(key, hashes.SHA256())
         )
-        _write_private(key_path, _key_pem(key))
+        _write_private(key_path, key_pem(key))
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return cls(key, cert, pki_dir)
 
@@ -101,7 +76,7 @@ class CertificateAuthority:
         now = dt.datetime.now(dt.timezone.utc)
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(common_name))
+            .subject_name(subject(common_name))
             .issuer_name(self.cert.subject)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
@@ -131,9 +106,9 @@ class CertificateAuthority:
         """The manager's client certificate for calling agents; made once, kept on disk."""
         key_path, cert_path = self.pki_dir / MANAGER_KEY, self.pki_dir / MANAGER_CERT
         if not (key_path.exists() and cert_path.exists()):
-            key = _new_key()
+            key = new_key()
             cert = self._issue(key.public_key(), MANAGER_COMMON_NAME, [], ExtendedKeyUsageOID.CLIENT_AUTH)
-            _write_private(key_path, _key_pem(key))
+            _write_private(key_path, key_pem(key))
             cert_path.write_bytes(cert)
         return TlsMaterial(self.cert_pem, cert_path.read_bytes(), key_path.read_bytes())
 

@@ -19,7 +19,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _NIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _DEVICE = re.compile(r"^[^/:\s]{1,15}$")
 DIRECT_MODES = ("vepa", "bridge", "private", "passthrough")
-_KIND_TO_AGENT = {"network": vm_pb2.VNIC_KIND_BRIDGE, "virtual": vm_pb2.VNIC_KIND_NETWORK,
+_KIND_TO_AGENT = {"network": vm_pb2.VNIC_KIND_BRIDGE, "virtual": vm_pb2.VNIC_KIND_VIRTUAL_NETWORK,
                   "direct": vm_pb2.VNIC_KIND_DIRECT}
 _MODE_TO_AGENT = {"vepa": vm_pb2.DIRECT_MODE_VEPA, "bridge": vm_pb2.DIRECT_MODE_BRIDGE,
                   "private": vm_pb2.DIRECT_MODE_PRIVATE, "passthrough": vm_pb2.DIRECT_MODE_PASSTHROUGH}

@@ -12,7 +12,8 @@ import grpc
 import pytest
 
 from manager.lab import namespaces
-from manager.pki import CertificateAuthority, make_key_and_csr
+from manager.pki import CertificateAuthority
+from virtfleet.enroll import make_key_and_csr
 from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc
 

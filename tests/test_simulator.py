@@ -9,7 +9,7 @@ import pytest
 
 from agent.sim.fleet import FleetSimulator, remove_link, set_mtu
 from agent.sim.pki import fleet_material
-from manager.pki import make_key_and_csr
+from virtfleet.enroll import make_key_and_csr
 from tests.fixtures.lab import eventually
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, audit_pb2, audit_pb2_grpc, fleet_pb2, netstate_pb2
 

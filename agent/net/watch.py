@@ -38,7 +38,7 @@ from pyroute2.netlink.rtnl import (
 
 from agent.net.netlink_batch import open_rtnl_socket
 from agent.net.netlink_dump import read_state
-from virtfleet import netdelta
+from virtfleet.hostnet import netdelta
 from virtfleet.v1 import agent_pb2, netstate_pb2
 
 log = logging.getLogger(__name__)

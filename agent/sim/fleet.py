@@ -18,7 +18,8 @@ from pathlib import Path
 
 import grpc
 
-from virtfleet import keepalive, netdelta
+from virtfleet import keepalive
+from virtfleet.hostnet import netdelta
 from virtfleet.tls import NOT_MANAGER, TlsMaterial, is_manager
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, netstate_pb2
 

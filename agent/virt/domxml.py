@@ -50,7 +50,7 @@ def build_interface_xml(nic: VNicSpec, boot_rom: bool = False) -> str:
 
 
 def interface_element(nic: VNicSpec, boot_rom: bool = False) -> ET.Element:
-    iface = ET.Element("interface", type=nic.kind.value if nic.kind else "")
+    iface = ET.Element("interface", type=nic.kind.interface_type if nic.kind else "")
     if nic.mac:
         ET.SubElement(iface, "mac", address=nic.mac)
     if nic.kind == NicKind.BRIDGE:

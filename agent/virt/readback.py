@@ -29,7 +29,7 @@ def parse_domain(text: str) -> VmRuntime:
 
 
 def parse_interface(el: ET.Element) -> VNicRuntime:
-    kind = {k.value: k for k in NicKind}.get(el.get("type", ""))
+    kind = NicKind.from_interface_type(el.get("type", ""))
     source = el.find("source")
     src, mode = "", None
     if source is not None:

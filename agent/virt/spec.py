@@ -13,9 +13,20 @@ from virtfleet.v1 import vm_pb2
 
 
 class NicKind(StrEnum):
+    """How a vNIC is attached: the same three words as the contract's VNicKind and the manager's Vnic."""
+
     BRIDGE = "bridge"    # a tap (vnetN) on a host bridge
     DIRECT = "direct"    # macvtap on a host NIC
-    NETWORK = "network"  # a libvirt virtual network
+    VIRTUAL_NETWORK = "virtual_network"  # a libvirt virtual network
+
+    @property
+    def interface_type(self) -> str:
+        """libvirt's <interface type=…> for this kind."""
+        return "network" if self is NicKind.VIRTUAL_NETWORK else self.value
+
+    @classmethod
+    def from_interface_type(cls, text: str) -> "NicKind | None":
+        return {k.interface_type: k for k in cls}.get(text)
 
 
 class DirectMode(StrEnum):
@@ -151,7 +162,7 @@ class VirtualNetworkStatus:
 _KIND_FROM_PB = {
     vm_pb2.VNIC_KIND_BRIDGE: NicKind.BRIDGE,
     vm_pb2.VNIC_KIND_DIRECT: NicKind.DIRECT,
-    vm_pb2.VNIC_KIND_NETWORK: NicKind.NETWORK,
+    vm_pb2.VNIC_KIND_VIRTUAL_NETWORK: NicKind.VIRTUAL_NETWORK,
 }
 _KIND_TO_PB = {v: k for k, v in _KIND_FROM_PB.items()}
 _MODE_FROM_PB = {

@@ -69,7 +69,7 @@ def validate_nic(nic: VNicSpec, where: str) -> None:
 
 def _source_meaning(kind: NicKind) -> str:
     return {NicKind.BRIDGE: "the host bridge", NicKind.DIRECT: "the host NIC",
-            NicKind.NETWORK: "the virtual network's name"}[kind]
+            NicKind.VIRTUAL_NETWORK: "the virtual network's name"}[kind]
 
 
 def _validate_pci(pci: PciAddress, bad: Callable[[str, str], InvalidArgument]) -> None:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from virtfleet.rpc import translating_errors
 from virtfleet.v1 import audit_pb2, audit_pb2_grpc
 
 from ..audit import Finding, filter_findings
 from ..service.audit import AuditRun, AuditService, check_category
-from .status import translating_errors
 
 
 def finding_message(f: Finding) -> audit_pb2.Finding:

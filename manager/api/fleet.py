@@ -6,13 +6,13 @@ import datetime as dt
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from virtfleet.rpc import translating_errors
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, hostnet_pb2
 
 from ..service.hosts import HostService, Report
 from ..service.networks import HostNetworks, NetworkService, agent_bond
 from ..store.hosts import HostRecord
 from ..store.networks import AttachmentRecord, NetworkRecord
-from .status import translating_errors
 
 
 def _ts(value: dt.datetime | None) -> Timestamp | None:

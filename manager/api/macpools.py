@@ -1,12 +1,12 @@
 """MacPoolService: MAC pools and the pool each cluster uses."""
 from __future__ import annotations
 
+from virtfleet.rpc import translating_errors
 from virtfleet.v1 import macpool_pb2, macpool_pb2_grpc
 
 from ..macpool.address import format_mac
 from ..macpool.ranges import MacRange, parse_range
 from ..service.macpools import MacPoolService, PoolView
-from .status import translating_errors
 
 
 def range_from_message(r: macpool_pb2.MacRange, field: str) -> MacRange:

@@ -8,12 +8,12 @@ from typing import Iterator
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from virtfleet.rpc import to_status, translating_errors
 from virtfleet.v1 import vm_pb2, vms_pb2, vms_pb2_grpc
 
 from ..errors import VirtfleetError
 from ..service.vms import OrderReport, SnapshotView, TemplateView, VmService, VmView
 from ..store.vms import NicRecord
-from .status import to_status, translating_errors
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from virtfleet.netcompare import compare_attachment, ipv4_interface, layout
+from virtfleet.hostnet.netcompare import compare_attachment, ipv4_interface, layout
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
 from .findings import NETWORK, UNEXPECTED, Finding, Severity

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import grpc
 
-from ..api.status import field_violations
+from virtfleet.rpc import field_violations
 from ..lab.layout import LabLayout
 
 DEFAULT_SOCKET = "/run/virtfleet/manager.sock"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from virtfleet import netcompare
+from virtfleet.hostnet import netcompare
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, hostnet_pb2
 
 from .hosts import host_group

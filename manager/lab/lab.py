@@ -13,7 +13,7 @@ import grpc
 
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
-from ..enrollment import enroll_host
+from virtfleet.enroll import enroll_host
 from . import libvirtd, namespaces, processes
 from .layout import LabHost, LabLayout, LabState
 from .postgres import PrivateCluster

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from google.protobuf.json_format import ParseDict
 from psycopg_pool import ConnectionPool
 
-from virtfleet.netcompare import compare_attachment
+from virtfleet.hostnet.netcompare import compare_attachment
 from virtfleet.v1 import fleet_pb2, hostnet_pb2, netstate_pb2
 
 from ..agents import AgentClients

@@ -39,7 +39,7 @@ def vm_with(*nics: VNicSpec, **kw) -> VmSpec:
 
 NIC_CASES = {
     "bridge": VNicSpec("nic1", NicKind.BRIDGE, "ovirtmgmt"),
-    "network": VNicSpec("nic1", NicKind.NETWORK, "default"),
+    "network": VNicSpec("nic1", NicKind.VIRTUAL_NETWORK, "default"),
     **{f"direct-{m.value}": VNicSpec("nic1", NicKind.DIRECT, "eth0", mode=m) for m in DirectMode},
     "direct-default-mode": VNicSpec("nic1", NicKind.DIRECT, "eth0"),
     "direct-vepa-802.1Qbg": VNicSpec("nic1", NicKind.DIRECT, "eth0.2", mode=DirectMode.VEPA, vlan=2,
@@ -118,7 +118,7 @@ def test_no_cpu_mode_is_requested():
 def test_vnics_keep_their_order_and_read_back_by_name(tmp_path):
     nics = (VNicSpec("nic2", NicKind.BRIDGE, "ovirtmgmt", mac="52:54:00:00:00:02", pci=PciAddress(0, 0, 4, 0)),
             VNicSpec("nic1", NicKind.DIRECT, "eth0", mode=DirectMode.BRIDGE, mac="52:54:00:00:00:01"),
-            VNicSpec("nic3", NicKind.NETWORK, "default"))
+            VNicSpec("nic3", NicKind.VIRTUAL_NETWORK, "default"))
     spec = vm_with(*nics, uuid="8d2bde9b-2c8e-4c44-b1fb-3b0a3d1a6a10")
     xml = build_domain_xml(spec, "qemu")
     assert_schema_valid(tmp_path, xml, "domain")
@@ -127,7 +127,7 @@ def test_vnics_keep_their_order_and_read_back_by_name(tmp_path):
     assert [(n.name, n.kind, n.source, n.mac, n.pci) for n in back.nics] == [
         ("nic2", NicKind.BRIDGE, "ovirtmgmt", "52:54:00:00:00:02", PciAddress(0, 0, 4, 0)),
         ("nic1", NicKind.DIRECT, "eth0", "52:54:00:00:00:01", None),
-        ("nic3", NicKind.NETWORK, "default", "", None),
+        ("nic3", NicKind.VIRTUAL_NETWORK, "default", "", None),
     ]
     assert back.nics[1].mode == DirectMode.BRIDGE
 

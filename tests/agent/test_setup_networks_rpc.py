@@ -18,7 +18,8 @@ from typing import Any
 import grpc
 import pytest
 
-from manager.pki import CertificateAuthority, make_key_and_csr
+from manager.pki import CertificateAuthority
+from virtfleet.enroll import make_key_and_csr
 from tests.fixtures.netns import Namespace
 from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2

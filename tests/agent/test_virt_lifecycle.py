@@ -156,7 +156,7 @@ def test_vsi_instance_id_is_unique_on_the_host(hv):
 def test_attach_and_detach_on_a_shut_off_vm(hv):
     vm = name()
     lifecycle.define_vm(hv, spec(vm))
-    added = lifecycle.attach_nic(hv, vm, VNicSpec("nic3", NicKind.NETWORK, "default", mac="52:54:00:10:00:03"))
+    added = lifecycle.attach_nic(hv, vm, VNicSpec("nic3", NicKind.VIRTUAL_NETWORK, "default", mac="52:54:00:10:00:03"))
     assert [n.name for n in added.runtime.nics] == ["nic1", "nic2", "nic3"]
     with pytest.raises(InvalidArgument) as err:
         lifecycle.attach_nic(hv, vm, VNicSpec("nic4", NicKind.BRIDGE, "br0", mac="52:54:00:10:00:03"))

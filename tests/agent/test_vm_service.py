@@ -19,8 +19,9 @@ import pytest
 
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 
-from manager.api.status import field_violations  # noqa: E402
-from manager.pki import CertificateAuthority, make_key_and_csr  # noqa: E402
+from virtfleet.rpc import field_violations  # noqa: E402
+from manager.pki import CertificateAuthority
+from virtfleet.enroll import make_key_and_csr  # noqa: E402
 from virtfleet.tls import TlsMaterial  # noqa: E402
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc  # noqa: E402
 
@@ -158,7 +159,7 @@ def test_wrong_state_and_unknown_names(vms):
 def test_attach_and_detach_nic(vms):
     name = vm_name()
     vms.DefineVm(vm_pb2.DefineVmRequest(spec=spec(name)), timeout=5)
-    nic3 = vm_pb2.VNic(name="nic3", kind=vm_pb2.VNIC_KIND_NETWORK, source="default", mac="52:54:00:20:00:03")
+    nic3 = vm_pb2.VNic(name="nic3", kind=vm_pb2.VNIC_KIND_VIRTUAL_NETWORK, source="default", mac="52:54:00:20:00:03")
     added = vms.AttachNic(vm_pb2.AttachNicRequest(vm=name, nic=nic3), timeout=5)
     assert [n.name for n in added.nics] == ["nic1", "nic2", "nic3"]
     err = rpc_error(vms.AttachNic, vm_pb2.AttachNicRequest(vm=name, nic=nic3))

@@ -220,7 +220,7 @@ def test_missing_bridge_or_host_nic_names_the_vnic():
     assert missing_host_device(nics[2:], devices, bridges) == ("nics[2].source: vNIC 'nic3': host NIC 'eth9' does not "
                                                                "exist on this host")
     assert missing_host_device(nics[:1], devices, bridges) is None
-    assert missing_host_device([("nic", runtime("n", NicKind.NETWORK, "default"))], set(), set()) is None
+    assert missing_host_device([("nic", runtime("n", NicKind.VIRTUAL_NETWORK, "default"))], set(), set()) is None
 
 
 def test_host_devices_reads_this_namespaces_sysfs(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from agent.net.watch import StateWatcher, WatcherStopped
 from tests.fixtures.netns import Namespace
-from virtfleet import netdelta
+from virtfleet.hostnet import netdelta
 from virtfleet.v1 import agent_pb2, netstate_pb2
 
 pytestmark = pytest.mark.lab

@@ -4,8 +4,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from manager.api.status import field_violations
-from manager.pki import make_key_and_csr
+from virtfleet.rpc import field_violations
+from virtfleet.enroll import make_key_and_csr
 from virtfleet.v1 import audit_pb2, audit_pb2_grpc, fleet_pb2
 
 

@@ -5,8 +5,8 @@ import grpc
 import psycopg
 import pytest
 
-from manager.api.status import field_violations
-from manager.pki import make_key_and_csr
+from virtfleet.rpc import field_violations
+from virtfleet.enroll import make_key_and_csr
 from virtfleet.v1 import fleet_pb2
 
 

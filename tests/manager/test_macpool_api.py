@@ -5,7 +5,7 @@ import grpc
 import psycopg
 import pytest
 
-from manager.api.status import field_violations
+from virtfleet.rpc import field_violations
 from manager.service import macpools
 from virtfleet.v1 import macpool_pb2, macpool_pb2_grpc
 

@@ -5,7 +5,7 @@ import ipaddress
 
 from hypothesis import given, strategies as st
 
-from virtfleet import netcompare
+from virtfleet.hostnet import netcompare
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
 nic_names = st.sampled_from(["eth0", "eth1", "ens3", "bond0"])

@@ -64,7 +64,7 @@ def test_agent_view_of_each_kind():
     assert (bridge.kind, bridge.source, bridge.vlan, bridge.pci.slot, bridge.mac) == (
         vm_pb2.VNIC_KIND_BRIDGE, "vmnet", 100, 3, "02:00:00:00:00:01")
     virt = agent_nic(check_nic(nic(virtual_network="default"), "n"), None)
-    assert (virt.kind, virt.source, virt.HasField("pci")) == (vm_pb2.VNIC_KIND_NETWORK, "default", False)
+    assert (virt.kind, virt.source, virt.HasField("pci")) == (vm_pb2.VNIC_KIND_VIRTUAL_NETWORK, "default", False)
     qbg = agent_nic(check_nic(nic(direct_nic="eth1", direct_mode="private", virtualport={
         "type": "802.1Qbg", "managerid": 11, "typeid": 5, "typeidversion": 1, "instanceid": ""}), "n"), 7)
     assert (qbg.kind, qbg.mode, qbg.qbg.managerid, qbg.vlan) == (vm_pb2.VNIC_KIND_DIRECT, vm_pb2.DIRECT_MODE_PRIVATE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from manager.api.status import field_violations
+from virtfleet.rpc import field_violations
 from manager.macpool.ranges import parse_range
 from manager.service.macpools import MacPoolService
 from virtfleet.v1 import fleet_pb2, vms_pb2

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 
-from manager.pki import make_key_and_csr  # noqa: E402
+from virtfleet.enroll import make_key_and_csr  # noqa: E402
 from virtfleet.tls import TlsMaterial  # noqa: E402
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
 

@@ -20,7 +20,7 @@ from agent.net.hostnet.model import Devices, devices
 from agent.net.hostnet.plan import Originals, plan
 from agent.net.hostnet.validation import validate
 from agent.net.state import read_state
-from virtfleet import netcompare
+from virtfleet.hostnet import netcompare
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from virtfleet import netcompare
+from virtfleet.hostnet import netcompare
 from virtfleet.v1 import hostnet_pb2
 
 DEFAULT_MIIMON = "100"

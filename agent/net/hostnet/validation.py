@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from agent.net.capabilities import nics as host_nics
 from agent.net.errors import FailedPrecondition, InvalidArgument
 from agent.net.hostnet import model
-from virtfleet import netcompare
+from virtfleet.hostnet import netcompare
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
 IFNAMSIZ = 16

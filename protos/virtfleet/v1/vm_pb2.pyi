@@ -12,7 +12,7 @@ class VNicKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VNIC_KIND_UNSPECIFIED: _ClassVar[VNicKind]
     VNIC_KIND_BRIDGE: _ClassVar[VNicKind]
     VNIC_KIND_DIRECT: _ClassVar[VNicKind]
-    VNIC_KIND_NETWORK: _ClassVar[VNicKind]
+    VNIC_KIND_VIRTUAL_NETWORK: _ClassVar[VNicKind]
 
 class DirectMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -44,7 +44,7 @@ class VirtualNetworkMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 VNIC_KIND_UNSPECIFIED: VNicKind
 VNIC_KIND_BRIDGE: VNicKind
 VNIC_KIND_DIRECT: VNicKind
-VNIC_KIND_NETWORK: VNicKind
+VNIC_KIND_VIRTUAL_NETWORK: VNicKind
 DIRECT_MODE_UNSPECIFIED: DirectMode
 DIRECT_MODE_VEPA: DirectMode
 DIRECT_MODE_BRIDGE: DirectMode

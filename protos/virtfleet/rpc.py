@@ -1,0 +1,114 @@
+"""Errors ⇄ gRPC statuses, both ways, for every server and client of virtfleet.
+
+A server method raises a `virtfleet.errors` class; `translating_errors` aborts the
+call with its code, and an `InvalidArgument` also travels as a `google.rpc.BadRequest`
+field violation. A client turns a failed call back into the same class with
+`error_from_call`, reading the code and the BadRequest details — never the message
+text — and can put its own prefix before the field path, so an agent's
+`qbg.managerid` reaches the admin as `nics[2].virtualport.managerid`.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from typing import Callable, TypeVar
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from .errors import BY_CODE, InvalidArgument, VirtfleetError
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable)
+
+
+def to_status(err: VirtfleetError) -> grpc.Status:
+    status = status_pb2.Status(code=err.code.value[0], message=err.message)
+    if isinstance(err, InvalidArgument):
+        violation = error_details_pb2.BadRequest.FieldViolation(field=err.field, description=err.description)
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    return rpc_status.to_status(status)
+
+
+def _abort(context: grpc.ServicerContext, err: BaseException, method: str, who: str) -> None:
+    if isinstance(err, VirtfleetError):
+        context.abort_with_status(to_status(err))
+    log.exception("internal error in %s", method, exc_info=err)
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the {who} log")
+
+
+def translating_errors(method: F | None = None, *, who: str = "server") -> F:
+    """Servicer methods (unary or streaming) raise VirtfleetError; callers see the mapped status.
+
+    `context.abort` raises itself, so an abort from inside the method passes through untouched.
+    """
+
+    def decorate(fn: F) -> F:
+        name = fn.__name__
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def streaming(self, request, context: grpc.ServicerContext):
+                try:
+                    yield from fn(self, request, context)
+                except Exception as err:  # noqa: BLE001 - every failure becomes a status
+                    if _is_abort(err):
+                        raise
+                    _abort(context, err, name, who)
+            return streaming  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def unary(self, request, context: grpc.ServicerContext):
+            try:
+                return fn(self, request, context)
+            except Exception as err:  # noqa: BLE001 - every failure becomes a status
+                if _is_abort(err):
+                    raise
+                _abort(context, err, name, who)
+        return unary  # type: ignore[return-value]
+
+    return decorate(method) if method is not None else decorate  # type: ignore[return-value]
+
+
+def _is_abort(err: BaseException) -> bool:
+    # grpc raises a bare Exception from context.abort(); it is already the call's status.
+    return type(err) is Exception and not err.args
+
+
+def field_violations(exc: grpc.RpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs of a failed call's BadRequest, if it carried one."""
+    try:
+        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    except ValueError:
+        return []
+    if status is None:
+        return []
+    found = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found.extend((v.field, v.description) for v in bad.field_violations)
+    return found
+
+
+def error_from_call(exc: grpc.RpcError, *, field_prefix: str = "", where: str = "") -> VirtfleetError:
+    """The error a failed call stands for: same class, field path kept (under `field_prefix`).
+
+    `where` names the peer in the message of non-field errors (`host h1: …`).
+    """
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if hasattr(exc, "details") else "") or ""
+    message = f"{where}: {details}" if where else details
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        violations = field_violations(exc)
+        if violations:
+            field, description = violations[0]
+            return InvalidArgument(field, description).under(field_prefix)
+        return InvalidArgument(field_prefix or "request", message)
+    cls = BY_CODE.get(code)
+    if cls is None:
+        err = VirtfleetError(message)
+        return err
+    return cls(message)

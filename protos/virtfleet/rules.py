@@ -1,0 +1,94 @@
+"""The naming and value rules both ends enforce, one function each.
+
+The manager refuses at its door exactly what an agent would refuse, because both
+call these functions; a rule written twice drifts, and drift is how VDSM earned
+"network out of sync". Each check raises `InvalidArgument` naming the request field
+and returns the canonical value (a default filled in, an address normalised).
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from .errors import InvalidArgument
+
+IFNAMSIZ = 16  # the kernel's buffer for a link name, NUL included
+MIN_MTU, MAX_MTU, DEFAULT_MTU = 68, 65535, 1500
+MIN_VLAN, MAX_VLAN = 1, 4094
+IPV4_METHODS = ("none", "static", "dhcp")
+
+_VM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_VNIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")   # becomes libvirt's user alias ua-NAME
+VM_NAME_RULE = "1-63 letters, digits, '_', '.', '-', starting with a letter or digit"
+VNIC_NAME_RULE = "1-32 letters, digits, '_', '-', starting with a letter or digit"
+
+
+def device_name(name: str, field: str, what: str = "device") -> str:
+    """The kernel's own rule for link names (dev_valid_name): bridges, NICs, bonds, VLAN devices, taps."""
+    if not name:
+        raise InvalidArgument(field, f"a {what} name is required")
+    if len(name.encode()) >= IFNAMSIZ:
+        raise InvalidArgument(field, f"{what} name {name!r} is longer than {IFNAMSIZ - 1} bytes "
+                                     "(the kernel's limit for device names)")
+    if name in (".", ".."):
+        raise InvalidArgument(field, f"{name!r} is not a valid {what} name")
+    if any(c in "/:" or c.isspace() for c in name):
+        raise InvalidArgument(field, f"{what} name {name!r} contains '/', ':' or whitespace")
+    return name
+
+
+def vlan_id(vlan: int, field: str = "vlan") -> int | None:
+    """0 means untagged (None); otherwise 1-4094 (0 and 4095 are reserved by 802.1Q)."""
+    if vlan == 0:
+        return None
+    if not MIN_VLAN <= vlan <= MAX_VLAN:
+        raise InvalidArgument(field, f"VLAN id {vlan} is outside {MIN_VLAN}-{MAX_VLAN}")
+    return vlan
+
+
+def mtu(value: int, field: str = "mtu") -> int:
+    """0 means the default (1500); otherwise what the kernel accepts for an Ethernet device."""
+    if value == 0:
+        return DEFAULT_MTU
+    if not MIN_MTU <= value <= MAX_MTU:
+        raise InvalidArgument(field, f"MTU {value} is outside {MIN_MTU}-{MAX_MTU}")
+    return value
+
+
+def vm_name(name: str, field: str = "name") -> str:
+    if not _VM_NAME.fullmatch(name or ""):
+        raise InvalidArgument(field, f"VM name {name!r}: {VM_NAME_RULE}")
+    return name
+
+
+def vnic_name(name: str, field: str = "name") -> str:
+    if not _VNIC_NAME.fullmatch(name or ""):
+        raise InvalidArgument(field, f"vNIC name {name!r}: {VNIC_NAME_RULE}")
+    return name
+
+
+def ipv4_method(method: str, field: str = "method") -> str:
+    method = method or "none"
+    if method not in IPV4_METHODS:
+        raise InvalidArgument(field, f"{method!r} is not one of {', '.join(IPV4_METHODS)}")
+    return method
+
+
+def ipv4_interface(address: str, prefixlen: int, field: str) -> ipaddress.IPv4Interface:
+    """A static host address: `field` names the address; `.prefixlen` is checked beside it."""
+    if not 1 <= prefixlen <= 32:
+        raise InvalidArgument(f"{field}.prefixlen", f"prefix length {prefixlen} is outside 1-32")
+    try:
+        return ipaddress.IPv4Interface(f"{address}/{prefixlen}")
+    except ValueError:
+        raise InvalidArgument(f"{field}.address", f"{address}/{prefixlen} is not an IPv4 address with a prefix") from None
+
+
+def ipv4_gateway(gateway: str, network: ipaddress.IPv4Network, field: str) -> str:
+    try:
+        gw = ipaddress.IPv4Address(gateway)
+    except ValueError:
+        raise InvalidArgument(field, f"{gateway!r} is not an IPv4 address") from None
+    if gw not in network:
+        raise InvalidArgument(field, f"{gw} is not inside {network}")
+    return str(gw)
