@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -123,3 +124,17 @@ def test_manager_refuses_an_agent_whose_certificate_names_another_host(pki, agen
         with pytest.raises(grpc.RpcError) as err:
             agent_pb2_grpc.AgentServiceStub(channel).GetNetworkState(agent_pb2.GetNetworkStateRequest(), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_saving_pki_narrows_an_existing_key_and_directory(tmp_path):
+    """Re-enrolling over an old directory must not keep its wider modes (the key is a host's identity)."""
+    out = tmp_path / "pki"
+    out.mkdir(mode=0o755)
+    os.chmod(out, 0o755)
+    (out / "key.pem").write_bytes(b"old")
+    os.chmod(out / "key.pem", 0o644)
+    TlsMaterial(b"ca", b"cert", b"new key").save(out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert stat.S_IMODE((out / "key.pem").stat().st_mode) == 0o600
+    assert (out / "key.pem").read_bytes() == b"new key"
+    assert sorted(p.name for p in out.iterdir()) == ["ca.pem", "cert.pem", "key.pem"]

@@ -6,6 +6,7 @@ host cannot drive another host's agent with its certificate.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +37,13 @@ class TlsMaterial:
         )
 
     def save(self, pki_dir: Path) -> None:
+        """Each file replaced whole (a crash leaves the old one or the new one), the key 0600 and the
+        directory 0700 even when they existed before with wider modes."""
         pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (pki_dir / CA_FILE).write_bytes(self.ca_pem)
-        (pki_dir / CERT_FILE).write_bytes(self.cert_pem)
-        key = pki_dir / KEY_FILE
-        key.touch(mode=0o600)
-        key.write_bytes(self.key_pem)
+        os.chmod(pki_dir, 0o700)
+        _replace(pki_dir / CA_FILE, self.ca_pem, 0o644)
+        _replace(pki_dir / CERT_FILE, self.cert_pem, 0o644)
+        _replace(pki_dir / KEY_FILE, self.key_pem, 0o600)
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(
@@ -56,6 +58,18 @@ class TlsMaterial:
             private_key=self.key_pem,
             certificate_chain=self.cert_pem,
         )
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask must not narrow or a stale mode widen it
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def grpc_target(endpoint: str) -> str:
