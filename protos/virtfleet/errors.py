@@ -9,6 +9,19 @@ from __future__ import annotations
 import grpc
 
 
+SHOWN_MAX = 64
+
+
+def shown(value: object, limit: int = SHOWN_MAX) -> str:
+    """A value as an error message echoes it: repr, cut to `limit` characters.
+
+    A message echoing a whole 1 MiB value would overflow the status trailer and the
+    caller would see RESOURCE_EXHAUSTED instead of the field that was wrong.
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class VirtfleetError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 

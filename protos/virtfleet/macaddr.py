@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, shown
 
 MAC_BITS = 48
 MAX_MAC = (1 << MAC_BITS) - 1
@@ -31,7 +31,7 @@ def parse(text: str) -> int:
         return int(t.replace(t[2], ""), 16)
     if _BARE.fullmatch(t):
         return int(t, 16)
-    raise ValueError(f"{text!r} is not a MAC address (six hex octets like {EXAMPLE}, "
+    raise ValueError(f"{shown(text)} is not a MAC address (six hex octets like {EXAMPLE}, "
                      "separated by ':' or '-', or none)")
 
 

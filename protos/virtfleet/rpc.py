@@ -15,21 +15,63 @@ import logging
 from typing import Callable, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from .errors import BY_CODE, InvalidArgument, VirtfleetError
+from .errors import BY_CODE, InvalidArgument, VirtfleetError, shown
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable)
 
 
+MAX_MESSAGE = 2048      # a status travels in HTTP/2 trailers: keep it far below their 16 KiB limit
+MAX_TEXT = 64 * 1024    # no string field of the contract needs more; larger ones are refused at the door
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def to_status(err: VirtfleetError) -> grpc.Status:
-    status = status_pb2.Status(code=err.code.value[0], message=err.message)
+    status = status_pb2.Status(code=err.code.value[0], message=_cut(err.message, MAX_MESSAGE))
     if isinstance(err, InvalidArgument):
-        violation = error_details_pb2.BadRequest.FieldViolation(field=err.field, description=err.description)
+        violation = error_details_pb2.BadRequest.FieldViolation(field=_cut(err.field, 256),
+                                                                description=_cut(err.description, MAX_MESSAGE))
         status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
     return rpc_status.to_status(status)
+
+
+def check_request(message: Message, path: str = "") -> None:
+    """Refuse what no field of the contract may hold, before any code sees it: NUL bytes in text
+    (PostgreSQL cannot store them, C libraries cut at them) and text beyond MAX_TEXT."""
+    for field, value in message.ListFields():
+        name = f"{path}.{field.name}" if path else field.name
+        if field.type == field.TYPE_STRING:
+            items = value if field.is_repeated else [value]
+            for i, text in enumerate(items):
+                where = f"{name}[{i}]" if field.is_repeated else name
+                if "\x00" in text:
+                    raise InvalidArgument(where, "contains a NUL byte")
+                if len(text) > MAX_TEXT:
+                    raise InvalidArgument(where, f"is {len(text)} characters long; at most {MAX_TEXT}")
+        elif field.type == field.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    _check_map_item(f"{name}[{shown(key)}]", key, item)
+            elif field.is_repeated:
+                for i, item in enumerate(value):
+                    check_request(item, f"{name}[{i}]")
+            else:
+                check_request(value, name)
+
+
+def _check_map_item(where: str, key: object, item: object) -> None:
+    for text in (key, item):
+        if isinstance(text, str) and ("\x00" in text or len(text) > MAX_TEXT):
+            raise InvalidArgument(where, "contains a NUL byte or is too long")
+        if isinstance(text, Message):
+            check_request(text, where)
 
 
 def _abort(context: grpc.ServicerContext, err: BaseException, method: str, who: str) -> None:
@@ -51,6 +93,8 @@ def translating_errors(method: F | None = None, *, who: str = "server") -> F:
             @functools.wraps(fn)
             def streaming(self, request, context: grpc.ServicerContext):
                 try:
+                    if isinstance(request, Message):
+                        check_request(request)
                     yield from fn(self, request, context)
                 except Exception as err:  # noqa: BLE001 - every failure becomes a status
                     if _is_abort(err):
@@ -61,6 +105,8 @@ def translating_errors(method: F | None = None, *, who: str = "server") -> F:
         @functools.wraps(fn)
         def unary(self, request, context: grpc.ServicerContext):
             try:
+                if isinstance(request, Message):
+                    check_request(request)
                 return fn(self, request, context)
             except Exception as err:  # noqa: BLE001 - every failure becomes a status
                 if _is_abort(err):

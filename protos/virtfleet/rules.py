@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, shown
 
 IFNAMSIZ = 16  # the kernel's buffer for a link name, NUL included
 MIN_MTU, MAX_MTU, DEFAULT_MTU = 68, 65535, 1500
@@ -28,12 +28,12 @@ def device_name(name: str, field: str, what: str = "device") -> str:
     if not name:
         raise InvalidArgument(field, f"a {what} name is required")
     if len(name.encode()) >= IFNAMSIZ:
-        raise InvalidArgument(field, f"{what} name {name!r} is longer than {IFNAMSIZ - 1} bytes "
+        raise InvalidArgument(field, f"{what} name {shown(name)} is longer than {IFNAMSIZ - 1} bytes "
                                      "(the kernel's limit for device names)")
     if name in (".", ".."):
-        raise InvalidArgument(field, f"{name!r} is not a valid {what} name")
+        raise InvalidArgument(field, f"{shown(name)} is not a valid {what} name")
     if any(c in "/:" or c.isspace() for c in name):
-        raise InvalidArgument(field, f"{what} name {name!r} contains '/', ':' or whitespace")
+        raise InvalidArgument(field, f"{what} name {shown(name)} contains '/', ':' or whitespace")
     return name
 
 
@@ -57,20 +57,20 @@ def mtu(value: int, field: str = "mtu") -> int:
 
 def vm_name(name: str, field: str = "name") -> str:
     if not _VM_NAME.fullmatch(name or ""):
-        raise InvalidArgument(field, f"VM name {name!r}: {VM_NAME_RULE}")
+        raise InvalidArgument(field, f"VM name {shown(name)}: {VM_NAME_RULE}")
     return name
 
 
 def vnic_name(name: str, field: str = "name") -> str:
     if not _VNIC_NAME.fullmatch(name or ""):
-        raise InvalidArgument(field, f"vNIC name {name!r}: {VNIC_NAME_RULE}")
+        raise InvalidArgument(field, f"vNIC name {shown(name)}: {VNIC_NAME_RULE}")
     return name
 
 
 def ipv4_method(method: str, field: str = "method") -> str:
     method = method or "none"
     if method not in IPV4_METHODS:
-        raise InvalidArgument(field, f"{method!r} is not one of {', '.join(IPV4_METHODS)}")
+        raise InvalidArgument(field, f"{shown(method)} is not one of {', '.join(IPV4_METHODS)}")
     return method
 
 
@@ -81,14 +81,15 @@ def ipv4_interface(address: str, prefixlen: int, field: str) -> ipaddress.IPv4In
     try:
         return ipaddress.IPv4Interface(f"{address}/{prefixlen}")
     except ValueError:
-        raise InvalidArgument(f"{field}.address", f"{address}/{prefixlen} is not an IPv4 address with a prefix") from None
+        raise InvalidArgument(f"{field}.address",
+                              f"{shown(f'{address}/{prefixlen}')} is not an IPv4 address with a prefix") from None
 
 
 def ipv4_gateway(gateway: str, network: ipaddress.IPv4Network, field: str) -> str:
     try:
         gw = ipaddress.IPv4Address(gateway)
     except ValueError:
-        raise InvalidArgument(field, f"{gateway!r} is not an IPv4 address") from None
+        raise InvalidArgument(field, f"{shown(gateway)} is not an IPv4 address") from None
     if gw not in network:
         raise InvalidArgument(field, f"{gw} is not inside {network}")
     return str(gw)
