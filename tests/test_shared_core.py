@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import empty_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from virtfleet import macaddr, rpc
 from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, shown
@@ -113,3 +114,29 @@ def test_an_unexpected_exception_is_internal_without_its_text(raising_server):
     servicer.error = RuntimeError("secret detail")
     exc = _fail(call)
     assert exc.code() == grpc.StatusCode.INTERNAL and "secret" not in (exc.details() or "")
+
+
+class _Health(health_pb2_grpc.HealthServicer):
+    @rpc.translating_errors
+    def Check(self, request, context):
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+
+def test_garbage_bytes_are_invalid_argument_not_internal():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    rpc.add_service(server, health_pb2_grpc.add_HealthServicer_to_server, _Health())
+    with tempfile.TemporaryDirectory() as d:
+        target = f"unix://{Path(d) / 'sock'}"
+        server.add_insecure_port(target)
+        server.start()
+        try:
+            with grpc.insecure_channel(target) as channel:
+                raw = channel.unary_unary("/grpc.health.v1.Health/Check")
+                with pytest.raises(grpc.RpcError) as err:
+                    raw(b"\xff\xff\xff\xff", timeout=10)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert "grpc.health.v1.HealthCheckRequest" in err.value.details()
+                good = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+                assert good.status == health_pb2.HealthCheckResponse.SERVING
+        finally:
+            server.stop(None)

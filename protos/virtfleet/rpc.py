@@ -9,10 +9,11 @@ text — and can put its own prefix before the field path, so an agent's
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -40,6 +41,63 @@ def to_status(err: VirtfleetError) -> grpc.Status:
                                                                 description=_cut(err.description, MAX_MESSAGE))
         status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
     return rpc_status.to_status(status)
+
+
+@dataclasses.dataclass(frozen=True)
+class Undecodable:
+    """Stands in for a request whose bytes are not the method's message.
+
+    grpc answers a deserializer's exception with INTERNAL and a traceback per call;
+    the caller sent garbage, which is INVALID_ARGUMENT, so the deserializer hands
+    this to the method and `translating_errors` refuses it there.
+    """
+
+    message_type: str
+
+
+def _tolerant(deserialize: Callable[[bytes], Any], message_type: str) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # noqa: BLE001 - any decode failure is the caller's bad bytes
+            return Undecodable(message_type)
+    return parse
+
+
+class _Capture:
+    """Looks like a grpc.Server to a generated add_*Servicer_to_server; keeps the handlers it registers."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers) -> None:  # the registered handlers below carry the same
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: dict) -> None:
+        self.service, self.handlers = service, handlers
+
+
+def add_service(server: grpc.Server, add_to_server: Callable[[Any, Any], None], servicer: Any) -> None:
+    """Register a servicer as its generated `add_*_to_server` would, with decoding that never fails."""
+    capture = _Capture()
+    add_to_server(servicer, capture)
+    handlers = {}
+    for method, handler in capture.handlers.items():
+        if not handler.request_streaming and handler.request_deserializer is not None:
+            message_class = getattr(handler.request_deserializer, "__self__", None)
+            name = message_class.DESCRIPTOR.full_name if hasattr(message_class, "DESCRIPTOR") else "request"
+            handler = handler._replace(request_deserializer=_tolerant(handler.request_deserializer, name))
+        handlers[method] = handler
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(capture.service, handlers),))
+    server.add_registered_method_handlers(capture.service, handlers)
+
+
+def _check_arrival(request: Any) -> None:
+    if isinstance(request, Undecodable):
+        raise InvalidArgument("request", f"the bytes received are not a {request.message_type} message")
+    if isinstance(request, Message):
+        check_request(request)
 
 
 def check_request(message: Message, path: str = "") -> None:
@@ -93,8 +151,7 @@ def translating_errors(method: F | None = None, *, who: str = "server") -> F:
             @functools.wraps(fn)
             def streaming(self, request, context: grpc.ServicerContext):
                 try:
-                    if isinstance(request, Message):
-                        check_request(request)
+                    _check_arrival(request)
                     yield from fn(self, request, context)
                 except Exception as err:  # noqa: BLE001 - every failure becomes a status
                     if _is_abort(err):
@@ -105,8 +162,7 @@ def translating_errors(method: F | None = None, *, who: str = "server") -> F:
         @functools.wraps(fn)
         def unary(self, request, context: grpc.ServicerContext):
             try:
-                if isinstance(request, Message):
-                    check_request(request)
+                _check_arrival(request)
                 return fn(self, request, context)
             except Exception as err:  # noqa: BLE001 - every failure becomes a status
                 if _is_abort(err):
