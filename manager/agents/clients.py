@@ -79,16 +79,17 @@ class AgentClients:
     def call(self, host_name: str, endpoint: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub, float], T], *,
              field_prefix: str = "") -> T:
         """Run one unary call; a failure is raised as `agent_error` makes it."""
-        try:
-            return fn(self.stub(host_name, endpoint), self._timeout_s)
-        except grpc.RpcError as exc:
-            raise agent_error(host_name, exc, field_prefix=field_prefix) from None
+        return self._run(host_name, field_prefix, lambda: fn(self.stub(host_name, endpoint), self._timeout_s))
 
     def call_vm(self, host_name: str, endpoint: str, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T], *,
                 field_prefix: str = "") -> T:
         """As `call`, on the agent's VmAgentService."""
+        return self._run(host_name, field_prefix, lambda: fn(self.vm_stub(host_name, endpoint), self._timeout_s))
+
+    @staticmethod
+    def _run(host_name: str, field_prefix: str, call: Callable[[], T]) -> T:
         try:
-            return fn(self.vm_stub(host_name, endpoint), self._timeout_s)
+            return call()
         except grpc.RpcError as exc:
             raise agent_error(host_name, exc, field_prefix=field_prefix) from None
 

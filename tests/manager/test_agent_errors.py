@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import grpc
 import pytest
 
 from manager.service.networks import admin_field
+from tests.fixtures.agent_process import start_agent
+from tests.fixtures.netns import plug_nics
 from virtfleet.enroll import make_key_and_csr
 from virtfleet.rpc import field_violations
 from virtfleet.tls import TlsMaterial
@@ -46,29 +47,16 @@ def host(manager, netns_factory) -> Iterator[str]:
     """host1, enrolled, its agent serving; yields the host's name."""
     if os.geteuid() != 0:
         pytest.skip("the agent runs in a network namespace (root)")
-    ns, switch = netns_factory(), netns_factory()
-    switch.ip("link", "add", "sw", "type", "bridge")
-    switch.ip("link", "set", "sw", "up")
-    for i in range(3):
-        ns.ip("link", "add", f"eth{i}", "type", "veth", "peer", "name", f"port{i}", "netns", switch.name)
-        switch.ip("link", "set", f"port{i}", "master", "sw", "up")
-        ns.ip("link", "set", f"eth{i}", "up")
+    ns = netns_factory()
+    plug_nics(ns, netns_factory(), 3)
     root = Path(tempfile.mkdtemp(prefix="vft-agent-"))  # short: a unix socket path has 107 bytes
     sock = root / "agent.sock"
     key, csr = make_key_and_csr("host1")
     enrolled = manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(
         name="host1", address="192.0.2.11", csr_pem=csr, endpoint=f"unix://{sock}"))
     TlsMaterial(enrolled.ca_certificate_pem, enrolled.certificate_pem, key).save(root / "pki")
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", ns.name, sys.executable, "-m", "agent.main", "--listen", f"unix://{sock}",
-         "--pki-dir", str(root / "pki"), "--state-dir", str(root / "state")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = start_agent(ns.name, sock, root / "pki", root / "state")
     try:
-        deadline = time.monotonic() + 30
-        while not sock.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "agent did not start"
-            time.sleep(0.02)
         yield "host1"
     finally:
         proc.terminate()
