@@ -166,7 +166,8 @@ class NetworkService:
         gone = sorted({n.name for n in networks} - net_store.lock_networks(conn, [n.id for n in networks]))
         if gone:
             raise FailedPrecondition(f"network(s) {', '.join(gone)} were deleted while host {host.name} was being "
-                                     "changed; the host carries them now: detach them from it")
+                                     "changed; the host carries them now, unrecorded (the audit shows them as "
+                                     "unexpected)")
 
     def _confirm(self, name: str, endpoint: str, change_id: str, timeout_s: int) -> None:
         """Reaching the agent again over a fresh call is the connectivity check."""
