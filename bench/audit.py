@@ -197,8 +197,6 @@ def ingestion(app: ManagerApp, sim: Simulator, hosts: int, rounds: int) -> dict[
 
 def monitor_ceiling(app: ManagerApp, events: int = 20000) -> float:
     """Delta events/s the monitor applies when nothing else limits it: wire-decoded events fed on its loop."""
-    import asyncio
-
     monitor = app.monitor
     held = list(monitor.snapshot().values())
     wire = []
@@ -217,7 +215,7 @@ def monitor_ceiling(app: ManagerApp, events: int = 20000) -> float:
             monitor._ingest(name, agent_pb2.NetworkStateEvent.FromString(data))
         return time.perf_counter() - started
 
-    elapsed = asyncio.run_coroutine_threadsafe(feed(), monitor._loop).result(300)
+    elapsed = monitor._loop.run(feed(), 300)
     return events / elapsed
 
 
@@ -324,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         sim = Simulator(root, material, args.hosts, args.vms, args.nics)
         populate(dsn, args.hosts, args.vms, args.nics, f"unix://{sim.socket}", fingerprint(material.cert_pem))
         started = time.perf_counter()
-        app.monitor.start_all()
+        app.start_background()
         wait_until(lambda: len(app.monitor.snapshot()) == args.hosts, 600, "every host's first report")
         connect_s = time.perf_counter() - started
         log(f"monitor holds {args.hosts} hosts after {connect_s:.1f} s")

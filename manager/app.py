@@ -6,9 +6,8 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
-from .agents import AgentClients
+from .agents import AgentClients, HostMonitor
 from .config import ManagerConfig
-from .monitor import HostMonitor
 from .pki import CertificateAuthority
 from .service.audit import AuditService
 from .service import macpools
@@ -36,7 +35,7 @@ class ManagerApp:
         pool = open_pool(cfg.dsn)
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
-        monitor = HostMonitor(pool, ca.manager_material(), unreachable_after_s=cfg.host_unreachable_after_s)
+        monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s)
         networks = NetworkService(pool, agents, monitor)
         hosts = HostService(pool, ca, agents, monitor, networks)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
@@ -45,6 +44,7 @@ class ManagerApp:
                    vms=VmService(pool, agents), macpools=MacPoolService(pool))
 
     def start_background(self) -> None:
+        """Building the app starts nothing; this starts following every enrolled host, and the periodic audit."""
         self.monitor.start_all()
         self.audits.start_periodic()
 

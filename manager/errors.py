@@ -1,6 +1,10 @@
-"""The manager raises the shared error classes (virtfleet/errors.py): one hierarchy, one status mapping."""
-from virtfleet.errors import (AlreadyExists, Aborted, FailedPrecondition, InvalidArgument, NotFound,
-                              ResourceExhausted, Unavailable, VirtfleetError)
+"""The error classes manager code raises: the shared hierarchy (virtfleet/errors.py), under one import path.
 
-__all__ = ["AlreadyExists", "Aborted", "FailedPrecondition", "InvalidArgument", "NotFound", "ResourceExhausted",
+Kept so every layer of the manager imports its errors from one place; there is
+no second hierarchy here and no mapping: virtfleet/rpc.py is the only one.
+"""
+from virtfleet.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted,
+                              Unavailable, VirtfleetError)
+
+__all__ = ["AlreadyExists", "FailedPrecondition", "InvalidArgument", "NotFound", "ResourceExhausted",
            "Unavailable", "VirtfleetError"]

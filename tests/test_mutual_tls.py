@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 
 from manager.lab import namespaces
 from manager.pki import CertificateAuthority
+from tests.fixtures.agent_process import start_agent
 from virtfleet.enroll import make_key_and_csr
 from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc
@@ -38,16 +36,7 @@ def agent_socket(pki):
     ns = f"vft{uuid.uuid4().hex[:6]}"
     namespaces.create_switch(ns)  # an empty namespace with lo up is all the agent needs
     sock = pki["root"] / "agent.sock"
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", ns, sys.executable, "-m", "agent.main", "--listen", f"unix://{sock}",
-         "--pki-dir", str(pki["root"] / "agent"), "--state-dir", str(pki["root"] / "state")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while not sock.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "agent did not start"
-        time.sleep(0.02)
+    proc = start_agent(ns, sock, pki["root"] / "agent", pki["root"] / "state", timeout_s=20)
     yield sock
     proc.terminate()
     proc.wait(timeout=10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from pathlib import Path
 
 import click
 import grpc
@@ -48,8 +47,3 @@ def show_rpc_errors(fn):
             sys.exit(1)
 
     return wrapper
-
-
-def pki_out_ok(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path

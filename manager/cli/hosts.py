@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from virtfleet.enroll import enroll_host
-from ..netreport_text import render_brctl_show, render_ip_addr
+from .netreport_text import render_brctl_show, render_ip_addr
 from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table
 
 

@@ -18,11 +18,10 @@ from psycopg_pool import ConnectionPool
 
 from virtfleet.v1 import agent_pb2, fleet_pb2, hostnet_pb2
 
-from ..agents import AgentClients
+from ..agents import AgentClients, HostMonitor
 from ..audit import CATEGORIES, Finding, audit, filter_findings
 from ..audit.inputs import FleetInput, HostInput, NicOrderInput, VnicInput
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
-from ..monitor import HostMonitor
 from ..store import audit as audit_store
 from ..store import hosts as host_store
 from ..store import networks as net_store

@@ -9,18 +9,15 @@ from psycopg_pool import ConnectionPool
 
 from virtfleet.v1 import agent_pb2, netstate_pb2
 
-from ..agents import AgentClients
+from ..agents import AgentClients, HostMonitor
+from ..domain.hostinput import check_address, check_host_name, endpoint_for
 from ..errors import InvalidArgument, Unavailable
-from ..hostinput import check_address, check_host_name, endpoint_for
-from ..monitor import HostMonitor
 from ..pki import CertificateAuthority, fingerprint
 from ..store import hosts as host_store
 from ..store.hosts import HostRecord, ReportRecord
-from .networks import NetworkService
+from .networks import MANAGEMENT_NETWORK, NetworkService
 
 log = logging.getLogger(__name__)
-
-MANAGEMENT_NETWORK = "ovirtmgmt"
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from psycopg_pool import ConnectionPool
 from virtfleet.hostnet.netcompare import compare_attachment
 from virtfleet.v1 import fleet_pb2, hostnet_pb2, netstate_pb2
 
-from ..agents import AgentClients
+from ..agents import AgentClients, HostMonitor
+from ..domain import netinput
 from ..errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from ..monitor import HostMonitor
-from ..netinput import check_device_name, check_ipv4, check_mtu, check_vlan
 from ..store import hosts as host_store
 from ..store import networks as net_store
+from ..store.hosts import HostRecord
 from ..store.networks import AttachmentRecord, BondRecord, NetworkRecord
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,28 @@ def agent_bond(b: BondRecord) -> hostnet_pb2.Bond:
     return hostnet_pb2.Bond(name=b.name, slaves=b.slaves, mode=b.mode, options=b.options)
 
 
+# The agent's SetupNetworksRequest holds the admin's lists in the same order, under other names.
+_ADMIN_LISTS = {"networks": "attach", "remove_networks": "detach", "bonds": "bonds", "remove_bonds": "remove_bonds"}
+# An agent attachment's VLAN, MTU and bridging come from the network's definition: the admin chose the network.
+_FROM_DEFINITION = ("vlan", "mtu", "bridged")
+
+
+def admin_field(agent_field: str) -> str:
+    """The field of the admin's SetupHostNetworks request that an agent's field violation is about.
+
+    `networks[1].nic` → `attach[1].nic`, `bonds[0].mode` stays; paths the request
+    does not hold (the agent's running configuration) are passed on unchanged.
+    """
+    head, dot, rest = agent_field.partition(".")
+    name, bracket, index = head.partition("[")
+    admin = _ADMIN_LISTS.get(name)
+    if admin is None or not bracket:
+        return agent_field
+    if admin == "attach" and rest.split(".")[0] in _FROM_DEFINITION:
+        return f"attach[{index}.network"
+    return f"{admin}[{index}{dot}{rest}"
+
+
 class NetworkService:
     def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None = None) -> None:
         self._pool = pool
@@ -78,12 +100,10 @@ class NetworkService:
 
     def create(self, *, name: str, datacenter: str, vlan: int, mtu: int, vm_network: bool,
                description: str) -> NetworkRecord:
-        check_device_name(name, "network.name")
-        vlan_id = check_vlan(vlan, "network.vlan")
-        mtu = check_mtu(mtu, "network.mtu")
+        net = netinput.network_definition(name, vlan, mtu)
         with self._pool.connection() as conn:
-            return net_store.insert_network(conn, name=name, datacenter=datacenter or "Default", vlan=vlan_id,
-                                            mtu=mtu, vm_network=vm_network, description=description)
+            return net_store.insert_network(conn, name=net.name, datacenter=datacenter or "Default", vlan=net.vlan,
+                                            mtu=net.mtu, vm_network=vm_network, description=description)
 
     def list(self) -> list[NetworkRecord]:
         with self._pool.connection() as conn:
@@ -104,6 +124,7 @@ class NetworkService:
     def setup_host(self, host_name: str, *, attach: list[fleet_pb2.HostAttachment], detach: list[str],
                    bonds: list[hostnet_pb2.Bond], remove_bonds: list[str], plan: bool,
                    connectivity_timeout_s: int) -> SetupResult:
+        """Check, ask the agent, then record: no transaction is open while the agent works."""
         with self._pool.connection() as conn:
             host = host_store.get_host(conn, host_name)
             networks = {n.name: n for n in net_store.list_networks(conn, host.datacenter)}
@@ -114,24 +135,39 @@ class NetworkService:
             if name not in current:
                 raise NotFound(f"network {name!r} is not attached to host {host_name} (detach[{i}])")
             detached.append(networks[name])
+        for i, b in enumerate(bonds):
+            netinput.check_bond(b, f"bonds[{i}]")
         bond_records = [BondRecord(b.name, list(b.slaves), b.mode, dict(b.options)) for b in bonds]
-        for i, b in enumerate(bond_records):
-            check_device_name(b.name, f"bonds[{i}].name")
         request = hostnet_pb2.SetupNetworksRequest(
             networks=[agent_attachment(net, a) for net, a in upserts], remove_networks=[n.name for n in detached],
             bonds=[agent_bond(b) for b in bond_records], remove_bonds=remove_bonds,
             connectivity_timeout_s=connectivity_timeout_s, dry_run=plan,
         )
-        reply = self._agents.call(host.name, host.endpoint, lambda s, t: s.SetupNetworks(request, timeout=t))
+        try:
+            reply = self._agents.call(host.name, host.endpoint, lambda s, t: s.SetupNetworks(request, timeout=t))
+        except InvalidArgument as err:
+            raise InvalidArgument(admin_field(err.field), err.description) from None
         if plan:
             return SetupResult(list(reply.steps), False, None)
         if reply.change_id:
             self._confirm(host.name, host.endpoint, reply.change_id, connectivity_timeout_s)
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn, conn.transaction():
+            self._recheck(conn, host, [net for net, _ in upserts])
             net_store.record_host_change(conn, host.id, upsert=upserts, detach=detached, bonds_upsert=bond_records,
                                          bonds_remove=list(remove_bonds))
         log.info("host %s: setupNetworks applied (%d steps)", host_name, len(reply.steps))
         return SetupResult(list(reply.steps), True, self.host_view(host_name, reply.state))
+
+    @staticmethod
+    def _recheck(conn, host: HostRecord, networks: list[NetworkRecord]) -> None:
+        """What the record depends on may have gone while the agent worked: the host, the networks."""
+        if host_store.get_host(conn, host.name, lock=True).id != host.id:
+            raise FailedPrecondition(f"host {host.name} was removed and enrolled again while its networks changed")
+        gone = sorted({n.name for n in networks} - net_store.lock_networks(conn, [n.id for n in networks]))
+        if gone:
+            raise FailedPrecondition(f"network(s) {', '.join(gone)} were deleted while host {host.name} was being "
+                                     "changed; the host carries them now, unrecorded (the audit shows them as "
+                                     "unexpected)")
 
     def _confirm(self, name: str, endpoint: str, change_id: str, timeout_s: int) -> None:
         """Reaching the agent again over a fresh call is the connectivity check."""
@@ -146,10 +182,8 @@ class NetworkService:
         net = networks.get(a.network)
         if net is None:
             raise NotFound(f"network {a.network!r} does not exist ({field}.network)")
-        check_device_name(a.nic, f"{field}.nic")
-        ipv4 = check_ipv4(a.ipv4, f"{field}.ipv4")
-        if a.default_route and not (ipv4.gateway or ipv4.method == "dhcp"):
-            raise InvalidArgument(f"{field}.default_route", "a default route needs a gateway (or DHCP)")
+        a = netinput.host_attachment(a, field)
+        ipv4 = a.ipv4
         return net, AttachmentRecord(net.name, a.nic, ipv4.method, ipv4.address or None, ipv4.prefixlen or None,
                                      ipv4.gateway or None, a.default_route)
 
@@ -159,8 +193,8 @@ class NetworkService:
         addr = next((a for a in bridge.addresses if a.family == "inet"), None) if bridge else None
         gateway = next((r.gateway for r in state.routes
                         if r.destination == "default" and r.device == MANAGEMENT_NETWORK), "")
-        with self._pool.connection() as conn:
-            host = host_store.get_host(conn, host_name)
+        with self._pool.connection() as conn, conn.transaction():
+            host = host_store.get_host(conn, host_name, lock=True)
             net = net_store.get_network(conn, MANAGEMENT_NETWORK, host.datacenter)
             att = AttachmentRecord(MANAGEMENT_NETWORK, nic, "static" if addr else "none",
                                    addr.address if addr else None, addr.prefixlen if addr else None,

@@ -28,6 +28,8 @@ class HostRecord:
 
 @dataclass(frozen=True)
 class ReportRecord:
+    """One host's newest network report, as stored (and as the monitor writes it, in batches)."""
+
     host: str
     sequence: int
     reported_at: dt.datetime
@@ -71,9 +73,11 @@ def list_hosts(conn: psycopg.Connection) -> list[HostRecord]:
         return cur.execute(_SELECT_HOST + " ORDER BY h.name").fetchall()
 
 
-def get_host(conn: psycopg.Connection, name: str) -> HostRecord:
+def get_host(conn: psycopg.Connection, name: str, *, lock: bool = False) -> HostRecord:
+    """With `lock`, the host's row stays locked to the end of the transaction (recording a change to it)."""
     with conn.cursor(row_factory=class_row(HostRecord)) as cur:
-        row = cur.execute(_SELECT_HOST + " WHERE h.name = %s", (name,)).fetchone()
+        row = cur.execute(_SELECT_HOST + " WHERE h.name = %s" + (" FOR UPDATE OF h" if lock else ""),
+                          (name,)).fetchone()
     if row is None:
         raise NotFound(f"host {name!r} does not exist")
     return row
@@ -82,10 +86,6 @@ def get_host(conn: psycopg.Connection, name: str) -> HostRecord:
 def delete_host(conn: psycopg.Connection, name: str) -> None:
     if conn.execute("DELETE FROM hosts WHERE name = %s", (name,)).rowcount == 0:
         raise NotFound(f"host {name!r} does not exist")
-
-
-def set_status(conn: psycopg.Connection, name: str, status: str) -> None:
-    conn.execute("UPDATE hosts SET status = %s WHERE name = %s AND status <> %s", (status, name, status))
 
 
 def save_report(conn: psycopg.Connection, name: str, sequence: int, state: dict[str, Any]) -> None:
@@ -114,17 +114,7 @@ def get_report(conn: psycopg.Connection, name: str) -> ReportRecord | None:
     return ReportRecord(*row) if row else None
 
 
-@dataclass(frozen=True)
-class ReportRow:
-    """One host's newest report, as the monitor writes it in a batch."""
-
-    host: str
-    sequence: int
-    reported_at: dt.datetime
-    state: dict[str, Any]
-
-
-def save_reports(conn: psycopg.Connection, rows: list[ReportRow]) -> None:
+def save_reports(conn: psycopg.Connection, rows: list[ReportRecord]) -> None:
     """Many hosts' reports in two statements; hosts removed meanwhile are skipped, not errors."""
     if not rows:
         return

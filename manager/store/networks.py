@@ -7,7 +7,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..errors import AlreadyExists, FailedPrecondition, NotFound
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,13 @@ def delete_network(conn: psycopg.Connection, name: str, datacenter: str = "Defau
         conn.execute("DELETE FROM networks WHERE id = %s", (net.id,))
 
 
+def lock_networks(conn: psycopg.Connection, ids: list[int]) -> set[str]:
+    """The names of those networks that still exist, kept from deletion to the end of the transaction."""
+    if not ids:
+        return set()
+    return {r[0] for r in conn.execute("SELECT name FROM networks WHERE id = ANY(%s) FOR SHARE", (ids,))}
+
+
 def attachments(conn: psycopg.Connection, host_id: int) -> list[AttachmentRecord]:
     with conn.cursor(row_factory=class_row(AttachmentRecord)) as cur:
         return cur.execute(
@@ -143,12 +150,3 @@ def record_host_change(conn: psycopg.Connection, host_id: int, *, upsert: list[t
                        slaves = EXCLUDED.slaves, mode = EXCLUDED.mode, options = EXCLUDED.options""",
                 (host_id, b.name, b.slaves, b.mode, Jsonb(b.options)),
             )
-
-
-def check_constraint_field(exc: psycopg.errors.CheckViolation) -> InvalidArgument:
-    """Map a CHECK failure on networks to the field it guards."""
-    constraint = exc.diag.constraint_name or ""
-    for fld in ("vlan", "mtu", "name"):
-        if fld in constraint:
-            return InvalidArgument(fld, f"value refused by the database ({constraint})")
-    return InvalidArgument("network", str(exc.diag.message_primary))

@@ -1,0 +1,1 @@
+"""The manager's pure decisions and typed values: what admins type, checked; no store, no I/O."""

@@ -1,0 +1,60 @@
+"""Logical network definitions and host attachments as admins type them, checked (pure).
+
+Every value goes through the rule the agent applies to it (virtfleet.rules), so
+the manager refuses at its door exactly what a host would refuse, naming the
+field of the admin's request; what only a host can judge (its NICs, its kernel)
+is left to the agent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from virtfleet import rules
+from virtfleet.v1 import fleet_pb2, hostnet_pb2
+
+from ..errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class NetworkDefinition:
+    """A logical network's own settings, canonical: untagged is None, the default MTU filled in."""
+
+    name: str
+    vlan: int | None
+    mtu: int
+
+
+def network_definition(name: str, vlan: int, mtu: int, field: str = "network") -> NetworkDefinition:
+    """A VM network's name becomes its bridge's name on every host: the kernel's rule for it applies."""
+    return NetworkDefinition(rules.device_name(name, f"{field}.name", "network"),
+                             rules.vlan_id(vlan, f"{field}.vlan"), rules.mtu(mtu, f"{field}.mtu"))
+
+
+def ipv4_config(cfg: hostnet_pb2.Ipv4Config, field: str) -> hostnet_pb2.Ipv4Config:
+    """The canonical form: method filled in, addresses normalised."""
+    method = rules.ipv4_method(cfg.method, f"{field}.method")
+    out = hostnet_pb2.Ipv4Config(method=method)
+    if method == "static":
+        iface = rules.ipv4_interface(cfg.address, cfg.prefixlen, field)
+        out.address, out.prefixlen = str(iface.ip), cfg.prefixlen
+        if cfg.gateway:
+            out.gateway = rules.ipv4_gateway(cfg.gateway, iface.network, f"{field}.gateway")
+    elif cfg.address or cfg.prefixlen:
+        raise InvalidArgument(f"{field}.address", f"an address makes sense only with method static, not {method}")
+    return out
+
+
+def host_attachment(att: fleet_pb2.HostAttachment, field: str) -> fleet_pb2.HostAttachment:
+    """One network on one host's NIC or bond: the canonical attachment, or the field that is wrong."""
+    nic = rules.device_name(att.nic, f"{field}.nic", "NIC or bond")
+    ipv4 = ipv4_config(att.ipv4, f"{field}.ipv4")
+    if att.default_route and not (ipv4.gateway or ipv4.method == "dhcp"):
+        raise InvalidArgument(f"{field}.default_route", "a default route needs a gateway (or DHCP)")
+    return fleet_pb2.HostAttachment(network=att.network, nic=nic, ipv4=ipv4, default_route=att.default_route)
+
+
+def check_bond(b: hostnet_pb2.Bond, field: str) -> None:
+    """A bond's name and its slaves' names are kernel device names; mode and options are the host's to judge."""
+    rules.device_name(b.name, f"{field}.name", "bond")
+    for j, slave in enumerate(b.slaves):
+        rules.device_name(slave, f"{field}.slaves[{j}]", "slave NIC")
