@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agent.net.hostnet.model import devices, merge
+from agent.net.hostnet.canonicalize import merge
+from agent.net.hostnet.model import devices
 from agent.net.hostnet.plan import plan
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 

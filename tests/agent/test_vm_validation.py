@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 
-from agent.virt.errors import FailedPrecondition, InvalidArgument
 from agent.virt.spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec,
                              VNicSpec)
 from agent.virt.validation import HostNicUse, check_host_conflicts, complete_vm, validate_network, validate_vm
+from virtfleet.errors import FailedPrecondition, InvalidArgument
 
 QBG_NIC = VNicSpec("uplink", NicKind.DIRECT, "eth0.2", mode=DirectMode.VEPA, vlan=2, virtualport=Qbg(11, 1193047, 2))
 
