@@ -86,9 +86,6 @@ class StreamSubscription:
         self._sent, self._sent_sequence = latest, sequence
         return event
 
-    def __iter__(self) -> Iterator[agent_pb2.NetworkStateEvent]:
-        return self.events()
-
     def events(self, heartbeat_s: float | None = None) -> Iterator[agent_pb2.NetworkStateEvent]:
         """Events until the watcher stops; an empty delta after each `heartbeat_s` without one."""
         while True:
