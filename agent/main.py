@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from virtfleet.errors import VirtfleetError
 from virtfleet.tls import TlsMaterial
 
 from .config import AgentConfig
@@ -45,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyroute2 import IPRoute
 
-    from .net.management import recover_from_journal
-    from .net.watch import StateWatcher
-    from .server import build_server
+    from .net.apply.transaction import recover_from_journal
+    from .net.report.watch import StateWatcher
+    from .rpc.network import build_server
 
     with IPRoute() as ipr:
         if recover_from_journal(ipr, cfg.journal_path):
@@ -75,12 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _restore_networks(ipr, cfg: AgentConfig) -> None:
     """After journal recovery, before serving: the committed networks go back onto the kernel (restore-nets)."""
-    from .net.errors import NetError
     from .net.hostnet.changes import restore_saved
 
     try:
         restore_saved(ipr, journal_path=cfg.journal_path, config_path=cfg.netconfig_path)
-    except NetError as exc:
+    except VirtfleetError as exc:
         log.error("could not restore the saved host networks: %s", exc)
 
 

@@ -143,9 +143,9 @@ def _agent_inside(n: int, state_dir: Path) -> dict:
 
     from pyroute2 import IPRoute
 
-    from agent.net.capabilities import kernel_features
     from agent.net.hostnet.changes import HostNetworks
-    from agent.net.state import read_state
+    from agent.net.report.capabilities import kernel_features
+    from agent.net.report.state import read_state
     from virtfleet.v1 import hostnet_pb2
 
     request = hostnet_pb2.SetupNetworksRequest(

@@ -4,7 +4,8 @@ Each host keeps what a real agent's watcher keeps: the current state, a
 sequence, an epoch and its last states, so streams start with a snapshot,
 carry deltas (virtfleet.netdelta, as the real agent computes them), resume
 after a reconnect and heartbeat while quiet. Calls say which host they mean
-with the `x-virtfleet-host` metadata the manager's monitor sends.
+with the `x-virtfleet-host` metadata the manager's monitor sends, and pass the
+same manager-only guard as a real agent's (agent.rpc.guard).
 """
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from pathlib import Path
 import grpc
 
 from virtfleet import keepalive
+from virtfleet.errors import NotFound
 from virtfleet.hostnet import netdelta
-from virtfleet.tls import NOT_MANAGER, TlsMaterial, is_manager
+from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, netstate_pb2
 
+from ..rpc.guard import manager_only
 from . import hoststate
 
 HOST_METADATA = "x-virtfleet-host"
@@ -65,25 +68,26 @@ class SimAgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._fleet = fleet
 
     def _host(self, context) -> SimHost:
-        if not is_manager(context):
-            raise _Abort(grpc.StatusCode.PERMISSION_DENIED, NOT_MANAGER)
         name = dict(context.invocation_metadata()).get(HOST_METADATA, "")
         host = self._fleet.hosts.get(name)
         if host is None:
-            raise _Abort(grpc.StatusCode.NOT_FOUND, f"this simulator has no host {name!r}")
+            raise NotFound(f"this simulator has no host {name!r}")
         return host
 
+    @manager_only
     async def GetCapabilities(self, request, context):
-        host = await self._checked(context)
+        host = self._host(context)
         return agent_pb2.Capabilities(hostname=host.spec.name, agent_version="sim", kernel_release="sim",
                                       kernel_features=["bridge", "tun", "veth", "macvlan", "macvtap", "vxlan"],
                                       nics=["eth0", "eth1"])
 
+    @manager_only
     async def GetNetworkState(self, request, context):
-        return (await self._checked(context)).state
+        return self._host(context).state
 
+    @manager_only
     async def WatchNetworkState(self, request, context):
-        host = await self._checked(context)
+        host = self._host(context)
         heartbeat = request.heartbeat_s or None
         base = host.history.get(request.resume_after) if request.epoch == host.epoch else None
         sent, sequence, epoch, connection = host.state, host.sequence, host.epoch, host.connection
@@ -111,19 +115,6 @@ class SimAgentServicer(agent_pb2_grpc.AgentServiceServicer):
             event.delta.CopyFrom(netdelta.diff(sent, host.state))
             sent, sequence = host.state, host.sequence
             yield event
-
-    async def _checked(self, context) -> SimHost:
-        try:
-            return self._host(context)
-        except _Abort as abort:
-            await context.abort(abort.code, abort.message)
-            raise
-
-
-class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 class FleetSimulator:

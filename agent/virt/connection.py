@@ -13,7 +13,7 @@ from typing import Iterator
 
 import libvirt
 
-from .errors import FailedPrecondition, HypervisorUnavailable, InvalidArgument, NotFound, Unsupported
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Unimplemented
 
 # libvirt prints every error to stderr unless a handler is registered; we raise typed errors instead.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -31,9 +31,9 @@ def translate(err: libvirt.libvirtError, what: str) -> Exception:
     if code in _NOT_FOUND:
         return NotFound(message)
     if code in _UNAVAILABLE or err.get_error_domain() == libvirt.VIR_FROM_RPC:  # e.g. libvirtd restarted
-        return HypervisorUnavailable(message)
+        return Unavailable(message)
     if code in _UNSUPPORTED:
-        return Unsupported(message)
+        return Unimplemented(message)
     if code in _BAD_XML:
         return InvalidArgument("spec", message)
     return FailedPrecondition(message)
@@ -55,8 +55,8 @@ class Hypervisor:
                 try:
                     self._conn = libvirt.open(self.uri)
                 except libvirt.libvirtError as err:
-                    raise HypervisorUnavailable(f"cannot connect to libvirt at {self.uri}: "
-                                                f"{err.get_error_message()}") from err
+                    raise Unavailable(f"cannot connect to libvirt at {self.uri}: "
+                                      f"{err.get_error_message()}") from err
             return self._conn
 
     @staticmethod

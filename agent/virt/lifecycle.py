@@ -15,10 +15,11 @@ from typing import Callable
 
 import libvirt
 
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound
+
 from . import readback
 from .connection import Hypervisor, translate
 from .domxml import ALIAS_PREFIX, build_domain_xml, build_interface_xml, interface_element
-from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .spec import Qbg, VmSpec, VmState, VmStatus, VNicSpec
 from .hostdevs import host_devices
 from .validation import (HostNicUse, check_host_conflicts, complete_nic, missing_host_device, validate_nic,
@@ -232,8 +233,8 @@ def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
     with hv.change() as conn:
         dom = _lookup(conn, vm)
         current = [n for text in _definitions(dom) for n in readback.parse_domain(text).nics]
+        nic = complete_nic(nic)  # canonical MAC first: libvirt reports the others' canonical
         _check_new_nic_distinct(nic, current)
-        nic = complete_nic(nic)
         check_host_conflicts(vm, [("nic", nic)], _other_direct_uses(conn, vm))
         xml = build_interface_xml(nic)
         active = bool(dom.isActive())

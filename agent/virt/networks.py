@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import libvirt
 
+from virtfleet.errors import FailedPrecondition, NotFound
+
 from .connection import Hypervisor, translate
-from .errors import FailedPrecondition, NotFound
 from .netxml import build_network_xml, parse_network_xml
 from .spec import VirtualNetworkSpec, VirtualNetworkStatus
 from .validation import validate_network

@@ -8,19 +8,16 @@ its errors name neither the vNIC nor the field.
 from __future__ import annotations
 
 import ipaddress
-import re
 import uuid as uuidlib
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
-from .errors import FailedPrecondition, InvalidArgument
+from virtfleet import macaddr, rules
+from virtfleet.errors import FailedPrecondition, InvalidArgument
+
 from .spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicRuntime,
                    VNicSpec)
 
-VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
-NIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")        # becomes the libvirt user alias ua-NAME
-IFNAME = re.compile(r"^[^\s/:]{1,15}$")                # a Linux interface name: at most 15 bytes
-MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 NIC_MODELS = frozenset({"virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3"})
 DOMAIN_TYPES = frozenset({"kvm", "qemu", "test"})
 MAX_PROFILEID = 39  # libvirt keeps it in a 40-byte buffer
@@ -37,30 +34,32 @@ def _uuid_ok(text: str) -> bool:
 # --- one vNIC --------------------------------------------------------------------------------
 
 def validate_nic(nic: VNicSpec, where: str) -> None:
-    """`where` is the field path of this vNIC in the request, e.g. spec.nics[2]."""
-    label = f"vNIC {nic.name!r}" if nic.name else "vNIC"
+    """`where` is the field path of this vNIC in the request, e.g. spec.nics[2]; refusals name the vNIC too."""
+    try:
+        _check_nic(nic, where)
+    except InvalidArgument as err:
+        label = f"vNIC {nic.name!r}" if nic.name else "vNIC"
+        raise InvalidArgument(err.field, f"{label}: {err.description}") from None
 
+
+def _check_nic(nic: VNicSpec, where: str) -> None:
     def bad(field: str, message: str) -> InvalidArgument:
-        return InvalidArgument(f"{where}.{field}", f"{label}: {message}")
+        return InvalidArgument(f"{where}.{field}", message)
 
-    if not NIC_NAME.match(nic.name):
-        raise bad("name", f"name {nic.name!r} must be 1-32 letters, digits, '_' or '-'")
+    rules.vnic_name(nic.name, f"{where}.name")
     if nic.kind is None:
-        raise bad("kind", "kind is required: bridge, direct or network")
+        raise bad("kind", "kind is required: bridge, direct or virtual_network")
     if not nic.source:
         raise bad("source", f"a {nic.kind} vNIC needs a source ({_source_meaning(nic.kind)})")
-    if nic.kind in (NicKind.BRIDGE, NicKind.DIRECT) and not IFNAME.match(nic.source):
-        raise bad("source", f"{nic.source!r} is not an interface name (1-15 bytes, no '/', ':' or spaces)")
+    if nic.kind in (NicKind.BRIDGE, NicKind.DIRECT):
+        rules.device_name(nic.source, f"{where}.source", "host bridge" if nic.kind == NicKind.BRIDGE else "host NIC")
     if nic.mode is not None and nic.kind != NicKind.DIRECT:
         raise bad("mode", f"mode {nic.mode} applies only to direct (macvtap) vNICs, not {nic.kind}")
     if nic.model not in NIC_MODELS:
         raise bad("model", f"model {nic.model!r} is not one of {', '.join(sorted(NIC_MODELS))}")
-    if nic.mac and not MAC.match(nic.mac):
-        raise bad("mac", f"{nic.mac!r} is not a MAC address like 52:54:00:12:34:56")
-    if nic.mac and int(nic.mac[:2], 16) & 1:
-        raise bad("mac", f"{nic.mac} is a multicast address; a vNIC needs a unicast one")
-    if not 0 <= nic.vlan <= 4094:
-        raise bad("vlan", f"VLAN id {nic.vlan} is outside 0-4094")
+    if nic.mac:
+        macaddr.unicast_field(nic.mac, f"{where}.mac")
+    rules.vlan_id(nic.vlan, f"{where}.vlan")
     if nic.pci is not None:
         _validate_pci(nic.pci, bad)
     if nic.virtualport is not None:
@@ -110,9 +109,7 @@ def _validate_virtualport(nic: VNicSpec, bad: Callable[[str, str], InvalidArgume
 # --- a whole VM ------------------------------------------------------------------------------
 
 def validate_vm(spec: VmSpec) -> None:
-    if not VM_NAME.match(spec.name):
-        raise InvalidArgument("spec.name", f"VM name {spec.name!r} must be 1-64 letters, digits, '_', '.', '+' "
-                              "or '-', starting with a letter or digit")
+    rules.vm_name(spec.name, "spec.name")
     if spec.uuid and not _uuid_ok(spec.uuid):
         raise InvalidArgument("spec.uuid", f"{spec.uuid!r} is not a UUID")
     if spec.memory_mib <= 0:
@@ -137,7 +134,7 @@ def check_nics_distinct(nics: Iterable[VNicSpec], where: str) -> None:
             if other is not nic and DirectMode.PASSTHROUGH in (nic.mode, other.mode):
                 raise InvalidArgument(f"{where}[{i}].source", f"vNIC {nic.name!r}: host device {nic.source} is "
                                       f"passed through by vNIC {other.name!r}; it serves one vNIC at a time")
-        keys = [("name", nic.name), ("mac", nic.mac or None), ("pci", nic.pci)]
+        keys = [("name", nic.name), ("mac", macaddr.canonical(nic.mac) if nic.mac else None), ("pci", nic.pci)]
         if isinstance(nic.virtualport, Qbg):
             keys.append(("qbg.instanceid", nic.virtualport.instanceid.lower() or None))
         for field, value in keys:
@@ -150,11 +147,15 @@ def check_nics_distinct(nics: Iterable[VNicSpec], where: str) -> None:
 
 
 def complete_vm(spec: VmSpec, new_uuid: Callable[[], str] = lambda: str(uuidlib.uuid4())) -> VmSpec:
-    """Gives each 802.1Qbg vNIC without an instance id a fresh one: a VSI instance is created now."""
+    """Each vNIC as libvirt gets it (see complete_nic)."""
     return replace(spec, nics=tuple(complete_nic(n, new_uuid) for n in spec.nics))
 
 
 def complete_nic(nic: VNicSpec, new_uuid: Callable[[], str] = lambda: str(uuidlib.uuid4())) -> VNicSpec:
+    """A validated vNIC made canonical: its MAC as libvirt prints it, and a fresh VSI instance id for an
+    802.1Qbg vNIC that has none (a VSI instance is created now)."""
+    if nic.mac:
+        nic = replace(nic, mac=macaddr.canonical(nic.mac))
     port = nic.virtualport
     if isinstance(port, Qbg):
         return replace(nic, virtualport=replace(port, instanceid=port.instanceid.lower() or new_uuid()))
@@ -222,17 +223,20 @@ def missing_host_device(nics: Iterable[tuple[str, VNicRuntime]], devices: set[st
 
 def validate_network(net: VirtualNetworkSpec) -> None:
     f = "network"
-    if not VM_NAME.match(net.name):
-        raise InvalidArgument(f"{f}.name", f"network name {net.name!r} must be 1-64 letters, digits, '_', '.', "
-                              "'+' or '-'")
+    try:
+        rules.vm_name(net.name, f"{f}.name")  # libvirt names networks as it names domains
+    except InvalidArgument:
+        raise InvalidArgument(f"{f}.name", f"network name {net.name!r}: {rules.VM_NAME_RULE}") from None
     if net.mode is None:
         raise InvalidArgument(f"{f}.mode", "mode is required: nat, routed, bridged, isolated or open")
     if net.uuid and not _uuid_ok(net.uuid):
         raise InvalidArgument(f"{f}.uuid", f"{net.uuid!r} is not a UUID")
-    if net.bridge and not IFNAME.match(net.bridge):
-        raise InvalidArgument(f"{f}.bridge", f"{net.bridge!r} is not an interface name")
-    if net.forward_dev and (net.mode not in (NetworkMode.NAT, NetworkMode.ROUTED) or not IFNAME.match(net.forward_dev)):
-        raise InvalidArgument(f"{f}.forward_dev", "forward_dev is an interface name, for nat and routed networks only")
+    if net.bridge:
+        rules.device_name(net.bridge, f"{f}.bridge", "bridge")
+    if net.forward_dev:
+        if net.mode not in (NetworkMode.NAT, NetworkMode.ROUTED):
+            raise InvalidArgument(f"{f}.forward_dev", "forward_dev is an interface name, for nat and routed networks only")
+        rules.device_name(net.forward_dev, f"{f}.forward_dev", "forward device")
     if net.mode == NetworkMode.BRIDGED:
         if not net.bridge:
             raise InvalidArgument(f"{f}.bridge", "a bridged network needs the existing host bridge's name")

@@ -1,8 +1,13 @@
-"""The management bridge takes over the NIC's addresses and routes, or leaves the host untouched."""
+"""The management bridge takes over the NIC's addresses and routes, or leaves the host untouched.
+
+SetupManagementNetwork is a request completed from the host's state and run
+through the agent's one setupNetworks pipeline (HostNetworks.setup_management).
+"""
 
 from __future__ import annotations
 
 import pathlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,11 +15,13 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 from pyroute2 import IPRoute
 
-from agent.net.errors import ApplyFailed, FailedPrecondition, InvalidArgument
-from agent.net.management import recover_from_journal, setup_management_network
-from agent.net.state import read_state
-from agent.net.transaction import SimulatedCrash
+from agent.net.apply.transaction import ApplyFailed, SimulatedCrash, recover_from_journal
+from agent.net.hostnet.apply import SetupResult
+from agent.net.hostnet.changes import HostNetworks
+from agent.net.report.capabilities import kernel_features
+from agent.net.report.state import read_state
 from tests.fixtures.netns import Namespace, without_lifetimes
+from virtfleet.errors import FailedPrecondition, InvalidArgument
 
 pytestmark = pytest.mark.lab
 
@@ -22,8 +29,15 @@ pytestmark = pytest.mark.lab
 class Host:
     """A lab host: eth0 is a veth whose other end is a port of a switch in another namespace."""
 
-    def __init__(self, ns: Namespace, switch: Namespace, ipr: IPRoute, journal: pathlib.Path) -> None:
-        self.ns, self.switch, self.ipr, self.journal = ns, switch, ipr, journal
+    def __init__(self, ns: Namespace, switch: Namespace, ipr: IPRoute, state_dir: pathlib.Path) -> None:
+        self.ns, self.switch, self.ipr = ns, switch, ipr
+        self.journal = state_dir / "net.journal"
+        self.networks = HostNetworks(ipr, threading.Lock(), journal_path=self.journal,
+                                     config_path=state_dir / "netconfig.json", features=lambda: kernel_features(ipr))
+
+    def setup(self, nic: str = "eth0", bridge: str = "ovirtmgmt", **options: Any) -> SetupResult:
+        """What the SetupManagementNetwork RPC runs."""
+        return self.networks.setup_management(nic, bridge, **options)
 
     def observed(self) -> dict[str, Any]:
         """The host as iproute2 and read_state see it, minus what ticks by itself."""
@@ -59,13 +73,13 @@ def host(netns_factory: Any, tmp_path: pathlib.Path) -> Iterator[Host]:
     ns.ip("route", "add", "198.51.100.0/24", "via", "192.0.2.1", "metric", "5", "proto", "static")
     ns.ip("route", "add", "203.0.113.0/24", "dev", "eth0", "proto", "static")
     with ns.iproute() as ipr:
-        yield Host(ns, switch, ipr, tmp_path / "net.journal")
+        yield Host(ns, switch, ipr, tmp_path)
 
 
 def test_management_network_moves_address_onto_bridge(host: Host) -> None:
     mac = host.ns.ip_json("link", "show", "eth0")[0]["address"]
 
-    result = setup_management_network(host.ipr, "eth0", journal_path=host.journal)
+    result = host.setup("eth0")
 
     assert result.changed
     assert result.steps[0] == f"ip link add ovirtmgmt address {mac} mtu 1450 type bridge stp_state 0"
@@ -97,10 +111,10 @@ def test_management_network_moves_address_onto_bridge(host: Host) -> None:
 
 
 def test_second_setup_changes_nothing(host: Host) -> None:
-    setup_management_network(host.ipr, "eth0")
+    host.setup("eth0")
     before = host.observed()
 
-    again = setup_management_network(host.ipr, "eth0")
+    again = host.setup("eth0")
 
     assert (again.changed, again.steps) == (False, [])
     assert host.observed() == before
@@ -109,29 +123,29 @@ def test_second_setup_changes_nothing(host: Host) -> None:
 def test_dry_run_lists_the_steps_and_changes_nothing(host: Host) -> None:
     before = host.observed()
 
-    dry = setup_management_network(host.ipr, "eth0", dry_run=True)
+    dry = host.setup("eth0", dry_run=True)
 
     assert not dry.changed
     assert host.observed() == before
-    assert dry.steps == setup_management_network(host.ipr, "eth0").steps
+    assert dry.steps == host.setup("eth0").steps
 
 
 @pytest.mark.parametrize("bad", ["", "eth0/1", "eth 0", "eth0:1", "e" * 16, "é" * 8, "..", "eth0\n"])
 def test_bad_nic_name_is_invalid_argument_naming_the_field(host: Host, bad: str) -> None:
     with pytest.raises(InvalidArgument) as raised:
-        setup_management_network(host.ipr, bad)
+        host.setup(bad)
     assert raised.value.field == "nic"
 
 
 def test_unknown_nic_is_invalid_argument(host: Host) -> None:
     with pytest.raises(InvalidArgument) as raised:
-        setup_management_network(host.ipr, "eth9")
+        host.setup("eth9")
     assert (raised.value.field, "eth9" in raised.value.message) == ("nic", True)
 
 
 def test_bad_bridge_name_is_invalid_argument_naming_the_field(host: Host) -> None:
     with pytest.raises(InvalidArgument) as raised:
-        setup_management_network(host.ipr, "eth0", "ovirt mgmt")
+        host.setup("eth0", "ovirt mgmt")
     assert raised.value.field == "bridge"
 
 
@@ -141,24 +155,24 @@ def test_nic_enslaved_to_another_bridge_is_failed_precondition(host: Host) -> No
     before = host.observed()
 
     with pytest.raises(FailedPrecondition, match="other"):
-        setup_management_network(host.ipr, "eth0")
+        host.setup("eth0")
     assert host.observed() == before
 
 
 def test_bridge_name_taken_by_another_kind_is_failed_precondition(host: Host) -> None:
     host.ns.ip("link", "add", "ovirtmgmt", "type", "veth", "peer", "name", "x1")
     with pytest.raises(FailedPrecondition, match="not a bridge"):
-        setup_management_network(host.ipr, "eth0")
+        host.setup("eth0")
 
 
 def test_failure_at_every_step_restores_previous_state(host: Host) -> None:
     before = host.observed()
-    steps = setup_management_network(host.ipr, "eth0", dry_run=True).steps
+    steps = host.setup("eth0", dry_run=True).steps
     assert len(steps) >= 8
 
     for index, step in enumerate(steps):
         with pytest.raises(ApplyFailed, match="rolled back") as raised:
-            setup_management_network(host.ipr, "eth0", journal_path=host.journal, fail_at=index)
+            host.setup("eth0", fail_at=index)
         # the step names the failed change; an address's remaining lifetime may have ticked meanwhile
         assert without_lifetimes(step) in without_lifetimes(raised.value.message)
         assert host.observed() == before, f"after a failure at step {index}: {step}"
@@ -172,7 +186,7 @@ def test_existing_bridge_is_adjusted_and_restored_on_failure(host: Host) -> None
     host.ns.ip("link", "set", "ovirtmgmt", "up")
     host.ns.ip("link", "set", "ovirtmgmt", "down")
     before = host.observed()
-    steps = setup_management_network(host.ipr, "eth0", dry_run=True).steps
+    steps = host.setup("eth0", dry_run=True).steps
     assert steps[:3] == [
         "ip link set ovirtmgmt type bridge stp_state 0",
         f"ip link set ovirtmgmt address {host.ns.ip_json('link', 'show', 'eth0')[0]['address']}",
@@ -181,19 +195,19 @@ def test_existing_bridge_is_adjusted_and_restored_on_failure(host: Host) -> None
 
     for index in range(len(steps)):
         with pytest.raises(ApplyFailed):
-            setup_management_network(host.ipr, "eth0", fail_at=index)
+            host.setup("eth0", fail_at=index)
         assert host.observed() == before, f"after a failure at step {index}: {steps[index]}"
 
-    assert setup_management_network(host.ipr, "eth0").changed
+    assert host.setup("eth0").changed
 
 
 def test_journal_recovery_after_a_crash_at_every_step(host: Host) -> None:
     before = host.observed()
-    steps = setup_management_network(host.ipr, "eth0", dry_run=True).steps
+    steps = host.setup("eth0", dry_run=True).steps
 
     for index in range(len(steps) + 1):  # the last one dies after all steps, before verifying
         with pytest.raises(SimulatedCrash):
-            setup_management_network(host.ipr, "eth0", journal_path=host.journal, crash_at=index)
+            host.setup("eth0", crash_at=index)
         assert host.journal.exists()
 
         assert recover_from_journal(host.ipr, host.journal)

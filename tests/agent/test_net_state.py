@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pyroute2 import IPRoute
 
-from agent.net import capabilities
-from agent.net.state import read_state
+from agent.net.report import capabilities
+from agent.net.report.state import read_state
 from tests.fixtures.netns import Namespace
 from virtfleet.v1 import netstate_pb2
 

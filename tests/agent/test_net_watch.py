@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from agent.net.watch import StateWatcher, WatcherStopped
+from agent.net.report.watch import StateWatcher, WatcherStopped
+from tests.agent.watch_subscription import subscribe
 from tests.fixtures.netns import Namespace
 from virtfleet.v1 import netstate_pb2
 
@@ -31,14 +32,14 @@ def _until(subscription: object, predicate: object, timeout: float = 5.0) -> tup
 def test_first_state_is_the_whole_host(netns: Namespace) -> None:
     netns.ip("link", "add", "br0", "type", "bridge")
     with StateWatcher(netns=netns.name) as watcher:
-        sequence, state = watcher.subscribe().get(timeout=5)
+        sequence, state = subscribe(watcher).get(timeout=5)
     assert sequence == 1
     assert _names(state) == [j["ifname"] for j in netns.ip_json("link", "show")]
 
 
 def test_a_change_brings_a_new_full_state(netns: Namespace) -> None:
     with StateWatcher(netns=netns.name) as watcher:
-        subscription = watcher.subscribe()
+        subscription = subscribe(watcher)
         subscription.get(timeout=5)
         netns.ip("link", "add", "br0", "type", "bridge")
         sequence, state = _until(subscription, lambda s: "br0" in _names(s))
@@ -51,7 +52,7 @@ def test_a_change_brings_a_new_full_state(netns: Namespace) -> None:
 def test_a_burst_of_changes_is_coalesced(netns: Namespace) -> None:
     batch = "".join(f"link add b{i} type bridge\n" for i in range(40))
     with StateWatcher(netns=netns.name, quiet_period=0.05) as watcher:
-        subscription = watcher.subscribe()
+        subscription = subscribe(watcher)
         subscription.get(timeout=5)
         subprocess.run(["ip", "-n", netns.name, "-batch", "-"], input=batch, text=True, check=True)
         sequence, state = _until(subscription, lambda s: len(s.links) == 41)
@@ -60,7 +61,7 @@ def test_a_burst_of_changes_is_coalesced(netns: Namespace) -> None:
 
 def test_a_slow_consumer_skips_to_the_newest_state(netns: Namespace) -> None:
     with StateWatcher(netns=netns.name) as watcher:
-        subscription = watcher.subscribe()
+        subscription = subscribe(watcher)
         for i in range(3):
             netns.ip("link", "add", f"b{i}", "type", "bridge")
             time.sleep(0.2)
@@ -71,7 +72,7 @@ def test_a_slow_consumer_skips_to_the_newest_state(netns: Namespace) -> None:
 def test_stop_ends_subscriptions_and_releases_everything(netns: Namespace) -> None:
     fds_before = set(os.listdir("/proc/self/fd"))
     watcher = StateWatcher(netns=netns.name).start()
-    subscription = watcher.subscribe()
+    subscription = subscribe(watcher)
     subscription.get(timeout=5)
     waiter_saw: list[BaseException] = []
 
@@ -90,4 +91,4 @@ def test_stop_ends_subscriptions_and_releases_everything(netns: Namespace) -> No
     assert not [t for t in threading.enumerate() if t.name == "net-state-watcher"]
     assert set(os.listdir("/proc/self/fd")) <= fds_before
     with pytest.raises(WatcherStopped):
-        watcher.subscribe().get(timeout=1)
+        subscribe(watcher).get(timeout=1)

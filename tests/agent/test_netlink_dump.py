@@ -19,9 +19,10 @@ import pytest
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.net import kernel_names as names
-from agent.net import netlink_dump
-from agent.net.state import read_state
+from agent.net.netlink import dump as netlink_dump
+from agent.net.netlink import names
+from agent.net.netlink.socket import INFINITY_LIFE_TIME
+from agent.net.report.state import read_state
 from tests.fixtures.netns import Namespace
 from virtfleet.v1 import netstate_pb2
 
@@ -327,7 +328,7 @@ def _ref_address(msg: Any) -> netstate_pb2.Address:
     cache = msg.get_attr("IFA_CACHEINFO") or {}
 
     def lifetime(seconds: int | None) -> int:
-        return -1 if seconds is None or seconds == names.INFINITY_LIFE_TIME else seconds
+        return -1 if seconds is None or seconds == INFINITY_LIFE_TIME else seconds
 
     return netstate_pb2.Address(
         family=names.family_name(family), address=msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS") or "",

@@ -1,7 +1,7 @@
 """setupNetworks on the real kernel: a lab host whose NICs are veths plugged into a switch namespace.
 
 Each test reads the host back with iproute2 (`ip -j`), independently of the
-agent's pyroute2 code, and compares normalised states (agent.net.snapshot)
+agent's pyroute2 code, and compares normalised states (agent.net.apply.snapshot)
 where it promises "exactly as before".
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from pyroute2 import IPRoute
 
-from agent.net import snapshot
-from agent.net.capabilities import kernel_features
-from agent.net.errors import ApplyFailed, FailedPrecondition, InvalidArgument
+from agent.net.apply import snapshot
+from agent.net.apply.transaction import ApplyFailed, SimulatedCrash, recover_from_journal
 from agent.net.hostnet.changes import HostNetworks
-from agent.net.state import read_state
-from agent.net.transaction import SimulatedCrash, recover_from_journal
+from agent.net.report.capabilities import kernel_features
+from agent.net.report.state import read_state
+from virtfleet.errors import FailedPrecondition, InvalidArgument
 from tests.fixtures.netns import Namespace
 from virtfleet.v1 import hostnet_pb2
 
@@ -256,9 +256,8 @@ def test_bond_and_vlan_networks_on_the_kernel(host: Host) -> None:
 
 def test_a_kernel_refusal_inside_a_batch_is_rolled_back_exactly(host: Host) -> None:
     """Steps go to the kernel many per write; a refusal mid-write still restores every touched link."""
-    from agent.net import netlink_batch, transaction
-    from agent.net.operations import AddBridge, DeleteLink, SetMaster, SetMtu, SetUp
-    from agent.net.transaction import Step
+    from agent.net.apply import batch, transaction
+    from agent.net.apply.operations import AddBridge, DeleteLink, SetMaster, SetMtu, SetUp, Step
 
     before = host.normalised()
     current = read_state(host.ipr)
@@ -269,13 +268,13 @@ def test_a_kernel_refusal_inside_a_batch_is_rolled_back_exactly(host: Host) -> N
         Step(SetMtu("eth3", 20), SetMtu("eth3", 1500)),  # below any link's minimum: refused
         Step(SetUp("b1", True), SetUp("b1", False)),
     ]
-    batch = netlink_batch.for_socket(host.ipr, {link.name: link.index for link in current.links})
+    writer = batch.for_socket(host.ipr, {link.name: link.index for link in current.links})
     try:
         with pytest.raises(ApplyFailed, match=r"ip link set eth3 mtu 20 failed .*Invalid argument.*rolled back"):
             transaction.execute(host.ipr, steps, touched=["b1", "eth1", "eth2", "eth3"], verify=lambda: [],
-                                journal_path=host.journal, run=batch.run)
+                                journal_path=host.journal, run=writer.run)
     finally:
-        batch.close()
+        writer.close()
     assert host.normalised() == before
 
 

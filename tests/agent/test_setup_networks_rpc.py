@@ -21,6 +21,7 @@ import pytest
 from manager.pki import CertificateAuthority
 from virtfleet.enroll import make_key_and_csr
 from tests.fixtures.netns import Namespace
+from virtfleet.rpc import field_violations
 from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2
 
@@ -113,7 +114,18 @@ def test_a_bad_request_is_invalid_argument_naming_the_field(agent: Agent) -> Non
         agent.setup(networks=[hostnet_pb2.NetworkAttachment(network="blue", nic="eth1", vlan=4095)])
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith("networks[0].vlan: ")
+    assert [field for field, _ in field_violations(err.value)] == ["networks[0].vlan"]
     assert "blue" not in agent.links()
+
+
+def test_a_bad_management_nic_is_invalid_argument_naming_the_field(agent: Agent) -> None:
+    before = agent.links()
+    with pytest.raises(grpc.RpcError) as err:
+        agent.stub.SetupManagementNetwork(agent_pb2.SetupManagementNetworkRequest(nic="eth9"), timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(err.value)
+    assert field == "nic" and "eth9" in description
+    assert agent.links() == before
 
 
 def test_a_bond_without_kernel_bonding_is_failed_precondition(agent: Agent) -> None:

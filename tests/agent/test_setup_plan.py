@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agent.net.hostnet.model import devices, merge
+from agent.net.hostnet.canonicalize import merge
+from agent.net.hostnet.model import devices
 from agent.net.hostnet.plan import plan
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
@@ -160,3 +161,49 @@ def test_every_step_carries_an_undo_of_the_same_device() -> None:
         name = lambda op: getattr(op, "name", None) or getattr(op, "link", None) or getattr(op, "device", None)
         assert name(step.do) == name(step.undo), step.describe()
     assert {"a", "eth1", "eth2"} <= p.touched
+
+
+def test_a_management_bridge_takes_over_every_address_and_route_of_its_nic_as_they_are() -> None:
+    from agent.net.hostnet.canonicalize import management
+
+    current = state(nic("eth0", mtu=1450, addresses=[
+        netstate_pb2.Address(family="inet", address="192.0.2.11", prefixlen=24, broadcast="192.0.2.255", label="eth0",
+                             valid_lft=-1, preferred_lft=-1),
+        netstate_pb2.Address(family="inet", address="10.7.0.11", prefixlen=16, flags=["noprefixroute"], label="eth0",
+                             valid_lft=900, preferred_lft=600),
+        netstate_pb2.Address(family="inet", address="192.0.2.12", prefixlen=24, label="eth0:sec", valid_lft=-1,
+                             preferred_lft=-1, flags=["secondary"]),
+    ]), routes=[
+        netstate_pb2.Route(family="inet", destination="default", gateway="192.0.2.1", device="eth0", protocol="boot",
+                           scope="global"),
+        netstate_pb2.Route(family="inet", destination="192.0.2.0/24", device="eth0", protocol="kernel", scope="link"),
+    ])
+    request = management(current, "eth0", "ovirtmgmt").request
+    assert [(n.network, n.nic, n.mtu, n.bridged, n.ipv4.address, n.ipv4.gateway, n.default_route)
+            for n in request.networks] == [("ovirtmgmt", "eth0", 1450, True, "192.0.2.11", "192.0.2.1", True)]
+    config = merge(hostnet_pb2.HostNetworkConfig(), request)
+    steps = plan(current, devices(hostnet_pb2.HostNetworkConfig()), devices(config, ["ovirtmgmt"]), {}).describe()
+    assert steps == [
+        "ip link add ovirtmgmt address 52:54:00:00:00:10 mtu 1450 type bridge stp_state 0",
+        "ip link set eth0 master ovirtmgmt",
+        "ip link set ovirtmgmt up",
+        "ip addr add 192.0.2.11/24 brd 192.0.2.255 dev ovirtmgmt",
+        "ip addr add 10.7.0.11/16 dev ovirtmgmt noprefixroute valid_lft 900 preferred_lft 600",
+        "ip addr add 192.0.2.12/24 dev ovirtmgmt label ovirtmgmt:sec",
+        "ip route replace default via 192.0.2.1 dev ovirtmgmt",  # moved as it is: no `proto static`
+        "ip addr del 192.0.2.12/24 dev eth0",
+        "ip addr del 10.7.0.11/16 dev eth0",
+        "ip addr del 192.0.2.11/24 dev eth0",
+    ]
+
+
+def test_a_management_request_records_a_leased_address_as_dhcp() -> None:
+    from agent.net.hostnet.canonicalize import management
+
+    current = state(nic("eth0", addresses=[netstate_pb2.Address(family="inet", address="192.0.2.50", prefixlen=24,
+                                                                 valid_lft=3600, preferred_lft=3600)]),
+                    routes=[netstate_pb2.Route(family="inet", destination="default", gateway="192.0.2.1",
+                                               device="eth0", protocol="dhcp", metric=100)])
+    [network] = management(current, "eth0", "ovirtmgmt").request.networks
+    assert (network.ipv4.method, network.ipv4.address, network.ipv4.gateway, network.default_route) == \
+        ("dhcp", "", "192.0.2.1", True)

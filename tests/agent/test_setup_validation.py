@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.net.errors import FailedPrecondition, InvalidArgument
 from agent.net.hostnet.validation import validate
+from virtfleet.errors import FailedPrecondition, InvalidArgument
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
 ALL = ["bridge", "tun", "veth", "bond", "vlan"]

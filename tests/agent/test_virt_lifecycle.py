@@ -14,7 +14,7 @@ libvirt = pytest.importorskip("libvirt", reason="libvirt-python is not installed
 
 from agent.virt import lifecycle, networks  # noqa: E402
 from agent.virt.connection import Hypervisor, pick_domain_type  # noqa: E402
-from agent.virt.errors import FailedPrecondition, InvalidArgument, NotFound, Unsupported  # noqa: E402
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented  # noqa: E402
 from agent.virt.spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, VirtualNetworkSpec,  # noqa: E402
                              VmSpec, VmState, VNicSpec)
 
@@ -174,7 +174,7 @@ def test_hot_plug_needs_a_driver_that_can(hv):
     vm = name()
     lifecycle.define_vm(hv, spec(vm))
     lifecycle.start_vm(hv, vm)
-    with pytest.raises(Unsupported):
+    with pytest.raises(Unimplemented):
         lifecycle.attach_nic(hv, vm, VNicSpec("nic3", NicKind.BRIDGE, "br0"))
     assert [n.name for n in lifecycle.get_vm(hv, vm).runtime.nics] == ["nic1", "nic2"]
 

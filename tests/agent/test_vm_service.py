@@ -25,7 +25,7 @@ from virtfleet.enroll import make_key_and_csr  # noqa: E402
 from virtfleet.tls import TlsMaterial  # noqa: E402
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc  # noqa: E402
 
-from agent.vm_server import add_vm_service  # noqa: E402
+from agent.rpc.vm import add_vm_service  # noqa: E402
 
 HOST = "host1"
 

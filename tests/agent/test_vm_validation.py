@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 
-from agent.virt.errors import FailedPrecondition, InvalidArgument
 from agent.virt.spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec,
                              VNicSpec)
 from agent.virt.validation import HostNicUse, check_host_conflicts, complete_vm, validate_network, validate_vm
+from virtfleet.errors import FailedPrecondition, InvalidArgument
 
 QBG_NIC = VNicSpec("uplink", NicKind.DIRECT, "eth0.2", mode=DirectMode.VEPA, vlan=2, virtualport=Qbg(11, 1193047, 2))
 
@@ -229,3 +229,18 @@ def test_host_devices_reads_this_namespaces_sysfs(tmp_path):
     (tmp_path / "br0" / "bridge").mkdir(parents=True)
     (tmp_path / "eth0").mkdir()
     assert host_devices(tmp_path) == ({"br0", "eth0"}, {"br0"})
+
+
+# --- MACs in any form the shared parser reads (virtfleet.macaddr) --------------------------------
+
+@pytest.mark.parametrize("mac", ["52-54-00-AB-CD-EF", "525400abcdef", "52:54:00:AB:CD:EF"])
+def test_a_vnic_mac_in_any_form_is_accepted_and_used_canonical(mac):
+    spec = vm(VNicSpec("nic1", NicKind.BRIDGE, "br0", mac=mac))
+    validate_vm(spec)
+    assert complete_vm(spec).nics[0].mac == "52:54:00:ab:cd:ef"
+
+
+def test_one_mac_in_two_forms_is_one_mac():
+    err = refusal(vm(VNicSpec("a", NicKind.BRIDGE, "br0", mac="52:54:00:00:00:01"),
+                     VNicSpec("b", NicKind.BRIDGE, "br0", mac="52-54-00-00-00-01")))
+    assert err.field == "spec.nics[1].mac"

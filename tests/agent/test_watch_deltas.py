@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from agent.net.watch import StateWatcher, WatcherStopped
+from agent.net.report.watch import StateWatcher, WatcherStopped
 from tests.fixtures.netns import Namespace
 from virtfleet.hostnet import netdelta
 from virtfleet.v1 import agent_pb2, netstate_pb2
@@ -58,7 +58,7 @@ def test_snapshot_then_deltas_that_rebuild_the_kernel_state(netns: Namespace) ->
         follower.until(lambda s: "tap0" not in _links(s) and not _links(s)["br0"].bridge.ports)
         netns.settle()
         with netns.iproute() as ipr:
-            from agent.net.state import read_state
+            from agent.net.report.state import read_state
             truth = read_state(ipr)
         follower.until(lambda s: [l.name for l in s.links] == [l.name for l in truth.links])
     assert set(follower.kinds[1:]) == {"delta"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.net.state import read_state
+from agent.net.report.state import read_state
 from manager.cli.netreport_text import render_brctl_show, render_ip_addr
 from tests.fixtures.netns import Namespace, without_lifetimes
 from virtfleet.v1 import netstate_pb2

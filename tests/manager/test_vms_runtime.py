@@ -20,7 +20,7 @@ from virtfleet.enroll import make_key_and_csr  # noqa: E402
 from virtfleet.tls import TlsMaterial  # noqa: E402
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
 
-from agent.vm_server import add_vm_service  # noqa: E402
+from agent.rpc.vm import add_vm_service  # noqa: E402
 
 from .vmhelpers import api, create_template, create_vm, leased, vm_rows  # noqa: E402
 

@@ -2,7 +2,9 @@
 
 Shaped like nmstate's apply. The state is read once before (for validation,
 planning and the transaction's snapshot) and once after (verification and the
-reply): per-step re-reads would make hundreds of networks slow.
+reply): per-step re-reads would make hundreds of networks slow. The
+management network comes through here too, as a request completed by
+canonicalize.management whose bridge takes over its NIC.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.net import netlink_batch, operations, transaction
-from agent.net.errors import ApplyFailed
-from agent.net.hostnet.model import Devices, devices
-from agent.net.hostnet.plan import Originals, plan
+from agent.net.apply import batch, operations, transaction
+from agent.net.apply.transaction import ApplyFailed
+from agent.net.hostnet.model import BridgeSpec, Devices, devices
+from agent.net.hostnet.plan import Originals, plan, port_mac
 from agent.net.hostnet.validation import validate
-from agent.net.state import read_state
+from agent.net.report.state import read_state
 from virtfleet.hostnet import netcompare
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
@@ -42,6 +44,8 @@ def setup_networks(
     features: Iterable[str],
     journal_path: pathlib.Path | None = None,
     keep_journal: bool = False,
+    takeover: Iterable[str] = (),
+    current: netstate_pb2.NetworkState | None = None,
     fail_at: int | None = None,
     crash_at: int | None = None,
 ) -> SetupResult:
@@ -49,11 +53,13 @@ def setup_networks(
 
     A dry run, or a request the host already satisfies, changes nothing
     (`changed=False`). `keep_journal` leaves the change undoable until
-    confirmed (two-phase). `fail_at`/`crash_at` are fault-injection seams.
+    confirmed (two-phase). `takeover` names bridges that take over their port
+    (the management network); `current` is the state the caller completed the
+    request from, read just now. `fail_at`/`crash_at` are fault-injection seams.
     """
-    current = read_state(ipr)
+    current = current if current is not None else read_state(ipr)
     config = validate(request, running, current, features)
-    old, new = devices(running), devices(config)
+    old, new = devices(running), devices(config, takeover)
     steps = plan(current, old, new, originals)
     if request.dry_run:
         return SetupResult(False, steps.describe(), current, running, originals)
@@ -63,19 +69,19 @@ def setup_networks(
 
     def check() -> list[str]:
         after.append(read_state(ipr))
-        return verify(after[-1], config, old, new)
+        return verify(after[-1], config, old, new) + verify_takeovers(current, after[-1], new)
 
     if request.no_rollback:
         _apply_without_rollback(ipr, steps.steps, check)
     else:
-        batch = netlink_batch.for_socket(ipr, {link.name: link.index for link in current.links})
+        writer = batch.for_socket(ipr, {link.name: link.index for link in current.links})
         try:
             transaction.execute(
                 ipr, steps.steps, touched=sorted(steps.touched), verify=check, journal_path=journal_path,
-                fail_at=fail_at, crash_at=crash_at, current=current, keep_journal=keep_journal, run=batch.run,
+                fail_at=fail_at, crash_at=crash_at, current=current, keep_journal=keep_journal, run=writer.run,
             )
         finally:
-            batch.close()
+            writer.close()
     return SetupResult(True, steps.describe(), after[-1], config, steps.originals)
 
 
@@ -93,6 +99,43 @@ def verify(state: netstate_pb2.NetworkState, config: hostnet_pb2.HostNetworkConf
     for name in sorted((set(old.bridges) | set(old.vlans) | set(old.bonds)) - set(new.bridges) - set(new.vlans) - set(new.bonds)):
         if name in present:
             lines.append(f"{name}: expected absent, found present")
+    return lines
+
+
+def verify_takeovers(before: netstate_pb2.NetworkState, after: netstate_pb2.NetworkState, new: Devices) -> list[str]:
+    """A bridge that took over its port holds the port's MAC, addresses and routes; the port holds no IPv4 address."""
+    lines: list[str] = []
+    for bridge in new.bridges.values():
+        if bridge.takeover:
+            lines += _verify_takeover(bridge, before, after, new)
+    return lines
+
+
+def _verify_takeover(bridge: BridgeSpec, before: netstate_pb2.NetworkState, after: netstate_pb2.NetworkState,
+                     new: Devices) -> list[str]:
+    was = {link.name: link for link in before.links}
+    now = {link.name: link for link in after.links}
+    top, port = now.get(bridge.name), now.get(bridge.port)
+    if top is None or port is None:
+        return []  # netcompare reports the missing device
+    lines = []
+    mac = port_mac(was, bridge.port, new)
+    if mac and top.mac != mac:
+        lines.append(f"{bridge.name} mac: expected {mac}, found {top.mac}")
+    if top.bridge.stp_enabled:
+        lines.append(f"{bridge.name} stp: expected off, found on")
+    held = [a for a in port.addresses if a.family == "inet"]
+    if held:
+        lines.append(f"{bridge.port} IPv4 addresses: expected none, found {', '.join(a.address for a in held)}")
+    present = {(a.address, a.prefixlen) for a in top.addresses}
+    moved = [a for a in was[bridge.port].addresses if a.family == "inet"] if bridge.port in was else []
+    lines += [f"{bridge.name}: missing address {a.address}/{a.prefixlen}"
+              for a in moved if (a.address, a.prefixlen) not in present]
+    routes = {(r.destination, r.gateway, r.metric) for r in after.routes if r.device == bridge.name}
+    lines += [f"{bridge.name}: missing route {r.destination} via {r.gateway or 'link'} metric {r.metric}"
+              for r in before.routes
+              if r.device == bridge.port and r.family == "inet" and r.protocol != "kernel"
+              and (r.destination, r.gateway, r.metric) not in routes]
     return lines
 
 

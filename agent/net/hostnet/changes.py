@@ -1,5 +1,9 @@
 """One host network change at a time: applied, pending confirmation, committed or rolled back.
 
+setupNetworks and SetupManagementNetwork both come through here, into the one
+pipeline (hostnet.apply) and the one journal, so neither can overwrite a change
+the other left pending.
+
 With a connectivity timeout the change stays pending: its journal stays on
 disk and a timer rolls it back unless CommitNetworks arrives first — the
 manager reaching the agent again over a fresh call is the proof the host is
@@ -19,10 +23,13 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
-from agent.net.errors import FailedPrecondition, NetError
-from agent.net.hostnet import persistence
+from agent.net.apply import journal
+from agent.net.apply.transaction import recover_from_journal
+from agent.net.hostnet import canonicalize, persistence
 from agent.net.hostnet.apply import SetupResult, setup_networks
-from agent.net.transaction import recover_from_journal
+from agent.net.report.capabilities import kernel_features
+from agent.net.report.state import read_state
+from virtfleet.errors import FailedPrecondition, InvalidArgument, VirtfleetError
 from virtfleet.v1 import hostnet_pb2
 
 log = logging.getLogger(__name__)
@@ -51,30 +58,44 @@ class HostNetworks:
         with self._lock:
             return self._saved.config
 
-    def refuse_if_pending(self) -> None:
-        """Callers that change the host themselves (management network) must wait too."""
-        if self._pending is not None:
-            raise FailedPrecondition(f"network change {self._pending.change_id} awaits CommitNetworks; "
-                                     "commit it or wait for its automatic rollback")
-
     def setup(self, request: hostnet_pb2.SetupNetworksRequest, **seams: int) -> hostnet_pb2.SetupNetworksResponse:
         with self._lock:
-            self.refuse_if_pending()
+            self._refuse_if_pending()
             two_phase = request.connectivity_timeout_s > 0 and not request.dry_run
             result = setup_networks(
                 self._ipr, request, self._saved.config, self._saved.originals, features=self._features(),
                 journal_path=self._journal_path, keep_journal=two_phase, **seams,
             )
             response = hostnet_pb2.SetupNetworksResponse(steps=result.steps, state=result.state, config=result.config)
-            if not result.changed:
-                if not request.dry_run and result.config != self._saved.config:
-                    self._commit(persistence.Saved(result.config, result.originals))  # already so on the kernel
-                return response
-            if two_phase:
+            if two_phase and result.changed:
                 response.change_id = self._hold(result, request.connectivity_timeout_s)
-            else:
-                self._commit(persistence.Saved(result.config, result.originals))
+            elif not request.dry_run:
+                self._record(result)
             return response
+
+    def setup_management(self, nic: str, bridge: str, *, dry_run: bool = False, **seams: int) -> SetupResult:
+        """`bridge` becomes the management network on `nic`, taking over the NIC's MAC, addresses and routes.
+
+        Completed from the host's state into a setupNetworks request
+        (canonicalize.management) and applied like one, so it is saved with
+        the other networks. Idempotent: a host that has it gets no steps and
+        `changed=False`; a dry run returns the steps and changes nothing.
+        """
+        with self._lock:
+            self._refuse_if_pending()
+            current = read_state(self._ipr)
+            management = canonicalize.management(current, nic, bridge, dry_run=dry_run)
+            try:
+                result = setup_networks(
+                    self._ipr, management.request, self._saved.config, self._saved.originals,
+                    features=self._features(), journal_path=self._journal_path, takeover=[management.bridge],
+                    current=current, **seams,
+                )
+            except InvalidArgument as error:
+                raise canonicalize.management_error(error) from None
+            if not dry_run:
+                self._record(result)
+            return result
 
     def commit(self, change_id: str) -> hostnet_pb2.HostNetworkConfig:
         with self._lock:
@@ -85,7 +106,7 @@ class HostNetworks:
             pending.timer.cancel()
             self._pending = None
             self._commit(pending.saved)
-            persistence.discard(self._journal_path)
+            journal.remove(self._journal_path)
             log.info("network change %s committed", change_id)
             return self._saved.config
 
@@ -123,8 +144,19 @@ class HostNetworks:
             try:
                 recover_from_journal(self._ipr, self._journal_path)
                 log.warning("network change %s not committed in time: rolled back", change_id)
-            except NetError:
+            except VirtfleetError:
                 log.exception("rolling back network change %s failed; journal kept", change_id)
+
+    def _refuse_if_pending(self) -> None:
+        """A change awaiting its commit owns the journal: the next one waits for the commit or the rollback."""
+        if self._pending is not None:
+            raise FailedPrecondition(f"network change {self._pending.change_id} awaits CommitNetworks; "
+                                     "commit it or wait for its automatic rollback")
+
+    def _record(self, result: SetupResult) -> None:
+        """What a finished change left is the running configuration (already so on the kernel when unchanged)."""
+        if result.changed or result.config != self._saved.config:
+            self._commit(persistence.Saved(result.config, result.originals))
 
     def _commit(self, saved: persistence.Saved) -> None:
         """Saved before the journal goes: a crash in between replays the change at start (recover, then restore)."""
@@ -134,8 +166,6 @@ class HostNetworks:
 
 def restore_saved(ipr: IPRoute, *, journal_path: pathlib.Path, config_path: pathlib.Path) -> SetupResult | None:
     """At agent start, before the server binds: a client that can connect sees the restored host."""
-    from agent.net.capabilities import kernel_features
-
     networks = HostNetworks(ipr, threading.Lock(), journal_path=journal_path, config_path=config_path,
                             features=lambda: kernel_features(ipr))
     return networks.restore()

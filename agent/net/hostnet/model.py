@@ -41,6 +41,10 @@ class BridgeSpec:
     name: str
     port: str
     mtu: int
+    # The bridge takes over its port's whole identity, as a management network does: its MAC (even
+    # on a bridge that exists already) with STP off, and every IPv4 address and route the port has,
+    # each with its own attributes (labels, lifetimes, protocols) — not just the configured address.
+    takeover: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,20 +60,6 @@ class Devices:
     nics: frozenset[str] = frozenset()  # NICs this configuration uses: carriers and bond slaves
 
 
-def merge(running: hostnet_pb2.HostNetworkConfig, request: hostnet_pb2.SetupNetworksRequest) -> hostnet_pb2.HostNetworkConfig:
-    """The configuration after the request: unchanged entries first, then the request's in its order.
-
-    Keeping the request's order makes rule errors name the later of two
-    clashing entries — the one the admin just added.
-    """
-    changed = {n.network for n in request.networks} | set(request.remove_networks)
-    changed_bonds = {b.name for b in request.bonds} | set(request.remove_bonds)
-    return hostnet_pb2.HostNetworkConfig(
-        networks=[n for n in running.networks if n.network not in changed] + list(request.networks),
-        bonds=[b for b in running.bonds if b.name not in changed_bonds] + list(request.bonds),
-    )
-
-
 def bond_options(bond: hostnet_pb2.Bond) -> str:
     """Canonical options: MII monitoring at 100 ms unless the admin chose a monitor."""
     options = {k.strip().lower(): v.strip() for k, v in bond.options.items()}
@@ -78,8 +68,9 @@ def bond_options(bond: hostnet_pb2.Bond) -> str:
     return ",".join(f"{k}={options[k]}" for k in sorted(options))
 
 
-def devices(config: hostnet_pb2.HostNetworkConfig) -> Devices:
-    """Devices for a configuration that passed validation."""
+def devices(config: hostnet_pb2.HostNetworkConfig, takeover: Iterable[str] = ()) -> Devices:
+    """Devices for a configuration that passed validation; bridges named in `takeover` take over their port."""
+    takeover = frozenset(takeover)
     bonds = {
         b.name: BondSpec(b.name, tuple(sorted(b.slaves)), netcompare.bond_mode(b.mode or "0"), bond_options(b))
         for b in config.bonds
@@ -96,7 +87,7 @@ def devices(config: hostnet_pb2.HostNetworkConfig) -> Devices:
         if lay.vlan:
             vlans[lay.device] = VlanSpec(lay.device, lay.nic, lay.vlan, mtu)
         if lay.bridge:
-            bridges[lay.bridge] = BridgeSpec(lay.bridge, lay.device, mtu)
+            bridges[lay.bridge] = BridgeSpec(lay.bridge, lay.device, mtu, takeover=lay.bridge in takeover)
         if (att.ipv4.method or "none").lower() == "static":
             iface = netcompare.ipv4_interface(att.ipv4.address, att.ipv4.prefixlen)
             addresses.setdefault(lay.top, set()).add((str(iface.ip), iface.network.prefixlen))

@@ -1,7 +1,7 @@
 """The committed host network configuration on disk, restored onto the kernel at agent start.
 
-Saved atomically (temporary file, fsync, rename, fsync of the directory): a
-crash leaves the old file or the new one, never half of either. Next to the
+Saved atomically and durably, the way the journal is (agent.net.apply.journal):
+a crash leaves the old file or the new one, never half of either. Next to the
 configuration sits what each NIC was like before the agent took it (MTU,
 up/down), so releasing a NIC later gives back exactly that.
 """
@@ -9,15 +9,14 @@ up/down), so releasing a NIC later gives back exactly that.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 from dataclasses import dataclass, field
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
-from agent.net.errors import FailedPrecondition
+from agent.net.apply import journal
 from agent.net.hostnet.plan import Originals
+from virtfleet.errors import FailedPrecondition
 from virtfleet.v1 import hostnet_pb2
 
 VERSION = 1
@@ -43,24 +42,4 @@ def load(path: pathlib.Path) -> Saved:
 
 def save(path: pathlib.Path, saved: Saved) -> None:
     data = {"version": VERSION, "config": MessageToDict(saved.config), "originals": saved.originals}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        json.dump(data, tmp, indent=1, sort_keys=True)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
-    fsync_dir(path.parent)
-
-
-def discard(path: pathlib.Path) -> None:
-    """Remove a file for good (a confirmed change's journal)."""
-    path.unlink(missing_ok=True)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: pathlib.Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    journal.write_atomic(path, json.dumps(data, indent=1, sort_keys=True))

@@ -10,6 +10,10 @@ Pure. Two phases, each ordered so the host keeps working as long as it can:
    ports, addresses (an address moving from a NIC onto its new bridge is
    added on the bridge before it leaves the NIC), default route.
 
+A bridge that takes over its port (the management network, see
+model.BridgeSpec) also gets the port's MAC and STP off if it exists already,
+and every IPv4 address and route of the port moves onto it as it is.
+
 Removal only undoes what a configuration made (it is driven by the old
 configuration); building is driven by the kernel's state, so applying a
 saved configuration to a freshly booted host builds all of it, and applying it
@@ -24,8 +28,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 
-from agent.net.hostnet.model import BondSpec, Devices
-from agent.net.operations import (
+from agent.net.apply.operations import (
     AddAddress,
     AddBond,
     AddBridge,
@@ -34,11 +37,15 @@ from agent.net.operations import (
     DeleteLink,
     DeleteRoute,
     ReplaceRoute,
+    SetMac,
     SetMaster,
     SetMtu,
+    SetStp,
     SetUp,
+    Step,
 )
-from agent.net.transaction import Step
+from agent.net.hostnet.model import BondSpec, BridgeSpec, Devices
+from virtfleet import rules
 from virtfleet.v1 import netstate_pb2
 
 Originals = dict[str, dict[str, object]]  # NIC → {"mtu": int, "up": bool} before this agent took it
@@ -175,6 +182,9 @@ class _Builder:
                 self.result.originals[nic] = {"mtu": self.links[nic].mtu, "up": self.is_up(nic)}
         for bond in sorted(new.bonds.values(), key=lambda b: b.name):
             self._build_bond(bond)
+        takeovers = [b for b in sorted(new.bridges.values(), key=lambda b: b.name) if b.takeover]
+        for bridge in takeovers:
+            self._adopt_identity(bridge, new)
         self._mtus(new)
         for base in sorted(new.base_mtu):
             if not self.is_up(base) and base not in new.bonds:
@@ -188,25 +198,58 @@ class _Builder:
         moving: list[tuple[str, str]] = []  # (port, its new bridge)
         for bridge in sorted(new.bridges.values(), key=lambda b: b.name):
             if not self.exists(bridge.name):
-                self.add(AddBridge(bridge.name, self._mac(bridge.port, new), bridge.mtu, stp=False), DeleteLink(bridge.name))
+                self.add(AddBridge(bridge.name, port_mac(self.links, bridge.port, new, self.gone), bridge.mtu, stp=False), DeleteLink(bridge.name))
                 self.mtu[bridge.name] = bridge.mtu
             if self.master.get(bridge.port) != bridge.name:
                 self._set_master(bridge.port, bridge.name)
                 moving.append((bridge.port, bridge.name))
             if not self.is_up(bridge.name):
                 self.add(SetUp(bridge.name, True), SetUp(bridge.name, False))
+        taken = {b.port: b.name for b in takeovers if self.exists(b.port)}
+        added: dict[str, set[tuple[str, int]]] = {}
+        for port, bridge_name in taken.items():
+            added[bridge_name] = self._take_addresses(port, bridge_name)
         for top, addresses in sorted(new.addresses.items()):
             have = {(a.address, a.prefixlen) for a in self.links[top].addresses} if self.exists(top) else set()
-            for address, prefix in sorted(addresses - have):
+            for address, prefix in sorted(addresses - have - added.get(top, set())):
                 self.add(AddAddress(top, address, prefix, broadcast=_broadcast(address, prefix)),
                          DeleteAddress(top, address, prefix))
-        if new.default_route:
+        if new.default_route and not self._moves_with_its_port(*new.default_route, taken):
             self._default_route(*new.default_route)
+        moving = [(port, name) for port, name in moving if port not in taken] + list(taken.items())
         for port, bridge_name in moving:  # a bridge port's addresses would be dead: they move to the bridge or go
             if self.exists(port):
                 self._move_routes(port, bridge_name, new)
                 for a in reversed([a for a in self.links[port].addresses if a.family == "inet"]):
                     self.add(DeleteAddress(port, a.address, a.prefixlen), _address_op(port, a))
+
+    def _adopt_identity(self, bridge: BridgeSpec, new: Devices) -> None:
+        """An existing bridge that takes over its port: STP off and the port's MAC, before anything else."""
+        if not self.exists(bridge.name):
+            return
+        link = self.links[bridge.name]
+        if link.bridge.stp_enabled:
+            self.add(SetStp(bridge.name, False), SetStp(bridge.name, True))
+        mac = port_mac(self.links, bridge.port, new, self.gone)
+        if mac and link.mac != mac:
+            self.add(SetMac(bridge.name, mac), SetMac(bridge.name, link.mac))
+
+    def _take_addresses(self, port: str, bridge: str) -> set[tuple[str, int]]:
+        """The port's IPv4 addresses onto the bridge, each as it is (label, lifetimes, flags), in the port's order."""
+        have = {(a.address, a.prefixlen) for a in self.links[bridge].addresses} if self.exists(bridge) else set()
+        taken = set()
+        for a in self.links[port].addresses:
+            if a.family == "inet" and (a.address, a.prefixlen) not in have:
+                op = replace(_address_op(bridge, a), label=_relabel(a.label, port, bridge))
+                self.add(op, DeleteAddress(bridge, a.address, a.prefixlen))
+                taken.add((a.address, a.prefixlen))
+        return taken
+
+    def _moves_with_its_port(self, gateway: str, device: str, taken: dict[str, str]) -> bool:
+        """A default route a taken-over port has already follows it onto the bridge, as it is."""
+        return any(bridge == device and any(r.destination == "default" and r.gateway == gateway
+                                            for r in self._admin_routes(port))
+                   for port, bridge in taken.items())
 
     def _move_routes(self, port: str, bridge: str, new: Devices) -> None:
         """Routes through a new bridge port follow its addresses onto the bridge where they still reach.
@@ -216,10 +259,11 @@ class _Builder:
         them silently with the addresses, and nothing would restore them).
         """
         networks = [ipaddress.IPv4Network(f"{a}/{p}", strict=False) for a, p in new.addresses.get(bridge, ())]
+        takeover = new.bridges[bridge].takeover if bridge in new.bridges else False
         for route in self._admin_routes(port):
-            if route.destination == "default" and route.metric == 0 and new.default_route:
+            if route.destination == "default" and route.metric == 0 and new.default_route and not takeover:
                 continue  # the configured default route replaced it already
-            reachable = not route.gateway or any(ipaddress.IPv4Address(route.gateway) in n for n in networks)
+            reachable = takeover or not route.gateway or any(ipaddress.IPv4Address(route.gateway) in n for n in networks)
             if reachable:
                 self.add(replace(_route_op(route), device=bridge), _route_op(route))
             else:
@@ -251,14 +295,6 @@ class _Builder:
             if mtu > self.mtu[name]:
                 self._set_mtu(name, mtu)
 
-    def _mac(self, device: str, new: Devices) -> str:
-        """The bridge takes its port's MAC, as a bridge with one port would: the host keeps its identity."""
-        if device in new.vlans:
-            device = new.vlans[device].parent
-        if device in new.bonds and not self.exists(device):
-            device = new.bonds[device].slaves[0]
-        return self.links[device].mac if device in self.links else ""
-
     def _default_route(self, gateway: str, device: str) -> None:
         defaults = [r for r in self.current.routes if r.family == "inet" and r.destination == "default"]
         if any(r.gateway == gateway and r.device == device for r in defaults):
@@ -266,6 +302,26 @@ class _Builder:
         same_metric = next((r for r in defaults if r.metric == 0), None)
         undo = _route_op(same_metric) if same_metric else DeleteRoute("default", device, gateway, 0)
         self.add(ReplaceRoute("default", device, gateway, protocol="static"), undo)
+
+
+def port_mac(links: dict[str, netstate_pb2.Link], device: str, new: Devices, gone: set[str] | frozenset[str] = frozenset()) -> str:
+    """The bridge takes its port's MAC, as a bridge with one port would: the host keeps its identity.
+
+    A bond the plan makes (or remakes: `gone`) has no MAC yet; it will take its first slave's.
+    """
+    if device in new.vlans:
+        device = new.vlans[device].parent
+    if device in new.bonds and (device not in links or device in gone):
+        device = new.bonds[device].slaves[0]
+    return links[device].mac if device in links else ""
+
+
+def _relabel(label: str, port: str, bridge: str) -> str:
+    """`eth0:1` becomes `ovirtmgmt:1` when that still fits a link name, else the bridge's name."""
+    if not label.startswith(port):
+        return label
+    moved = bridge + label[len(port):]
+    return moved if len(moved.encode()) < rules.IFNAMSIZ else bridge
 
 
 def _broadcast(address: str, prefix: int) -> str:

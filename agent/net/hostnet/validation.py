@@ -10,23 +10,25 @@ then whether this kernel can build it at all (FAILED_PRECONDITION).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
-from agent.net.capabilities import nics as host_nics
-from agent.net.errors import FailedPrecondition, InvalidArgument
 from agent.net.hostnet import model
+from agent.net.hostnet.canonicalize import merge
+from agent.net.report.capabilities import nics as host_nics
+from virtfleet import rules
+from virtfleet.errors import FailedPrecondition, InvalidArgument
 from virtfleet.hostnet import netcompare
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
-IFNAMSIZ = 16
-MIN_MTU, MAX_MTU = 68, 65535
+ANY_IPV4 = ipaddress.IPv4Network("0.0.0.0/0")
 VM_BOND_MODES = (1, 2, 4)  # seed 003: the modes that work under a bridge VMs use
 SEED_003_REASON = (
     "bonding modes 0, 3, 5 and 6 are likely to make connections fail on a bridge that VMs use; "
     "use mode 1 (active-backup), 2 (balance-xor) or 4 (802.3ad)"
 )
 ARP_REASON = "ARP monitoring does not work correctly under a bridge that VMs use; use MII monitoring (miimon)"
-# Capability (as agent.net.capabilities names it) → the kernel module an admin would load.
+# Capability (as agent.net.report.capabilities names it) → the kernel module an admin would load.
 MODULES = {"bond": "bonding", "vlan": "8021q"}
 
 
@@ -39,23 +41,11 @@ def validate(
     """The configuration after `request`, or InvalidArgument / FailedPrecondition."""
     fields = _Fields(request)
     _check_request(request, running)
-    config = model.merge(running, request)
+    config = merge(running, request)
     _check_bonds(config, fields, state)
     _check_networks(config, fields, state, running)
     _check_capabilities(request, config, fields, set(features))
     return config
-
-
-def check_name(field: str, name: str, what: str) -> None:
-    """The kernel's own rule for link names (dev_valid_name), checked here to name the bad field."""
-    if not name:
-        raise InvalidArgument(field, f"{what} name must not be empty")
-    if len(name.encode()) >= IFNAMSIZ:
-        raise InvalidArgument(field, f"{what} name {name!r} is longer than {IFNAMSIZ - 1} bytes")
-    if name in (".", ".."):
-        raise InvalidArgument(field, f"{name!r} is not a valid {what} name")
-    if any(c in "/:" or c.isspace() for c in name):
-        raise InvalidArgument(field, f"{what} name {name!r} contains '/', ':' or whitespace")
 
 
 class _Fields:
@@ -77,11 +67,11 @@ class _Fields:
 def _check_request(request: hostnet_pb2.SetupNetworksRequest, running: hostnet_pb2.HostNetworkConfig) -> None:
     seen: set[str] = set()
     for i, att in enumerate(request.networks):
-        check_name(f"networks[{i}].network", att.network, "network")
+        rules.device_name(att.network, f"networks[{i}].network", "network")
         if att.network in seen:
             raise InvalidArgument(f"networks[{i}].network", f"network {att.network!r} appears twice in the request")
         seen.add(att.network)
-        check_name(f"networks[{i}].nic", att.nic, "NIC or bond")
+        rules.device_name(att.nic, f"networks[{i}].nic", "NIC or bond")
         _check_attachment(f"networks[{i}]", att)
     attached = {n.network for n in running.networks}
     for i, name in enumerate(request.remove_networks):
@@ -91,12 +81,12 @@ def _check_request(request: hostnet_pb2.SetupNetworksRequest, running: hostnet_p
             raise InvalidArgument(f"remove_networks[{i}]", f"network {name!r} is not attached to this host")
     bond_names: set[str] = set()
     for i, bond in enumerate(request.bonds):
-        check_name(f"bonds[{i}].name", bond.name, "bond")
+        rules.device_name(bond.name, f"bonds[{i}].name", "bond")
         if bond.name in bond_names:
             raise InvalidArgument(f"bonds[{i}].name", f"bond {bond.name!r} appears twice in the request")
         bond_names.add(bond.name)
         for j, slave in enumerate(bond.slaves):
-            check_name(f"bonds[{i}].slaves[{j}]", slave, "slave NIC")
+            rules.device_name(slave, f"bonds[{i}].slaves[{j}]", "slave NIC")
         try:
             netcompare.bond_mode(bond.mode or "0")
         except ValueError as error:
@@ -113,28 +103,20 @@ def _check_request(request: hostnet_pb2.SetupNetworksRequest, running: hostnet_p
 
 
 def _check_attachment(field: str, att: hostnet_pb2.NetworkAttachment) -> None:
-    if att.vlan and not 1 <= att.vlan <= 4094:
-        raise InvalidArgument(f"{field}.vlan", f"network {att.network}: VLAN id {att.vlan} is not 1-4094")
-    check_name(f"{field}.vlan", netcompare.layout(att).device, "VLAN device")
-    if att.mtu and not MIN_MTU <= att.mtu <= MAX_MTU:
-        raise InvalidArgument(f"{field}.mtu", f"network {att.network}: MTU {att.mtu} is not {MIN_MTU}-{MAX_MTU}")
-    method = (att.ipv4.method or "none").lower()
-    if method not in ("none", "static", "dhcp"):
-        raise InvalidArgument(f"{field}.ipv4.method", f"network {att.network}: {att.ipv4.method!r} is not none, static or dhcp")
+    """The values of one network, by the rules the manager checks them with (virtfleet.rules)."""
+    if att.vlan:
+        rules.vlan_id(att.vlan, f"{field}.vlan")
+    rules.device_name(netcompare.layout(att).device, f"{field}.vlan", "VLAN device")
+    if att.mtu:
+        rules.mtu(att.mtu, f"{field}.mtu")
+    method = rules.ipv4_method(att.ipv4.method, f"{field}.ipv4.method")
+    network = ANY_IPV4
     if method == "static":
-        try:
-            iface = netcompare.ipv4_interface(att.ipv4.address, att.ipv4.prefixlen)
-        except ValueError as error:
-            raise InvalidArgument(f"{field}.ipv4.address", f"network {att.network}: {error}") from None
-        if iface.network.prefixlen == 0:
-            raise InvalidArgument(f"{field}.ipv4.prefixlen", f"network {att.network}: a static address needs a prefix length 1-32")
+        network = rules.ipv4_interface(att.ipv4.address, att.ipv4.prefixlen, f"{field}.ipv4").network
     elif att.ipv4.address:
         raise InvalidArgument(f"{field}.ipv4.address", f"network {att.network}: an address needs method static")
     if att.ipv4.gateway:
-        try:
-            netcompare.ipv4_interface(att.ipv4.gateway, 32)
-        except ValueError as error:
-            raise InvalidArgument(f"{field}.ipv4.gateway", f"network {att.network}: {error}") from None
+        rules.ipv4_gateway(att.ipv4.gateway, network, f"{field}.ipv4.gateway")
     if att.default_route and not att.ipv4.gateway:
         raise InvalidArgument(f"{field}.default_route", f"network {att.network}: a default route needs ipv4.gateway")
 

@@ -5,7 +5,7 @@ The result carries what `ip addr show`, `ip route` (main table) and
 render a report that matches the host byte for byte without a netlink socket.
 One dump each of links, addresses and routes keeps a read cheap enough to run
 on every kernel event; nothing here asks the kernel about a single link. The
-dumps are decoded by agent.net.netlink_dump over a raw socket of their own:
+dumps are decoded by agent.net.netlink.dump over a raw socket of their own:
 pyroute2's generic decoding made a read of a thousand links take most of a
 second.
 """
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pyroute2 import IPRoute
 
-from agent.net import netlink_dump
+from agent.net.netlink import dump
 from virtfleet.v1 import netstate_pb2
 
 
 def read_state(ipr: IPRoute) -> netstate_pb2.NetworkState:
     """Everything an admin would see in the namespace `ipr` talks to."""
-    return netlink_dump.read_state(ipr.status.get("netns"))
+    return dump.read_state(ipr.status.get("netns"))

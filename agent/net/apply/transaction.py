@@ -11,37 +11,32 @@ makes recovery possible without knowing where the crash happened.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import pathlib
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from pyroute2 import IPRoute
 
-from agent.net import operations, snapshot
-from agent.net.errors import ApplyFailed, FailedPrecondition
-from agent.net.operations import Operation
-from agent.net.state import read_state
+from agent.net.apply import journal, operations, snapshot
+from agent.net.apply.operations import Operation, Step
+from agent.net.report.state import read_state
+from virtfleet.errors import Aborted
 from virtfleet.v1.netstate_pb2 import NetworkState
 
 log = logging.getLogger(__name__)
 
-JOURNAL_VERSION = 1
 
+class ApplyFailed(Aborted):
+    """The kernel refused a step or the result did not verify; the host was rolled back (ABORTED).
 
-@dataclass(frozen=True)
-class Step:
-    """One change and the change that takes it back."""
+    `diff` says, line by line, how the host differed from what was asked, so an
+    admin can see why without reading agent logs; the message carries it too.
+    """
 
-    do: Operation
-    undo: Operation
-
-    def describe(self) -> str:
-        return self.do.describe()
+    def __init__(self, summary: str, diff: str = "") -> None:
+        super().__init__(f"{summary}\n{diff}" if diff else summary)
+        self.summary = summary
+        self.diff = diff
 
 
 class InjectedFault(Exception):
@@ -75,13 +70,13 @@ def execute(
     `keep_journal` leaves the journal behind after success: the change stays
     undoable (`recover_from_journal`) until the caller confirms it — the
     two-phase connectivity check — and a crash meanwhile rolls it back at start.
-    `run` applies many steps at once (agent.net.netlink_batch); a failure it
+    `run` applies many steps at once (agent.net.apply.batch); a failure it
     raises carries `position`, the last step that may have reached the kernel,
     and `failed_position`, the step that was refused.
     """
     previous = snapshot.take(current if current is not None else read_state(ipr), touched)
     if journal_path is not None:
-        _write_journal(journal_path, previous, steps)
+        journal.write(journal_path, previous, steps)
     position = 0
     try:
         if run is not None:
@@ -109,7 +104,7 @@ def execute(
             raise failure from error
         raise  # KeyboardInterrupt and the like keep their meaning once the host is restored
     if not keep_journal:
-        _remove(journal_path)
+        journal.remove(journal_path)
 
 
 def _run_all(ipr: IPRoute, run: Callable[[IPRoute, Sequence[Operation]], None], steps: Sequence[Step],
@@ -130,20 +125,15 @@ def recover_from_journal(ipr: IPRoute, journal_path: pathlib.Path) -> bool:
     Call at agent start, before serving requests, so the host is back to its
     last committed configuration before anyone reads or changes it.
     """
-    try:
-        entry = json.loads(journal_path.read_text())
-    except FileNotFoundError:
+    entry = journal.read(journal_path)
+    if entry is None:
         return False
-    if entry.get("version") != JOURNAL_VERSION:
-        raise FailedPrecondition(f"journal {journal_path} has unknown version {entry.get('version')!r}; left in place")
-    steps = [Step(operations.from_json(s["do"]), operations.from_json(s["undo"])) for s in entry["steps"]]
-    previous: snapshot.Snapshot = entry["previous"]
-    log.warning("recovering %d journaled network steps from %s", len(steps), journal_path)
-    errors = _undo(ipr, steps)
-    differences = snapshot.diff(previous, snapshot.take(read_state(ipr), previous))
+    log.warning("recovering %d journaled network steps from %s", len(entry.steps), journal_path)
+    errors = _undo(ipr, entry.steps)
+    differences = snapshot.diff(entry.previous, snapshot.take(read_state(ipr), entry.previous))
     if errors or differences:
         raise ApplyFailed(f"recovery from {journal_path} incomplete; journal kept", "\n".join(errors + differences))
-    _remove(journal_path)
+    journal.remove(journal_path)
     return True
 
 
@@ -161,7 +151,7 @@ def _roll_back(
     if errors or differences:
         kept = f"; journal kept at {journal_path}" if journal_path else ""
         return ApplyFailed(f"{failed} failed ({_reason(cause)}) and rollback was incomplete{kept}", "\n".join(errors + differences))
-    _remove(journal_path)
+    journal.remove(journal_path)
     diff = cause.diff if isinstance(cause, ApplyFailed) else ""
     return ApplyFailed(f"{failed} failed ({_reason(cause)}); the host was rolled back", diff)
 
@@ -178,36 +168,4 @@ def _undo(ipr: IPRoute, steps: Sequence[Step]) -> list[str]:
 
 
 def _reason(error: BaseException) -> str:
-    return error.message if isinstance(error, ApplyFailed) else str(error)
-
-
-def _write_journal(path: pathlib.Path, previous: snapshot.Snapshot, steps: Sequence[Step]) -> None:
-    """Atomic and durable: a crash leaves either no journal or a complete one."""
-    entry: dict[str, Any] = {
-        "version": JOURNAL_VERSION,
-        "previous": previous,
-        "steps": [
-            {"describe": s.describe(), "do": operations.to_json(s.do), "undo": operations.to_json(s.undo)} for s in steps
-        ],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(json.dumps(entry))  # one C-encoded string: indenting runs the pure-Python encoder, slow at 1000s of steps
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
-    _fsync_dir(path.parent)
-
-
-def _remove(path: pathlib.Path | None) -> None:
-    if path is not None:
-        path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: pathlib.Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return error.summary if isinstance(error, ApplyFailed) else str(error)

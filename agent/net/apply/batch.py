@@ -13,37 +13,44 @@ Operations this module does not pack (addresses, routes, VLANs, bonds) go
 through pyroute2 one by one, in order, between chunks. A chunk stops the run
 at its first refusal; the caller's rollback then undoes every step of the
 chunk — safe, because every undo restores a captured value and tolerates
-"already so" (see agent.net.transaction).
+"already so" (see agent.net.apply.transaction).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import struct
-import threading
 from collections.abc import Sequence
 
 from pyroute2 import IPRoute
 
-from agent.net import operations
-from agent.net.operations import AddBridge, DeleteLink, Operation, SetMaster, SetMtu, SetUp
+from agent.net.apply import operations
+from agent.net.apply.operations import AddBridge, DeleteLink, Operation, SetMaster, SetMtu, SetUp
+from agent.net.netlink.socket import (
+    HEADER,
+    IFF_UP,
+    IFINFO,
+    IFLA_ADDRESS,
+    IFLA_BR_STP_STATE,
+    IFLA_IFNAME,
+    IFLA_INFO_DATA,
+    IFLA_INFO_KIND,
+    IFLA_LINKINFO,
+    IFLA_MASTER,
+    IFLA_MTU,
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    NLM_F_REQUEST,
+    NLMSG_ERROR,
+    RTM_DELLINK,
+    RTM_NEWLINK,
+    open_rtnl_socket,
+    pack_attr,
+)
 
-NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_DELLINK = 16, 17
-NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 1, 3, 4, 10, 18
-IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_BR_STP_STATE = 1, 2, 5
-IFF_UP = 0x1
 CHUNK_BYTES = 32 * 1024
-NETNS_RUN_DIR = "/run/netns"
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-_HEADER = struct.Struct("=LHHLL")
-_IFINFO = struct.Struct("=BxHiII")
 
 
 class BatchFailed(Exception):
@@ -61,9 +68,7 @@ class LinkBatch:
     def __init__(self, indexes: dict[str, int], netns: str | None = None) -> None:
         self._indexes = dict(indexes)
         self._next_index = max(self._indexes.values(), default=1) + 1
-        self._sock = open_rtnl_socket(netns)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        self._sock.bind((0, 0))
+        self._sock = open_rtnl_socket(netns, rcvbuf=4 * 1024 * 1024)
         self._seq = 0
 
     def close(self) -> None:
@@ -112,10 +117,10 @@ class LinkBatch:
         while pending:
             data = self._sock.recv(1 << 20)
             offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, kind, _, seq, _ = _HEADER.unpack_from(data, offset)
+            while offset + HEADER.size <= len(data):
+                length, kind, _, seq, _ = HEADER.unpack_from(data, offset)
                 if kind == NLMSG_ERROR and seq in pending:
-                    (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+                    (code,) = struct.unpack_from("=i", data, offset + HEADER.size)
                     pending.discard(seq)
                     if code:
                         errors[seq] = -code
@@ -129,21 +134,21 @@ class LinkBatch:
             index = self._next_index
             self._next_index += 1
             self._indexes[op.name] = index
-            data = _attr(IFLA_BR_STP_STATE, struct.pack("=I", int(op.stp)))
-            info = _attr(IFLA_INFO_KIND, b"bridge\0") + _attr(IFLA_INFO_DATA, data)
-            attrs = _name(op.name) + _attr(IFLA_MTU, struct.pack("=I", op.mtu)) + _attr(IFLA_LINKINFO, info)
+            data = pack_attr(IFLA_BR_STP_STATE, struct.pack("=I", int(op.stp)))
+            info = pack_attr(IFLA_INFO_KIND, b"bridge\0") + pack_attr(IFLA_INFO_DATA, data)
+            attrs = _name(op.name) + pack_attr(IFLA_MTU, struct.pack("=I", op.mtu)) + pack_attr(IFLA_LINKINFO, info)
             if op.mac:
-                attrs += _attr(IFLA_ADDRESS, bytes.fromhex(op.mac.replace(":", "")))
+                attrs += pack_attr(IFLA_ADDRESS, bytes.fromhex(op.mac.replace(":", "")))
             return _message(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, index, 0, 0, attrs)
         if isinstance(op, SetMaster):
             if op.master and op.master not in self._indexes:
                 return None
             master = self._indexes[op.master] if op.master else 0
-            return _message(RTM_NEWLINK, 0, 0, 0, 0, _name(op.link) + _attr(IFLA_MASTER, struct.pack("=I", master)))
+            return _message(RTM_NEWLINK, 0, 0, 0, 0, _name(op.link) + pack_attr(IFLA_MASTER, struct.pack("=I", master)))
         if isinstance(op, SetUp):
             return _message(RTM_NEWLINK, 0, 0, IFF_UP if op.up else 0, IFF_UP, _name(op.link))
         if isinstance(op, SetMtu):
-            return _message(RTM_NEWLINK, 0, 0, 0, 0, _name(op.link) + _attr(IFLA_MTU, struct.pack("=I", op.mtu)))
+            return _message(RTM_NEWLINK, 0, 0, 0, 0, _name(op.link) + pack_attr(IFLA_MTU, struct.pack("=I", op.mtu)))
         if isinstance(op, DeleteLink):
             self._indexes.pop(op.name, None)
             return _message(RTM_DELLINK, 0, 0, 0, 0, _name(op.name))
@@ -155,49 +160,11 @@ def for_socket(ipr: IPRoute, indexes: dict[str, int]) -> LinkBatch:
     return LinkBatch(indexes, ipr.status.get("netns"))
 
 
-def open_rtnl_socket(netns: str | None) -> socket.socket:
-    """A raw NETLINK_ROUTE socket in the named namespace (None: the caller's); not bound yet."""
-    return _socket_in(netns) if netns else _rtnl_socket()
-
-
-def _rtnl_socket() -> socket.socket:
-    return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-
-
-def _socket_in(netns: str) -> socket.socket:
-    """A socket belongs to the namespace of the thread that made it: make it in a thread that entered `netns`."""
-    made: list[socket.socket | BaseException] = []
-
-    def enter_and_make() -> None:
-        try:
-            fd = os.open(os.path.join(NETNS_RUN_DIR, netns), os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns into {netns}")
-            finally:
-                os.close(fd)
-            made.append(_rtnl_socket())
-        except BaseException as error:  # handed to the caller's thread
-            made.append(error)
-
-    thread = threading.Thread(target=enter_and_make, name=f"netns-{netns}")
-    thread.start()
-    thread.join()
-    if isinstance(made[0], BaseException):
-        raise made[0]
-    return made[0]
-
-
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + b"\0" * (-length % 4)
-
-
 def _name(name: str) -> bytes:
-    return _attr(IFLA_IFNAME, name.encode() + b"\0")
+    return pack_attr(IFLA_IFNAME, name.encode() + b"\0")
 
 
 def _message(kind: int, flags: int, index: int, ifi_flags: int, change: int, attrs: bytes) -> bytes:
-    body = _IFINFO.pack(socket.AF_UNSPEC, 0, index, ifi_flags, change) + attrs
-    return _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, 0, 0) + body
+    body = IFINFO.pack(socket.AF_UNSPEC, 0, index, ifi_flags, change) + attrs
+    return HEADER.pack(HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, 0, 0) + body
 

@@ -1,12 +1,15 @@
-"""AgentService over gRPC: the manager's only door into this host."""
+"""AgentService over gRPC: the manager's only door into this host's networking, and the server around it.
+
+Translation only: protobuf in → agent.net → protobuf out. Every method passes
+the one manager-only guard and the one error mapping (agent.rpc.guard).
+"""
 from __future__ import annotations
 
-import functools
-import logging
 import os
 import platform
 import threading
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -14,46 +17,23 @@ from grpc_reflection.v1alpha import reflection
 from pyroute2 import IPRoute
 
 from virtfleet import keepalive
-from virtfleet.tls import NOT_MANAGER, TlsMaterial, is_manager
+from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2
 
-from . import __version__
-from .config import AgentConfig
-from .net import errors as net_errors
-from .net.capabilities import kernel_features, nics
-from .net.hostnet.changes import HostNetworks
-from .net.management import setup_management_network
-from .net.state import read_state
-from .net.watch import StateWatcher
-from .vm_server import SERVICE_NAME as VM_SERVICE_NAME, add_vm_service
+from .. import __version__
+from ..config import AgentConfig
+from ..net.hostnet.changes import HostNetworks
+from ..net.report.capabilities import kernel_features, nics
+from ..net.report.state import read_state
+from ..net.report.watch import StateWatcher
+from .guard import manager_only
+from .vm import SERVICE_NAME as VM_SERVICE_NAME, add_vm_service
 
-log = logging.getLogger(__name__)
-
-_STATUS = {
-    net_errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    net_errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    net_errors.ApplyFailed: grpc.StatusCode.ABORTED,
-}
-
-
-def manager_only(method):
-    """Any certificate of our CA gets through TLS; only the manager's may call."""
-
-    @functools.wraps(method)
-    def wrapper(self, request, context: grpc.ServicerContext):
-        if not is_manager(context):
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, NOT_MANAGER)
-        try:
-            return method(self, request, context)
-        except tuple(_STATUS) as err:
-            context.abort(_STATUS[type(err)], str(err))
-
-    return wrapper
+DEFAULT_MANAGEMENT_BRIDGE = "ovirtmgmt"
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, cfg: AgentConfig, watcher: StateWatcher) -> None:
-        self._cfg = cfg
         self._watcher = watcher
         self._ipr = IPRoute()
         self._lock = threading.Lock()  # one host change (or read) at a time on the shared socket
@@ -90,12 +70,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     @manager_only
     def SetupManagementNetwork(self, request, context):
-        with self._lock:
-            self.hostnet.refuse_if_pending()  # it would overwrite the pending change's journal
-            result = setup_management_network(
-                self._ipr, request.nic, request.bridge or "ovirtmgmt",
-                dry_run=request.dry_run, journal_path=self._cfg.journal_path,
-            )
+        result = self.hostnet.setup_management(request.nic, request.bridge or DEFAULT_MANAGEMENT_BRIDGE,
+                                               dry_run=request.dry_run)
         return agent_pb2.SetupManagementNetworkResponse(changed=result.changed, steps=result.steps, state=result.state)
 
     @manager_only
@@ -112,6 +88,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
 
 def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher):
+    """AgentService, VmAgentService, health and reflection on one mutual-TLS listener (not started)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agent"),
                          options=keepalive.SERVER_OPTIONS)
     servicer = AgentServicer(cfg, watcher)
@@ -124,10 +101,7 @@ def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher)
                                         server)
     for name in ("", service_name, VM_SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    listen = cfg.listen
-    if listen.startswith("unix://"):
-        from pathlib import Path
-
-        Path(listen.removeprefix("unix://")).unlink(missing_ok=True)
-    server.add_secure_port(listen, material.server_credentials())
+    if cfg.listen.startswith("unix://"):
+        Path(cfg.listen.removeprefix("unix://")).unlink(missing_ok=True)
+    server.add_secure_port(cfg.listen, material.server_credentials())
     return server, servicer, health_servicer

@@ -10,10 +10,10 @@ import functools
 import pathlib
 import socket
 
+from agent.net.netlink.socket import IFA_F_NOPREFIXROUTE, IFA_F_PERMANENT, IFA_F_SECONDARY, IFF_RUNNING, IFF_UP
+
 # print_link_flags() walks the IFF_* bits in this order; NO-CARRIER comes
 # first, leftover bits are printed as hex, M-DOWN is appended by the caller.
-IFF_UP = 0x1
-IFF_RUNNING = 0x40
 LINK_FLAG_ORDER: tuple[tuple[str, int], ...] = (
     ("LOOPBACK", 0x8),
     ("BROADCAST", 0x2),
@@ -37,9 +37,6 @@ LINK_FLAG_ORDER: tuple[tuple[str, int], ...] = (
 
 # print_ifa_flags(): table order; "permanent" is shown inverted as "dynamic",
 # and IFA_F_SECONDARY reads "temporary" on IPv6.
-IFA_F_SECONDARY = 0x01
-IFA_F_PERMANENT = 0x80
-IFA_F_NOPREFIXROUTE = 0x200
 ADDRESS_FLAG_ORDER: tuple[tuple[str, int], ...] = (
     ("secondary", IFA_F_SECONDARY),
     ("nodad", 0x02),
@@ -54,8 +51,6 @@ ADDRESS_FLAG_ORDER: tuple[tuple[str, int], ...] = (
     ("autojoin", 0x400),
     ("stable-privacy", 0x800),
 )
-
-INFINITY_LIFE_TIME = 0xFFFFFFFF
 
 _SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
 
@@ -77,7 +72,6 @@ _LINK_TYPES = {
     0xFFFE: "none",
     0xFFFF: "void",
 }
-ARPHRD_ETHER = 1
 _IPV4_ADDRESSED_TYPES = {768, 776, 778}
 _IPV6_ADDRESSED_TYPES = {769, 823}
 

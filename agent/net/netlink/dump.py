@@ -18,35 +18,25 @@ from collections.abc import Iterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agent.net import kernel_names as names
-from agent.net.rtnl_socket import RtnlSocket, find_attrs, pack_attr
+from agent.net.netlink import names
+from agent.net.netlink.socket import (
+    IFA_ADDRESS, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS, IFA_LABEL, IFA_LOCAL, IFF_UP, IFLA_ADDRESS, IFLA_BR_BRIDGE_ID,
+    IFLA_BR_STP_STATE, IFLA_BROADCAST, IFLA_EXT_MASK, IFLA_GROUP, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND,
+    IFLA_LINK, IFLA_LINK_NETNSID, IFLA_LINKINFO, IFLA_MACVLAN_MODE, IFLA_MASTER, IFLA_MTU, IFLA_OPERSTATE,
+    IFLA_PERM_ADDRESS, IFLA_QDISC, IFLA_TXQLEN, IFLA_VLAN_ID, IFINFO, INFINITY_LIFE_TIME, NETNS_RUN_DIR, NETNSA_FD,
+    NETNSA_NSID, RT_TABLE_MAIN, RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE,
+    RTEXT_FILTER_SKIP_STATS, RTM_GETADDR, RTM_GETLINK, RTM_GETNSID, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK,
+    RTM_NEWNSID, RTM_NEWROUTE, RTN_UNICAST, RtnlSocket, find_attrs, pack_attr,
+)
 from virtfleet.v1 import netstate_pb2
 
-NETNS_RUN_DIR = "/run/netns"
-MAIN_TABLE = 254
-RTN_UNICAST = 1
-RTEXT_FILTER_SKIP_STATS = 1 << 3
 DUMP_ATTEMPTS = 5  # then the last reading stands, each link once, as ip shows an interrupted dump
-RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 18, 20, 22, 24, 26
-RTM_NEWNSID, RTM_GETNSID = 88, 90
-
-IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_QDISC = 1, 2, 3, 4, 5, 6
-IFLA_MASTER, IFLA_TXQLEN, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_EXT_MASK, IFLA_GROUP = 10, 13, 16, 18, 29, 27
-IFLA_LINK_NETNSID, IFLA_PERM_ADDRESS = 37, 54
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
-IFLA_BR_STP_STATE, IFLA_BR_BRIDGE_ID = 5, 11
-IFLA_VLAN_ID = 1
-IFLA_MACVLAN_MODE = 1
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS = 1, 2, 3, 4, 6, 8
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 6, 7, 15
-NETNSA_NSID, NETNSA_FD = 1, 3
 
 # pyroute2's names, which the report has always carried (ip prints the same words).
 OPER_STATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 MACVLAN_MODES = {0: "none", 1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
 _MODE_KINDS = ("macvtap", "macvlan")
 
-_IFINFO = struct.Struct("=BxHiII")
 _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _U32 = struct.Struct("=I")
@@ -100,7 +90,7 @@ def read_state(netns: str | None = None) -> netstate_pb2.NetworkState:
     return state
 
 
-def namespace_names(sock: socket.socket) -> dict[int, str]:
+def namespace_names(sock: RtnlSocket) -> dict[int, str]:
     """nsid -> name of the named namespaces (files in /run/netns) the socket's namespace has an id for.
 
     Asking with the namespace's fd never allocates a new id.
@@ -159,7 +149,7 @@ def _build_links(
             else:
                 # ip shows M-DOWN when the parent here is down or unknown to it.
                 link.parent = names_by_index.get(parent, "")
-                lower_down = not flags_by_index.get(parent, 0) & names.IFF_UP
+                lower_down = not flags_by_index.get(parent, 0) & IFF_UP
         link.flags.extend(names.link_flags(flags, lower_down))
         for address in addresses.get(index, ()):
             link.addresses.add(**address)
@@ -175,10 +165,10 @@ def _build_links(
 
 def _links(sock: RtnlSocket) -> Iterator[tuple]:
     """(index, name, flags, plain fields, kind fields, master, parent, parent netnsid, bridge) per link."""
-    request = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + pack_attr(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS))
+    request = IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + pack_attr(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS))
     for data, start, end in sock.dump(RTM_GETLINK, request, RTM_NEWLINK):
-        _, arphrd, index, flags, _ = _IFINFO.unpack_from(data, start)
-        attrs = find_attrs(data, start + _IFINFO.size, end, _LINK_ATTRS)
+        _, arphrd, index, flags, _ = IFINFO.unpack_from(data, start)
+        attrs = find_attrs(data, start + IFINFO.size, end, _LINK_ATTRS)
         mac = _hw(data, attrs.get(IFLA_ADDRESS))
         fields = {
             "mac": names.hardware_address(mac, arphrd) if mac else "",
@@ -258,13 +248,13 @@ def _addresses(sock: RtnlSocket) -> dict[int, list[dict]]:
 
 def _routes(sock: RtnlSocket, family: int) -> Iterator[tuple]:
     """Unicast routes of the main table: (family, dst, dst_len, gateway, oif, metric, scope, protocol, source)."""
-    request = _RTMSG.pack(family, 0, 0, 0, MAIN_TABLE, 0, 0, 0, 0)  # the kernel filters by table (strict check)
+    request = _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0)  # the kernel filters by table (strict check)
     family_name = names.family_name(family)
     for data, start, end in sock.dump(RTM_GETROUTE, request, RTM_NEWROUTE):
         rt_family, dst_len, _, _, table, proto, scope, kind, _ = _RTMSG.unpack_from(data, start)
         attrs = find_attrs(data, start + _RTMSG.size, end, _ROUTE_ATTRS)
         table = _u32(data, attrs.get(RTA_TABLE)) or table
-        if table != MAIN_TABLE or kind != RTN_UNICAST or rt_family != family:
+        if table != RT_TABLE_MAIN or kind != RTN_UNICAST or rt_family != family:
             continue
         yield (family_name, _ip(data, attrs.get(RTA_DST), family), dst_len, _ip(data, attrs.get(RTA_GATEWAY), family),
                _u32(data, attrs.get(RTA_OIF)), _u32(data, attrs.get(RTA_PRIORITY)), scope, proto,
@@ -307,4 +297,4 @@ def _oper_state(data: bytes, span: tuple[int, int] | None) -> str:
 
 
 def _lifetime(seconds: int | None) -> int:
-    return -1 if seconds is None or seconds == names.INFINITY_LIFE_TIME else seconds
+    return -1 if seconds is None or seconds == INFINITY_LIFE_TIME else seconds

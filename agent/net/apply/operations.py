@@ -23,9 +23,8 @@ from typing import Any, ClassVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.net import kernel_names
-
-MAIN_TABLE = 254
+from agent.net.netlink import names
+from agent.net.netlink.socket import IFA_F_NOPREFIXROUTE, RT_TABLE_MAIN
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ class AddAddress:
         if self.label:
             request["label"] = self.label
         if self.noprefixroute:
-            request["IFA_FLAGS"] = kernel_names.IFA_F_NOPREFIXROUTE
+            request["IFA_FLAGS"] = IFA_F_NOPREFIXROUTE
         if self.valid_lft >= 0:
             request["valid_lft"] = self.valid_lft
             request["preferred_lft"] = max(self.preferred_lft, 0)
@@ -213,10 +212,10 @@ class ReplaceRoute:
             "family": family,
             "dst": default if self.destination == "default" else self.destination,
             "oif": _index(ipr, self.device),
-            "table": MAIN_TABLE,
+            "table": RT_TABLE_MAIN,
             "priority": self.metric,
-            "scope": kernel_names.scope_number(self.scope),
-            "proto": kernel_names.protocol_number(self.protocol),
+            "scope": names.scope_number(self.scope),
+            "proto": names.protocol_number(self.protocol),
         }
         if self.gateway:
             request["gateway"] = self.gateway
@@ -252,7 +251,7 @@ class DeleteRoute:
             "family": family,
             "dst": default if self.destination == "default" else self.destination,
             "oif": _index(ipr, self.device),
-            "table": MAIN_TABLE,
+            "table": RT_TABLE_MAIN,
             "priority": self.metric,
         }
         if self.gateway:
@@ -303,6 +302,17 @@ Operation = (
     | DeleteRoute | AddVlan | AddBond
 )
 _BY_NAME: dict[str, type[Operation]] = {cls.__name__: cls for cls in Operation.__args__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change and the change that takes it back: what plans are made of and journals hold."""
+
+    do: Operation
+    undo: Operation
+
+    def describe(self) -> str:
+        return self.do.describe()
 
 
 def apply(ipr: IPRoute, operation: Operation, *, tolerant: bool = False) -> None:

@@ -25,19 +25,20 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
-from pyroute2.netlink.rtnl import (
+from agent.net.netlink.dump import read_state
+from agent.net.netlink.socket import (
+    NETLINK_NO_ENOBUFS,
     RTMGRP_IPV4_IFADDR,
     RTMGRP_IPV4_ROUTE,
     RTMGRP_IPV6_IFADDR,
     RTMGRP_IPV6_ROUTE,
     RTMGRP_LINK,
+    SOL_NETLINK,
+    open_rtnl_socket,
 )
-
-from agent.net.netlink_batch import open_rtnl_socket
-from agent.net.netlink_dump import read_state
 from virtfleet.hostnet import netdelta
 from virtfleet.v1 import agent_pb2, netstate_pb2
 
@@ -45,8 +46,6 @@ log = logging.getLogger(__name__)
 
 # Links (bridge port changes arrive here too), addresses and routes; not neighbours,
 # whose constant churn would trigger reads that change nothing in the report.
-SOL_NETLINK = 270
-NETLINK_NO_ENOBUFS = 5
 GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
 # States kept for consumers that reconnect: enough for a manager restart or a
 # network blip during a burst; beyond it a snapshot is as cheap as a delta.
@@ -55,53 +54,6 @@ HISTORY = 256
 
 class WatcherStopped(Exception):
     """The watcher was stopped (or failed); no more states will come."""
-
-
-class Subscription:
-    """One consumer's view: the newest state not yet taken, numbered 1, 2, 3, ... per consumer.
-
-    Holding only the newest state bounds memory whatever the consumer's speed;
-    full snapshots make skipping intermediate ones harmless.
-    """
-
-    def __init__(self, watcher: StateWatcher) -> None:
-        self._watcher = watcher
-        self._condition = threading.Condition()
-        self._pending: netstate_pb2.NetworkState | None = None
-        self._sequence = 0
-        self._closed = False
-
-    def get(self, timeout: float | None = None) -> tuple[int, netstate_pb2.NetworkState]:
-        """The next state; TimeoutError if none within `timeout`, WatcherStopped when it is over."""
-        with self._condition:
-            if not self._condition.wait_for(lambda: self._pending is not None or self._closed, timeout):
-                raise TimeoutError("no network state change within the timeout")
-            if self._pending is None:
-                raise WatcherStopped("the state watcher has stopped")
-            state, self._pending = self._pending, None
-            self._sequence += 1
-            return self._sequence, state
-
-    def __iter__(self) -> Iterator[tuple[int, netstate_pb2.NetworkState]]:
-        while True:
-            try:
-                yield self.get()
-            except WatcherStopped:
-                return
-
-    def close(self) -> None:
-        self._watcher._unsubscribe(self)
-        self._end()
-
-    def _offer(self, state: netstate_pb2.NetworkState) -> None:
-        with self._condition:
-            self._pending = state
-            self._condition.notify_all()
-
-    def _end(self) -> None:
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
 
 
 class StreamSubscription:
@@ -122,19 +74,10 @@ class StreamSubscription:
     def get(self, timeout: float | None = None) -> agent_pb2.NetworkStateEvent:
         """The next event; TimeoutError if none within `timeout`, WatcherStopped when it is over."""
         w = self._watcher
-        with w._changed:
-            ready = w._changed.wait_for(
-                lambda: self.closed or w._stopped or (w._sequence > self._sent_sequence and w._latest is not None),
-                timeout)
-            if not ready:
-                raise TimeoutError("no network state change within the timeout")
-            if self.closed or w._stopped:
-                raise WatcherStopped("the state watcher has stopped")
-            sequence, latest = w._sequence, w._latest
-            base = self._sent
-            if base is None and self._epoch == w.epoch:
-                base = w._history.get(self._resume_after)
-        assert latest is not None
+        sequence, latest = w.newest(self._sent_sequence, timeout, cancelled=lambda: self.closed)
+        base = self._sent
+        if base is None and self._epoch == w.epoch:
+            base = w.kept(self._resume_after)
         event = agent_pb2.NetworkStateEvent(sequence=sequence, epoch=w.epoch)
         if base is None:
             event.state.CopyFrom(latest)
@@ -142,9 +85,6 @@ class StreamSubscription:
             event.delta.CopyFrom(netdelta.diff(base, latest))
         self._sent, self._sent_sequence = latest, sequence
         return event
-
-    def __iter__(self) -> Iterator[agent_pb2.NetworkStateEvent]:
-        return self.events()
 
     def events(self, heartbeat_s: float | None = None) -> Iterator[agent_pb2.NetworkStateEvent]:
         """Events until the watcher stops; an empty delta after each `heartbeat_s` without one."""
@@ -163,9 +103,8 @@ class StreamSubscription:
         return event
 
     def close(self) -> None:
-        with self._watcher._changed:
-            self.closed = True
-            self._watcher._changed.notify_all()
+        self.closed = True
+        self._watcher.wake()
 
 
 class StateWatcher:
@@ -173,51 +112,67 @@ class StateWatcher:
 
     `netns` opens the netlink sockets in a named namespace (tests, the lab);
     the agent itself runs inside its host's namespace and leaves it None.
+    Nothing runs until `start()`.
     """
 
     def __init__(self, *, netns: str | None = None, quiet_period: float = 0.02) -> None:
         self._netns = netns
         self._quiet_period = quiet_period
         self._lock = threading.Lock()
-        self._subscribers: list[Subscription] = []
+        self._changed = threading.Condition(self._lock)
         self._latest: netstate_pb2.NetworkState | None = None
+        self._sequence = 0
+        self._history: OrderedDict[int, netstate_pb2.NetworkState] = OrderedDict()
         self._stopped = False
         self._ready = threading.Event()
         self._wake_read, self._wake_write = os.pipe()
-        self._thread = threading.Thread(target=self._run, name="net-state-watcher", daemon=True)
+        self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.epoch = uuid.uuid4().hex
-        self._changed = threading.Condition(self._lock)
-        self._sequence = 0
-        self._history: OrderedDict[int, netstate_pb2.NetworkState] = OrderedDict()
 
     def start(self) -> StateWatcher:
         """Start watching; returns once the first state has been read (or reading failed)."""
+        self._thread = threading.Thread(target=self._run, name="net-state-watcher", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self.error is not None:
             raise WatcherStopped(f"the state watcher failed to start: {self.error}") from self.error
         return self
 
-    def subscribe(self) -> Subscription:
-        """A new consumer; its first state is the current one."""
-        subscription = Subscription(self)
-        with self._lock:
-            if self._stopped:
-                subscription._end()
-                return subscription
-            self._subscribers.append(subscription)
-            if self._latest is not None:
-                subscription._offer(self._latest)
-        return subscription
-
     def stream(self, resume_after: int = 0, epoch: str = "") -> StreamSubscription:
         """A wire consumer; it resumes when (epoch, resume_after) names a state still kept."""
         return StreamSubscription(self, resume_after, epoch)
 
+    def newest(self, after: int, timeout: float | None = None, *,
+               cancelled: Callable[[], bool] = lambda: False) -> tuple[int, netstate_pb2.NetworkState]:
+        """(sequence, state) of the newest read once its sequence passes `after`.
+
+        TimeoutError if none within `timeout`; WatcherStopped once the watcher
+        stopped or `cancelled()` turned true (checked whenever `wake()` is called).
+        """
+        with self._changed:
+            ready = self._changed.wait_for(
+                lambda: cancelled() or self._stopped or (self._sequence > after and self._latest is not None), timeout)
+            if not ready:
+                raise TimeoutError("no network state change within the timeout")
+            if cancelled() or self._stopped:
+                raise WatcherStopped("the state watcher has stopped")
+            assert self._latest is not None
+            return self._sequence, self._latest
+
+    def kept(self, sequence: int) -> netstate_pb2.NetworkState | None:
+        """The state read as `sequence`, if it is still among the last HISTORY ones."""
+        with self._lock:
+            return self._history.get(sequence)
+
+    def wake(self) -> None:
+        """Waiters re-check their conditions (a consumer went away)."""
+        with self._changed:
+            self._changed.notify_all()
+
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the sockets, join the thread, and end every subscription."""
-        if self._thread.is_alive():
+        """Close the sockets, join the thread, and wake every waiting consumer."""
+        if self._thread is not None and self._thread.is_alive():
             os.write(self._wake_write, b"x")
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -235,13 +190,8 @@ class StateWatcher:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-    def _unsubscribe(self, subscription: Subscription) -> None:
-        with self._lock:
-            if subscription in self._subscribers:
-                self._subscribers.remove(subscription)
-
     def _publish(self, state: netstate_pb2.NetworkState) -> None:
-        with self._lock:
+        with self._changed:
             if self._latest is not None and _same(self._latest, state):
                 return
             self._latest = state
@@ -250,17 +200,11 @@ class StateWatcher:
             while len(self._history) > HISTORY:
                 self._history.popitem(last=False)
             self._changed.notify_all()
-            subscribers = list(self._subscribers)
-        for subscription in subscribers:
-            subscription._offer(state)
 
     def _finish(self) -> None:
-        with self._lock:
+        with self._changed:
             self._stopped = True
             self._changed.notify_all()
-            subscribers, self._subscribers = self._subscribers, []
-        for subscription in subscribers:
-            subscription._end()
 
     def _run(self) -> None:
         events: socket.socket | None = None
@@ -311,12 +255,10 @@ class StateWatcher:
         (pyroute2 forks a helper to open a socket in another namespace, which a
         process running gRPC threads must not do.)
         """
-        events = open_rtnl_socket(self._netns)
+        events = open_rtnl_socket(self._netns, rcvbuf=1 << 20, groups=GROUPS)
         try:
             # Overflow would report ENOBUFS; dropped events cost nothing here, the full read sees them.
             events.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
-            events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            events.bind((0, GROUPS))
             events.setblocking(False)
         except BaseException:
             events.close()

@@ -1,0 +1,1 @@
+"""The agent's gRPC services: network.py (AgentService and the server), vm.py (VmAgentService), guard.py."""
