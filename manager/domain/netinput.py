@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from virtfleet import rules
 from virtfleet.v1 import fleet_pb2, hostnet_pb2
 
-from ..errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -31,25 +30,17 @@ def network_definition(name: str, vlan: int, mtu: int, field: str = "network") -
 
 
 def ipv4_config(cfg: hostnet_pb2.Ipv4Config, field: str) -> hostnet_pb2.Ipv4Config:
-    """The canonical form: method filled in, addresses normalised."""
-    method = rules.ipv4_method(cfg.method, f"{field}.method")
-    out = hostnet_pb2.Ipv4Config(method=method)
-    if method == "static":
-        iface = rules.ipv4_interface(cfg.address, cfg.prefixlen, field)
-        out.address, out.prefixlen = str(iface.ip), cfg.prefixlen
-        if cfg.gateway:
-            out.gateway = rules.ipv4_gateway(cfg.gateway, iface.network, f"{field}.gateway")
-    elif cfg.address or cfg.prefixlen:
-        raise InvalidArgument(f"{field}.address", f"an address makes sense only with method static, not {method}")
-    return out
+    """The canonical form, by the rule the agent applies (virtfleet.rules.ipv4_config)."""
+    v = rules.ipv4_config(cfg.method, cfg.address, cfg.prefixlen, cfg.gateway, field)
+    return hostnet_pb2.Ipv4Config(method=v.method, address=v.address, prefixlen=v.prefixlen, gateway=v.gateway)
 
 
 def host_attachment(att: fleet_pb2.HostAttachment, field: str) -> fleet_pb2.HostAttachment:
     """One network on one host's NIC or bond: the canonical attachment, or the field that is wrong."""
     nic = rules.device_name(att.nic, f"{field}.nic", "NIC or bond")
     ipv4 = ipv4_config(att.ipv4, f"{field}.ipv4")
-    if att.default_route and not (ipv4.gateway or ipv4.method == "dhcp"):
-        raise InvalidArgument(f"{field}.default_route", "a default route needs a gateway (or DHCP)")
+    rules.default_route(att.default_route, rules.Ipv4Values(ipv4.method, ipv4.address, ipv4.prefixlen, ipv4.gateway),
+                        f"{field}.default_route")
     return fleet_pb2.HostAttachment(network=att.network, nic=nic, ipv4=ipv4, default_route=att.default_route)
 
 

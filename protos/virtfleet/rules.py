@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 from .errors import InvalidArgument, shown
 
@@ -93,3 +94,37 @@ def ipv4_gateway(gateway: str, network: ipaddress.IPv4Network, field: str) -> st
     if gw not in network:
         raise InvalidArgument(field, f"{gw} is not inside {network}")
     return str(gw)
+
+
+ANY_IPV4 = ipaddress.IPv4Network("0.0.0.0/0")
+
+
+@dataclass(frozen=True)
+class Ipv4Values:
+    """A network's IPv4 settings, canonical: method filled in, addresses normalised."""
+
+    method: str
+    address: str = ""
+    prefixlen: int = 0
+    gateway: str = ""
+
+
+def ipv4_config(method: str, address: str, prefixlen: int, gateway: str, field: str) -> Ipv4Values:
+    """One network's IPv4 settings (`field` is the Ipv4Config's path): an address only with `static`,
+    a gateway inside the static address's subnet (any unicast address with DHCP or none)."""
+    method = ipv4_method(method, f"{field}.method")
+    network = ANY_IPV4
+    if method == "static":
+        iface = ipv4_interface(address, prefixlen, field)
+        network, address = iface.network, str(iface.ip)
+    elif address or prefixlen:
+        raise InvalidArgument(f"{field}.address", f"an address needs method static, not {method}")
+    gw = ipv4_gateway(gateway, network, f"{field}.gateway") if gateway else ""
+    return Ipv4Values(method, address if method == "static" else "", prefixlen if method == "static" else 0, gw)
+
+
+def default_route(wanted: bool, ipv4: Ipv4Values, field: str) -> bool:
+    """The host's default route goes through the network's gateway, so it needs one."""
+    if wanted and not ipv4.gateway:
+        raise InvalidArgument(field, "a default route needs ipv4.gateway")
+    return wanted

@@ -10,7 +10,6 @@ then whether this kernel can build it at all (FAILED_PRECONDITION).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from agent.net.hostnet import model
@@ -21,7 +20,6 @@ from virtfleet.errors import FailedPrecondition, InvalidArgument
 from virtfleet.hostnet import netcompare
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
-ANY_IPV4 = ipaddress.IPv4Network("0.0.0.0/0")
 VM_BOND_MODES = (1, 2, 4)  # seed 003: the modes that work under a bridge VMs use
 SEED_003_REASON = (
     "bonding modes 0, 3, 5 and 6 are likely to make connections fail on a bridge that VMs use; "
@@ -109,16 +107,9 @@ def _check_attachment(field: str, att: hostnet_pb2.NetworkAttachment) -> None:
     rules.device_name(netcompare.layout(att).device, f"{field}.vlan", "VLAN device")
     if att.mtu:
         rules.mtu(att.mtu, f"{field}.mtu")
-    method = rules.ipv4_method(att.ipv4.method, f"{field}.ipv4.method")
-    network = ANY_IPV4
-    if method == "static":
-        network = rules.ipv4_interface(att.ipv4.address, att.ipv4.prefixlen, f"{field}.ipv4").network
-    elif att.ipv4.address:
-        raise InvalidArgument(f"{field}.ipv4.address", f"network {att.network}: an address needs method static")
-    if att.ipv4.gateway:
-        rules.ipv4_gateway(att.ipv4.gateway, network, f"{field}.ipv4.gateway")
-    if att.default_route and not att.ipv4.gateway:
-        raise InvalidArgument(f"{field}.default_route", f"network {att.network}: a default route needs ipv4.gateway")
+    ipv4 = att.ipv4
+    values = rules.ipv4_config(ipv4.method, ipv4.address, ipv4.prefixlen, ipv4.gateway, f"{field}.ipv4")
+    rules.default_route(att.default_route, values, f"{field}.default_route")
 
 
 def _check_bonds(config: hostnet_pb2.HostNetworkConfig, fields: _Fields, state: netstate_pb2.NetworkState) -> None:
