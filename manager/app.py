@@ -15,6 +15,8 @@ from .service import macpools
 from .service.hosts import HostService
 from .service.macpools import MacPoolService
 from .service.networks import NetworkService
+from .service.snapshots import SnapshotService
+from .service.templates import TemplateService
 from .service.vms import VmService
 from .store.database import open_pool
 
@@ -30,6 +32,8 @@ class ManagerApp:
     macpools: MacPoolService
     audits: AuditService
     vms: VmService
+    templates: TemplateService
+    snapshots: SnapshotService
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -42,7 +46,8 @@ class ManagerApp:
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
-                   vms=VmService(pool, agents), macpools=MacPoolService(pool))
+                   vms=VmService(pool, agents), templates=TemplateService(pool), snapshots=SnapshotService(pool),
+                   macpools=MacPoolService(pool))
 
     def start_background(self) -> None:
         self.monitor.start_all()
