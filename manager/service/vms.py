@@ -33,7 +33,7 @@ from ..store import snapshots as snapshot_store
 from ..store import templates as template_store
 from ..store import vms as store
 from ..store import vnics as vnic_store
-from ..store.vms import HostLoad, VmRecord
+from ..store.vms import HostRef, VmRecord
 from ..store.vnics import NetworkRef, PlacedVnic
 from . import macpools
 from .vmobjects import DEFAULT_MEMORY_MIB, allocate_macs, check_source_networks, network_id
@@ -269,7 +269,7 @@ class VmService:
         log.info("started VM %s on %s", name, target.name)
         return self.get(name)
 
-    def _define_and_start(self, host: HostLoad, spec: vm_pb2.VmSpec, nics: Sequence[Vnic],
+    def _define_and_start(self, host: HostRef, spec: vm_pb2.VmSpec, nics: Sequence[Vnic],
                           paused: bool) -> vm_pb2.VmStatus:
         try:
             self._call(host, lambda s, t: s.DefineVm(vm_pb2.DefineVmRequest(spec=spec), timeout=t))
@@ -283,7 +283,7 @@ class VmService:
                                                                       timeout=t))
             raise
 
-    def _record_start(self, vm_id: int, token: uuid.UUID, host: HostLoad, status: vm_pb2.VmStatus) -> bool:
+    def _record_start(self, vm_id: int, token: uuid.UUID, host: HostRef, status: vm_pb2.VmStatus) -> bool:
         """Up on `host` if the VM is still ours to start; False when it changed (or the host went) meanwhile."""
         try:
             with self._pool.connection() as conn, conn.transaction():
@@ -294,7 +294,7 @@ class VmService:
         except psycopg.errors.ForeignKeyViolation:   # the host was deleted meanwhile
             return False
 
-    def _undo_start(self, host: HostLoad, vm: str) -> None:
+    def _undo_start(self, host: HostRef, vm: str) -> None:
         self._quietly(host, "destroy", lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=vm), timeout=t))
         self._quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=vm), timeout=t))
 
@@ -310,8 +310,9 @@ class VmService:
         return agent_vnic(n, vlan)
 
     @staticmethod
-    def _pick_host(conn: psycopg.Connection, vm: VmRecord, host: str) -> HostLoad:
-        candidates = store.host_loads(conn, vm.cluster_id)
+    def _pick_host(conn: psycopg.Connection, vm: VmRecord, host: str) -> HostRef:
+        """The named host if it is up in the VM's cluster, else the least loaded one."""
+        candidates = [load.host for load in store.host_loads(conn, vm.cluster_id)]
         if host:
             for c in candidates:
                 if c.name == host:
@@ -324,11 +325,11 @@ class VmService:
     def stop(self, name: str, *, force: bool = False, timeout_s: int = 0) -> VmView:
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, name, lock=True)
-            if vm.state != "up" or vm.host_id is None or vm.host is None or vm.host_endpoint is None:
+            host = vm.placement
+            if host is None:
                 raise FailedPrecondition(f"VM {name} is not running")
             refuse_busy(vm)
             token = store.claim(conn, vm.id)
-        host = HostLoad(vm.host_id, vm.host, vm.host_endpoint, 0)
         try:
             if force:
                 self._call(host, lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=name), timeout=t))
@@ -341,7 +342,7 @@ class VmService:
             raise
         self._quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=name), timeout=t))
         with self._pool.connection() as conn, conn.transaction():
-            if not store.finish_stop(conn, vm.id, vm.host_id):
+            if not store.finish_stop(conn, vm.id, host.id):
                 log.warning("VM %s was stopped on %s but is no longer recorded there", name, vm.host)
         return self.get(name)
 
@@ -360,13 +361,12 @@ class VmService:
             mac = macpools.claim_mac(conn, vm.cluster_id, n.mac) if n.mac else allocate_macs(conn, vm.cluster_id, 1)[0]
             n = replace(n, mac=mac, position=vnic_store.next_position(conn, vm.id), host_device=None)
             vnic_store.insert_vm_vnics(conn, [PlacedVnic(vm.id, n, net_id)])
-            running = vm.state == "up" and vm.host_id is not None and vm.host and vm.host_endpoint
-            if running:
+            host = vm.placement
+            if host is not None:
                 plug = self._agent_vnic(n, networks)
                 token = store.claim(conn, vm.id)
-        if not running:
+        if host is None:
             return self.get(vm_name)
-        host = HostLoad(vm.host_id, vm.host, vm.host_endpoint, 0)  # type: ignore[arg-type]
         try:
             status = self._call(host, lambda s, t: s.AttachNic(vm_pb2.AttachNicRequest(vm=vm.name, nic=plug),
                                                                timeout=t))
@@ -395,13 +395,12 @@ class VmService:
             refuse_busy(vm)
             if nic not in {x.name for x in vnic_store.vm_vnics(conn, vm.id)}:
                 raise NotFound(f"vNIC {nic!r} does not exist")
-            running = vm.state == "up" and vm.host_id is not None and vm.host and vm.host_endpoint
-            if not running:
+            host = vm.placement
+            if host is None:
                 macpools.release_macs(conn, vm.cluster_id, [vnic_store.delete_vnic(conn, vm.id, nic)])
             else:
                 token = store.claim(conn, vm.id)
-        if running:
-            host = HostLoad(vm.host_id, vm.host, vm.host_endpoint, 0)  # type: ignore[arg-type]
+        if host is not None:
             try:
                 self._call(host, lambda s, t: s.DetachNic(vm_pb2.DetachNicRequest(vm=vm.name, nic=nic), timeout=t))
             except BaseException:
@@ -439,10 +438,10 @@ class VmService:
 
     # -- agent calls, with no transaction open -------------------------------------------------------
 
-    def _call(self, host: HostLoad, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T]) -> T:
+    def _call(self, host: HostRef, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T]) -> T:
         return self._agents.call_vm(host.name, host.endpoint, fn)
 
-    def _quietly(self, host: HostLoad, what: str, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], object]) -> None:
+    def _quietly(self, host: HostRef, what: str, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], object]) -> None:
         """Clean-up on a host: a failure is logged, not raised (the error that made it necessary wins)."""
         try:
             self._call(host, fn)

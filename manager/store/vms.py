@@ -26,6 +26,14 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound
 CLAIM_LIFETIME = "10 minutes"   # longer than any agent call of a runtime change (DefineVm + StartVm, a guest shutdown)
 
 
+class HostRef(NamedTuple):
+    """A host as a runtime change needs it: to record it (id) and to call its agent (name, endpoint)."""
+
+    id: int
+    name: str
+    endpoint: str
+
+
 @dataclass(frozen=True)
 class VmRecord:
     id: int
@@ -48,6 +56,13 @@ class VmRecord:
     created_at: dt.datetime
     busy: bool                      # a runtime change (start, stop, hot-plug) holds a live claim
 
+    @property
+    def placement(self) -> HostRef | None:
+        """The host it runs on, while it runs."""
+        if self.state == "up" and self.host_id is not None and self.host and self.host_endpoint:
+            return HostRef(self.host_id, self.host, self.host_endpoint)
+        return None
+
 
 class VmCluster(NamedTuple):
     id: int
@@ -57,9 +72,7 @@ class VmCluster(NamedTuple):
 class HostLoad(NamedTuple):
     """A host that is up, with the number of VMs running on it."""
 
-    id: int
-    name: str
-    endpoint: str
+    host: HostRef
     running: int
 
 
@@ -166,7 +179,7 @@ def host_loads(conn: psycopg.Connection, cluster_id: int) -> list[HostLoad]:
         """SELECT h.id, h.name, h.endpoint, count(v.id) FROM hosts h LEFT JOIN vms v ON v.host_id = h.id
             WHERE h.cluster_id = %s AND h.status = 'up'
             GROUP BY h.id ORDER BY count(v.id), h.name""", (cluster_id,)).fetchall()
-    return [HostLoad(*r) for r in rows]
+    return [HostLoad(HostRef(*r[:3]), r[3]) for r in rows]
 
 
 def cluster(conn: psycopg.Connection, name: str) -> VmCluster:
