@@ -2,7 +2,7 @@
 
 A guest names its NICs (eth0, eth1, …) from their PCI addresses and MACs, so a
 VM made from a template or snapshot must see its NICs in the same order as the
-source did. Everything here is pure: the service feeds it rows and fresh MACs
+source did. Everything here is pure: the service feeds it vNICs and fresh MACs
 from the pool and stores what it returns.
 
 - source **with** PCI addresses: vNICs ordered by PCI address, keeping those

@@ -81,9 +81,10 @@ def _nic_field(agent_field: str, v: Vnic) -> str:
 
 
 def spec_violation(err: InvalidArgument, vnics: Sequence[Vnic]) -> InvalidArgument:
-    """An agent's refusal of a VmSpec built from `vnics` (in order) as the admin's request names it.
+    """An agent's refusal of a VmSpec built from `vnics` as the admin's request names it.
 
     `spec.nics[2].qbg.managerid` → `nics[2].virtualport.managerid`; `spec.memory_mib` → `memory_mib`.
+    The spec lists the vNICs in domain XML order, which is the order the admin gave them.
     """
     m = _SPEC_NIC.fullmatch(err.field)
     if m and int(m.group(1)) < len(vnics):
