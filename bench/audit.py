@@ -104,7 +104,7 @@ def _populate_vms(conn: psycopg.Connection, cluster: int, specs: list[hoststate.
             "COPY vnics (vm_id, name, position, kind, network_id, mac, host_device) FROM STDIN") as copy:
         for s in specs:
             for v in s.vnics:
-                copy.write_row((vm_ids[v.vm], v.name, int(v.name[3:]) - 1, "network", net, v.mac, v.device))
+                copy.write_row((vm_ids[v.vm], v.name, int(v.name[3:]) - 1, "bridge", net, v.mac, v.device))
 
 
 def _populate_leases(conn: psycopg.Connection, dc: int, cluster: int, specs: list[hoststate.SimHostSpec]) -> None:

@@ -22,13 +22,14 @@ from pathlib import Path
 import grpc
 import psycopg
 
-from manager import vmorder
+from manager.domain import vmorder
 from manager.api.server import build_server
 from manager.app import ManagerApp
 from manager.config import ManagerConfig
 from manager.lab.postgres import throwaway_database, throwaway_server
 from manager.service import macpools
 from manager.store.database import open_pool
+from virtfleet import macaddr
 from virtfleet.v1 import vms_pb2, vms_pb2_grpc
 
 VMS = 1000
@@ -63,7 +64,7 @@ def bench_bulk(dsn: str) -> tuple[float, int]:
             elapsed = time.perf_counter() - started
             assert last is not None and last.created == VMS
             sample = api.GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name=f"vm-{VMS}"))
-            macs = [vmorder.mac_value(n.mac) for n in sample.nics]
+            macs = [macaddr.parse(n.mac) for n in sample.nics]
             assert macs == sorted(macs) and [n.pci_address for n in sample.nics] == sorted(
                 n.pci_address for n in template_nics())
         finally:
@@ -95,7 +96,7 @@ def bench_baseline(dsn: str) -> tuple[float, int]:
                 for p in plan.nics:
                     conn.execute(
                         """INSERT INTO vnics (vm_id, name, position, kind, network_id, mac, pci_address)
-                           VALUES (%s, %s, %s, 'network', %s, %s, %s)""",
+                           VALUES (%s, %s, %s, 'bridge', %s, %s, %s)""",
                         (vm_id, p.source.name, p.position, net_id, p.mac, p.pci_address))
         elapsed = time.perf_counter() - started
         vnics = conn.execute("SELECT count(*) FROM vnics").fetchone()[0]

@@ -14,6 +14,8 @@ from .service import macpools
 from .service.hosts import HostService
 from .service.macpools import MacPoolService
 from .service.networks import NetworkService
+from .service.snapshots import SnapshotService
+from .service.templates import TemplateService
 from .service.vms import VmService
 from .store.database import open_pool
 
@@ -29,6 +31,8 @@ class ManagerApp:
     macpools: MacPoolService
     audits: AuditService
     vms: VmService
+    templates: TemplateService
+    snapshots: SnapshotService
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -41,7 +45,8 @@ class ManagerApp:
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
-                   vms=VmService(pool, agents), macpools=MacPoolService(pool))
+                   vms=VmService(pool, agents), templates=TemplateService(pool), snapshots=SnapshotService(pool),
+                   macpools=MacPoolService(pool))
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, and the periodic audit."""

@@ -48,3 +48,33 @@ def test_migration_files_must_be_numbered(tmp_path: Path):
     (tmp_path / "first.sql").write_text("SELECT 1;")
     with pytest.raises(ValueError, match="NNN_name.sql"):
         discover(tmp_path)
+
+
+def test_stored_vnic_kinds_are_renamed_to_the_projects_words(empty_db, tmp_path: Path):
+    """Rows written under 004's words (network, virtual) read as bridge and virtual_network after 005."""
+    for m in discover(default_migrations_dir()):
+        if m.version <= 4:
+            (tmp_path / m.path.name).write_text(m.path.read_text())
+    with psycopg.connect(empty_db) as conn:
+        apply_migrations(conn, tmp_path)
+        cluster, dc, net = conn.execute(
+            """SELECT c.id, c.datacenter_id, n.id FROM clusters c JOIN networks n ON n.datacenter_id = c.datacenter_id
+                WHERE n.name = 'ovirtmgmt'""").fetchone()
+        vm = conn.execute("INSERT INTO vms (name, cluster_id, memory_mib, vcpus) VALUES ('vm1', %s, 64, 1) RETURNING id",
+                          (cluster,)).fetchone()[0]
+        conn.execute("""INSERT INTO vnics (vm_id, name, position, kind, network_id, virtual_network, direct_nic,
+                                           direct_mode, mac)
+                        VALUES (%s, 'a', 0, 'network', %s, NULL, NULL, NULL, '02:00:00:00:00:01'),
+                               (%s, 'b', 1, 'virtual', NULL, 'default', NULL, NULL, '02:00:00:00:00:02'),
+                               (%s, 'c', 2, 'direct', NULL, NULL, 'eth1', 'vepa', '02:00:00:00:00:03')""",
+                     (vm, net, vm, vm))
+        tpl = conn.execute("INSERT INTO templates (name, datacenter_id, memory_mib, vcpus) VALUES ('t1', %s, 64, 1) "
+                           "RETURNING id", (dc,)).fetchone()[0]
+        conn.execute("INSERT INTO template_nics (template_id, name, position, kind, network) "
+                     "VALUES (%s, 'a', 0, 'network', 'ovirtmgmt')", (tpl,))
+        assert apply_migrations(conn) == [m.version for m in discover(default_migrations_dir()) if m.version > 4]
+        kinds = conn.execute("SELECT name, kind FROM vnics ORDER BY name").fetchall()
+        assert kinds == [("a", "bridge"), ("b", "virtual_network"), ("c", "direct")]
+        assert conn.execute("SELECT kind FROM template_nics").fetchone()[0] == "bridge"
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("UPDATE vnics SET kind = 'network' WHERE name = 'a'")

@@ -1,10 +1,10 @@
 """MacPoolService: MAC pools and the pool each cluster uses."""
 from __future__ import annotations
 
+from virtfleet.macaddr import format_mac
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import macpool_pb2, macpool_pb2_grpc
 
-from ..macpool.address import format_mac
 from ..macpool.ranges import MacRange, parse_range
 from ..service.macpools import MacPoolService, PoolView
 

@@ -6,6 +6,9 @@ from typing import NamedTuple
 
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
+from ..domain.vmorder import SourceNic
+from ..domain.vnic import VnicKind
+
 
 @dataclass(frozen=True)
 class HostInput:
@@ -23,7 +26,7 @@ class VnicInput(NamedTuple):
     vm: str
     name: str
     mac: str
-    kind: str                        # "network" (tap on the network's bridge), "virtual", "direct" (macvtap)
+    kind: VnicKind                   # BRIDGE: a tap on the network's bridge; DIRECT: a macvtap
     host: str | None = None          # where the VM runs; None when it is down
     network: str | None = None       # logical network (its bridge has its name)
     direct_nic: str | None = None
@@ -35,13 +38,13 @@ class VnicInput(NamedTuple):
 
 @dataclass(frozen=True)
 class NicOrderInput:
-    """A VM made from a template or snapshot, with the source's vNICs (vmorder.SourceNic lists)."""
+    """A VM made from a template or snapshot, with the source's vNICs and its own as the order rules see them."""
 
     vm: str
     source_kind: str                 # "template" or "snapshot"
     source_name: str
-    source: list                     # list[vmorder.SourceNic]
-    nics: list                       # list[vmorder.SourceNic], the VM's
+    source: list[SourceNic]
+    nics: list[SourceNic]            # the VM's
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from virtfleet.macaddr import canonical
+
 from .findings import MAC_DUPLICATE, MAC_FOREIGN, Finding, Severity
 from .inputs import FleetInput
-from .macs import normal_mac, record_keys
+from .macs import record_keys
 from .vnics import DeviceIndex
 
 
@@ -22,7 +24,7 @@ def mac_findings(fleet: FleetInput, indexes: dict[str, DeviceIndex]) -> list[Fin
 def _recorded_duplicates(fleet: FleetInput) -> list[Finding]:
     owners: dict[str, list[str]] = defaultdict(list)
     for v in fleet.vnics:
-        owners[normal_mac(v.mac)].append(f"{v.vm}/{v.name}")
+        owners[canonical(v.mac)].append(f"{v.vm}/{v.name}")
     return [
         Finding(MAC_DUPLICATE, Severity.ERROR, "", f"MAC {mac}", "one vNIC",
                 f"vNICs {', '.join(sorted(users))}",

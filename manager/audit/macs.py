@@ -1,44 +1,26 @@
 """MAC forms: the same address is written many ways, and a tap carries a derived one.
 
-libvirt gives the host side of a guest's tap (vnetN) the guest's MAC with the
-first byte replaced by 0xFE (0xFA when the guest's already starts with 0xFE), so
-the host never answers for the guest's address; a macvtap device carries the
-guest's MAC itself. Comparisons go through these functions only.
+Every form is read by virtfleet.macaddr (the one parser); what is compared is its
+canonical text or its 48-bit value. libvirt gives the host side of a guest's tap
+(vnetN) the guest's MAC with the first byte replaced by 0xFE (0xFA when the
+guest's already starts with 0xFE), so the host never answers for the guest's
+address; a macvtap device carries the guest's MAC itself.
 """
 from __future__ import annotations
 
-import functools
-import re
-
-_HEX = re.compile(r"[0-9a-f]{12}")
-_CANONICAL = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+from virtfleet.macaddr import canonical, parse
 
 VM_FACING_KINDS = ("tun", "macvtap")
 
 
-def normal_mac(mac: str) -> str:
-    """"52-54-00-AB-CD-EF", "5254.00ab.cdef", " 52:54:00:ab:cd:ef" → "52:54:00:ab:cd:ef"."""
-    if _CANONICAL.fullmatch(mac):
-        return mac  # what kernels and PostgreSQL print: the common case, a hundred thousand times per audit
-    return _normalised(mac)
-
-
-@functools.lru_cache(maxsize=65536)
-def _normalised(mac: str) -> str:
-    digits = re.sub(r"[^0-9a-f]", "", mac.strip().lower())
-    if not _HEX.fullmatch(digits):
-        raise ValueError(f"not a MAC address: {mac!r}")
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
-
-
 def tap_mac(guest_mac: str) -> str:
-    mac = normal_mac(guest_mac)
+    mac = canonical(guest_mac)
     return ("fa" if mac.startswith("fe") else "fe") + mac[2:]
 
 
 def device_mac(guest_mac: str, device_kind: str) -> str:
     """The MAC a VM-facing device of this kind carries for a guest MAC."""
-    return tap_mac(guest_mac) if device_kind == "tun" else normal_mac(guest_mac)
+    return tap_mac(guest_mac) if device_kind == "tun" else canonical(guest_mac)
 
 
 _TAP_KEY = 1 << 48          # tags a tap's key: it knows only the low five bytes of the guest MAC
@@ -46,7 +28,7 @@ _LOW_FIVE = (1 << 40) - 1
 
 
 def mac_value(mac: str | int) -> int:
-    return mac if isinstance(mac, int) else int(normal_mac(mac).replace(":", ""), 16)
+    return mac if isinstance(mac, int) else parse(mac)
 
 
 def guest_key(mac: str, device_kind: str) -> int:

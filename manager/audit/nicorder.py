@@ -1,7 +1,7 @@
-"""A VM's NIC order against its template or snapshot (seed 004), through vmorder's own check."""
+"""A VM's NIC order against its template or snapshot (seed 004), through domain/vmorder's own check."""
 from __future__ import annotations
 
-from ..vmorder import Mismatch, SourceKind, check_order
+from ..domain.vmorder import Mismatch, SourceKind, check_order
 from .findings import NIC_ORDER, Finding, Severity
 from .inputs import NicOrderInput
 

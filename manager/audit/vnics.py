@@ -1,11 +1,13 @@
 """Running VMs' vNICs against their devices on the host (vnetN taps, macvtap)."""
 from __future__ import annotations
 
+from virtfleet.macaddr import canonical
 from virtfleet.v1 import netstate_pb2
 
+from ..domain.vnic import VnicKind
 from .findings import VNIC, Finding, Severity
 from .inputs import VnicInput
-from .macs import VM_FACING_KINDS, device_mac, guest_key, normal_mac
+from .macs import VM_FACING_KINDS, device_mac, guest_key
 
 # The kernel and libvirt spell one macvtap mode two ways.
 _MODES = {"passthru": "passthrough"}
@@ -37,7 +39,7 @@ class DeviceIndex:
 
 
 def vnic_findings(vnic: VnicInput, index: DeviceIndex) -> list[Finding]:
-    kind = "macvtap" if vnic.kind == "direct" else "tun"
+    kind = "macvtap" if vnic.kind is VnicKind.DIRECT else "tun"
     want_mac = device_mac(vnic.mac, kind)
     obj = f"vm {vnic.vm} vNIC {vnic.name}"
     device = index.by_name.get(vnic.host_device) if vnic.host_device else None
@@ -52,11 +54,11 @@ def vnic_findings(vnic: VnicInput, index: DeviceIndex) -> list[Finding]:
         findings.append(Finding(VNIC, Severity.ERROR, vnic.host or "", f"{obj}: MAC of {device.name}",
                                 want_mac, _mac(device) or "none",
                                 "the guest uses another MAC than the manager recorded; re-plug the vNIC"))
-    if vnic.kind == "network" and vnic.network and device.master != vnic.network:
+    if vnic.kind is VnicKind.BRIDGE and vnic.network and device.master != vnic.network:
         findings.append(Finding(VNIC, Severity.ERROR, vnic.host or "", f"{obj}: bridge of {device.name}",
                                 vnic.network, device.master or "none",
                                 f"ip link set {device.name} master {vnic.network}"))
-    if vnic.kind == "direct":
+    if vnic.kind is VnicKind.DIRECT:
         if normal_mode(device.macvtap_mode) != normal_mode(vnic.direct_mode):
             findings.append(Finding(VNIC, Severity.WARNING, vnic.host or "", f"{obj}: macvtap mode of {device.name}",
                                     normal_mode(vnic.direct_mode), normal_mode(device.macvtap_mode),
@@ -69,6 +71,6 @@ def vnic_findings(vnic: VnicInput, index: DeviceIndex) -> list[Finding]:
 
 def _mac(link: netstate_pb2.Link) -> str:
     try:
-        return normal_mac(link.mac)
+        return canonical(link.mac)
     except ValueError:
         return ""

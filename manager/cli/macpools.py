@@ -140,40 +140,40 @@ def _range_arg(first: str, last: str | None, count: int | None) -> macpool_pb2.M
     return macpool_pb2.MacRange(first=first, last=last or "", count=count or 0)
 
 
-@macpool_group.command("add-range")
-@click.argument("name")
-@click.argument("first")
-@click.argument("last", required=False)
-@click.option("--count", type=click.IntRange(min=1), default=None, help="COUNT addresses from FIRST instead of LAST")
-@click.option("--datacenter", default="", help="default: Default")
-@OUTPUT_OPTION
-@click.pass_context
-def macpool_add_range(ctx, name, first, last, count, datacenter, output):
-    """Add FIRST..LAST (inclusive) to MAC pool NAME."""
-    pool = _stub(ctx).AddMacPoolRange(macpool_pb2.MacPoolRangeRequest(
-        name=name, datacenter=datacenter, range=_range_arg(first, last, count)), timeout=30)
-    if output == "json":
-        print_json(as_dict(pool))
-    else:
-        click.echo(f"MAC pool {pool.name}: {pool.usage.total} addresses ({_ranges_text(pool)})")
+def _range_command(name: str):
+    """`macpool add-range|remove-range NAME FIRST [LAST] [--count N]`: one set of arguments, one answer."""
+    shared = (macpool_group.command(name), click.argument("name"), click.argument("first"),
+              click.argument("last", required=False),
+              click.option("--count", type=click.IntRange(min=1), default=None,
+                           help="COUNT addresses from FIRST instead of LAST"),
+              click.option("--datacenter", default="", help="default: Default"), OUTPUT_OPTION, click.pass_context)
+
+    def decorate(fn):
+        for decorator in reversed(shared):
+            fn = decorator(fn)
+        return fn
+    return decorate
 
 
-@macpool_group.command("remove-range")
-@click.argument("name")
-@click.argument("first")
-@click.argument("last", required=False)
-@click.option("--count", type=click.IntRange(min=1), default=None, help="COUNT addresses from FIRST instead of LAST")
-@click.option("--datacenter", default="", help="default: Default")
-@OUTPUT_OPTION
-@click.pass_context
-def macpool_remove_range(ctx, name, first, last, count, datacenter, output):
-    """Take FIRST..LAST out of MAC pool NAME: a whole range or part of one (refused while in use)."""
-    pool = _stub(ctx).RemoveMacPoolRange(macpool_pb2.MacPoolRangeRequest(
-        name=name, datacenter=datacenter, range=_range_arg(first, last, count)), timeout=30)
+def _show_ranges(pool: macpool_pb2.MacPool, output: str) -> None:
     if output == "json":
         print_json(as_dict(pool))
     else:
         click.echo(f"MAC pool {pool.name}: {pool.usage.total} addresses ({_ranges_text(pool) or 'no ranges'})")
+
+
+@_range_command("add-range")
+def macpool_add_range(ctx, name, first, last, count, datacenter, output):
+    """Add FIRST..LAST (inclusive) to MAC pool NAME."""
+    _show_ranges(_stub(ctx).AddMacPoolRange(macpool_pb2.MacPoolRangeRequest(
+        name=name, datacenter=datacenter, range=_range_arg(first, last, count)), timeout=30), output)
+
+
+@_range_command("remove-range")
+def macpool_remove_range(ctx, name, first, last, count, datacenter, output):
+    """Take FIRST..LAST out of MAC pool NAME: a whole range or part of one (refused while in use)."""
+    _show_ranges(_stub(ctx).RemoveMacPoolRange(macpool_pb2.MacPoolRangeRequest(
+        name=name, datacenter=datacenter, range=_range_arg(first, last, count)), timeout=30), output)
 
 
 @click.group("cluster")

@@ -9,12 +9,16 @@ from rich.table import Table
 
 from virtfleet.v1 import vm_pb2, vms_pb2, vms_pb2_grpc
 
-from ..vmorder import Rule
 from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table
 
 _MODES = {"vepa": vm_pb2.DIRECT_MODE_VEPA, "bridge": vm_pb2.DIRECT_MODE_BRIDGE,
           "private": vm_pb2.DIRECT_MODE_PRIVATE, "passthrough": vm_pb2.DIRECT_MODE_PASSTHROUGH}
 _MODE_NAMES = {v: k for k, v in _MODES.items()}
+RULE_TEXT = {
+    vms_pb2.NIC_RULE_PCI_ORDER: "ordered by PCI address, MACs assigned in that order",
+    vms_pb2.NIC_RULE_NAME_ORDER: "no PCI addresses: ordered by vNIC name, MACs assigned in that order",
+    vms_pb2.NIC_RULE_SNAPSHOT_NEW_MACS: "snapshot without PCI addresses: new MACs, ordered by vNIC name",
+}
 NIC_HELP = ("NAME=TARGET[,opt=value…]; TARGET: a logical network, virtual:NETWORK (libvirt virtual network) or "
             "direct:HOSTNIC (macvtap); options mac=, pci=, model=, mode=vepa|bridge|private|passthrough, "
             "network= (direct: the logical network whose VLAN it carries), qbg=MANAGERID/TYPEID/VERSION[/INSTANCE], "
@@ -102,8 +106,9 @@ def _print_nics(nics, *, title: str | None = None, macs: bool = True) -> None:
     Console().print(table)
 
 
-def rule_text(name: str) -> str:
-    return Rule[name].value if name in Rule.__members__ else (name or "-")
+def rule_text(rule: int) -> str:
+    """The seed-004 branch in words (the contract sends the NicRule enum)."""
+    return RULE_TEXT.get(rule, "-")
 
 
 def _print_vm(vm: vms_pb2.VirtualMachine) -> None:
@@ -170,7 +175,7 @@ def _create_many(ctx, name, cluster, template, snapshot, count, batch_size, star
             bar.update(created, completed=last.created)
             bar.update(started, completed=last.started)
     click.echo(f"created {last.created} VMs {name}-1 … {name}-{count}" +
-               (f", started {last.started}" if start else "") + (f"; vNICs {last.rule}" if last.rule else ""))
+               (f", started {last.started}" if start else "") + (f"; vNICs {rule_text(last.rule)}" if last.rule else ""))
 
 
 @vm_group.command("list")
@@ -254,7 +259,7 @@ def vm_check_order(ctx, name, output):
     if output == "json":
         print_json(as_dict(r))
     else:
-        click.echo(f"VM {r.vm} from {r.source_kind} {r.source_name}: {r.rule}")
+        click.echo(f"VM {r.vm} from {r.source_kind} {r.source_name}: {rule_text(r.rule)}")
         rows = []
         for i in range(max(len(r.expected), len(r.actual))):
             want = r.expected[i] if i < len(r.expected) else None

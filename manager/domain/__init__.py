@@ -1,1 +1,1 @@
-"""The manager's pure decisions and typed values: what admins type, checked; no store, no I/O."""
+"""The manager's pure models and decisions: typed values and the rules they follow; no database, no gRPC calls."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from virtfleet.macaddr import MAX_MAC, MULTICAST_BIT, format_mac, parse_field
+
 from ..errors import InvalidArgument
-from .address import MAX_MAC, MULTICAST_BIT, format_mac, parse_mac
 
 # A whole OUI: the largest range one pool range may hold (its bitmap is 16 MiB).
 MAX_RANGE_SIZE = 1 << 24
@@ -26,7 +27,7 @@ class MacRange:
 
 def parse_range(first_text: str, last_text: str = "", count: int = 0, field: str = "range") -> MacRange:
     """A range as typed: FIRST and LAST, or FIRST and a COUNT of addresses; `field.first` etc. name the culprit."""
-    first = parse_mac(first_text, f"{field}.first")
+    first = parse_field(first_text, f"{field}.first")
     if count and last_text:
         raise InvalidArgument(f"{field}.count", "give either last or count, not both")
     if count:
@@ -39,7 +40,7 @@ def parse_range(first_text: str, last_text: str = "", count: int = 0, field: str
         return check_range(first, last, field)
     if not last_text:
         raise InvalidArgument(f"{field}.last", "give the last address of the range (or a count)")
-    return check_range(first, parse_mac(last_text, f"{field}.last"), field)
+    return check_range(first, parse_field(last_text, f"{field}.last"), field)
 
 
 def check_range(first: int, last: int, field: str = "range") -> MacRange:

@@ -21,12 +21,13 @@ from virtfleet.v1 import agent_pb2, fleet_pb2, hostnet_pb2
 from ..agents import AgentClients, HostMonitor
 from ..audit import CATEGORIES, Finding, audit, filter_findings
 from ..audit.inputs import FleetInput, HostInput, NicOrderInput, VnicInput
+from ..domain.vmorder import SourceNic
+from ..domain.vnic import VnicKind
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store import audit as audit_store
 from ..store import hosts as host_store
 from ..store import networks as net_store
 from ..store.networks import AttachmentRecord, NetworkRecord
-from ..vmorder import SourceNic
 from .networks import NetworkService, agent_attachment, agent_bond
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class AuditService:
                 silent = (wall - h.last_report_at).total_seconds() if h.last_report_at else None
             inputs.append(HostInput(h.name, h.address, state, reachable, silent,
                                     [desired_attachment(d) for d in desired.get(h.name, [])]))
-        vnics = [VnicInput._make(r) for r in vnic_rows]  # same fields, same order
+        vnics = [VnicInput(vm, name, mac, VnicKind(kind), *rest) for vm, name, mac, kind, *rest in vnic_rows]
         nic_orders = [NicOrderInput(o.vm, o.source_kind, o.source_name, [SourceNic(*n) for n in o.source],
                                     [SourceNic(*n) for n in o.nics]) for o in orders]
         return FleetInput(inputs, vnics, allocated, nic_orders, self._monitor.unreachable_after_s)

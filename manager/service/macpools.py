@@ -28,8 +28,10 @@ from typing import Callable
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from virtfleet import macaddr
+from virtfleet.macaddr import format_mac
+
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
-from ..macpool.address import format_mac, parse_unicast_mac
 from ..macpool.allocator import MacAllocator, PoolExhausted
 from ..macpool.ranges import MacRange, gaps, merged_within_limit, overlaps, subtract_range, unicast_count
 from ..store import macpools as store
@@ -189,9 +191,13 @@ def _warn_if_low(conn: psycopg.Connection, pool: PoolRecord, cached: _Cached, al
     store.record_event(conn, pool.id, "low_free", message)
 
 
+def _unicast(text: str, field: str) -> int:
+    return macaddr.parse(macaddr.unicast_field(text, field))
+
+
 def claim_mac(conn: psycopg.Connection, cluster_id: int, mac: str) -> str:
     """Take one explicit MAC (even outside the ranges): free, or the pool allows duplicates."""
-    value = parse_unicast_mac(mac, "mac")
+    value = _unicast(mac, "mac")
     pool = store.pool_of_cluster(conn, cluster_id, lock="FOR SHARE")
     with conn.transaction():
         for _ in range(_RETRIES):
@@ -225,7 +231,7 @@ def _in_use(conn: psycopg.Connection, pool: PoolRecord, mac: int) -> AlreadyExis
 
 def release_macs(conn: psycopg.Connection, cluster_id: int, macs: list[str]) -> None:
     """Give back one use of each MAC; all or nothing. Free for others once the caller commits."""
-    values = [parse_unicast_mac(m, f"macs[{i}]") for i, m in enumerate(macs)]
+    values = [_unicast(m, f"macs[{i}]") for i, m in enumerate(macs)]
     pool = store.pool_of_cluster(conn, cluster_id, lock="FOR SHARE")
     with conn.transaction():
         for i, value in enumerate(values):
@@ -347,7 +353,3 @@ class MacPoolService:
 
     def events(self, name: str, datacenter: str = "") -> list[tuple[str, str]]:
         return self._run(lambda conn: store.events(conn, store.get_pool(conn, name, datacenter or "Default").id))
-
-
-def cluster_id_by_name(conn: psycopg.Connection, name: str) -> int:
-    return store.get_cluster(conn, name).id

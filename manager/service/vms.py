@@ -1,42 +1,56 @@
-"""VMs, templates and snapshots: the use cases, with seed 004's vNIC order rules (manager/vmorder.py).
+"""VMs: made directly or from a template or snapshot (seed 004's rules, domain/vmorder.py), their vNICs, running them.
 
 Every change to the database is one transaction, and MACs come from the cluster's
-pool inside it (manager/service/macpools.py), so a failure anywhere — bad input,
-an exhausted pool, an agent error, a killed manager — leaves no half-made VM and
-no MAC taken. Bulk creation commits one transaction per batch.
+pool inside it (manager/service/macpools.py), so bad input, an exhausted pool or a
+killed manager leaves no half-made VM and no MAC taken. Bulk creation commits one
+transaction per batch.
+
+A change that calls an agent (start, stop, hot-plug) holds no transaction or lock
+across the call: it claims the VM in a short transaction, calls the agent with
+nothing open, then records the result in another short transaction that checks
+what it depends on (store/vms.py); what it cannot record it undoes on the host.
 """
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, replace
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from virtfleet.v1 import vm_pb2
+from virtfleet import rules
+from virtfleet.errors import (Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound,
+                              VirtfleetError)
+from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
-from .. import vmorder
 from ..agents import AgentClients
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VirtfleetError
+from ..domain import vmorder
+from ..domain.vmorder import Rule, SourceKind, guest_order, source_guest_order, source_nic
+from ..domain.vnic import Vnic, VnicKind, check_vnic, check_vnics
+from ..store import snapshots as snapshot_store
+from ..store import templates as template_store
 from ..store import vms as store
-from ..store.vms import NicRecord, SnapshotRecord, TemplateRecord, VmRecord
-from ..vmnics import (agent_nic, bulk_names, check_name, check_nic, check_nics, guest_order, runtime_rows,
-                      source_guest_order, source_nic)
-from ..vmorder import SourceKind
+from ..store import vnics as vnic_store
+from ..store.vms import HostRef, VmRecord
+from ..store.vnics import NetworkRef, PlacedVnic
 from . import macpools
+from .vmobjects import DEFAULT_MEMORY_MIB, allocate_macs, check_source_networks, network_id
+from .vnic_messages import agent_vnic, attach_violation, runtime, spec_violation
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_CLUSTER = "Default"
-DEFAULT_MEMORY_MIB = 64
 DEFAULT_BATCH = 100
+MAX_BULK = 100_000
 
 
 @dataclass(frozen=True)
 class VmView:
     vm: VmRecord
-    nics: list[NicRecord]          # in guest order
+    nics: list[Vnic]          # in guest order
 
 
 @dataclass(frozen=True)
@@ -45,49 +59,59 @@ class BulkProgress:
     created: int
     started: int
     vms: list[str]
-    rule: str
+    rule: Rule
 
 
 @dataclass(frozen=True)
 class OrderReport:
     vm: VmRecord
-    rule: str
-    expected: list[NicRecord]
-    actual: list[NicRecord]
+    rule: Rule
+    expected: list[Vnic]
+    actual: list[Vnic]
     mismatches: list[vmorder.Mismatch]
 
 
 @dataclass(frozen=True)
-class MacChange:
-    nic: str
-    old_mac: str
-    new_mac: str
+class VmSource:
+    """The template or snapshot a VM is made from, with the seed-004 rule its vNICs follow."""
+
+    kind: SourceKind
+    name: str
+    template_id: int | None
+    snapshot_id: int | None
+    memory_mib: int
+    vcpus: int
+    nics: list[Vnic]
+    rule: Rule
 
 
-@dataclass(frozen=True)
-class TemplateView:
-    template: TemplateRecord
-    nics: list[NicRecord]
+def bulk_names(name: str, count: int) -> list[str]:
+    """NAME-1 … NAME-count, each a valid VM name."""
+    rules.vm_name(name, "name")
+    if not 1 <= count <= MAX_BULK:
+        raise InvalidArgument("count", f"between 1 and {MAX_BULK}")
+    names = [f"{name}-{i}" for i in range(1, count + 1)]
+    rules.vm_name(names[-1], "name")
+    return names
 
 
-@dataclass(frozen=True)
-class SnapshotView:
-    snapshot: SnapshotRecord
-    nics: list[NicRecord]
+def vm_view(conn: psycopg.Connection, name: str) -> VmView:
+    vm = store.get_vm(conn, name)
+    return VmView(vm, guest_order(vnic_store.vm_vnics(conn, vm.id)))
 
 
-def _allocate(conn: psycopg.Connection, cluster_id: int, count: int) -> list[str]:
-    """MACs from the cluster's pool, ascending; none asked, none taken (a VM may have no vNIC).
-
-    The pool hands out at most `macpools.MAX_BATCH` per call; a bigger request takes several.
-    """
-    got: list[str] = []
-    while len(got) < count:
-        got.extend(macpools.allocate_macs(conn, cluster_id, min(count - len(got), macpools.MAX_BATCH)))
-    return sorted(got, key=vmorder.mac_value)
+def planned_vnics(src: VmSource, macs: Sequence[str]) -> list[Vnic]:
+    """A new VM's vNICs from its source: seed 004 decides positions, MACs and kept PCI addresses."""
+    plan = vmorder.plan_new_vm(src.kind, [source_nic(v) for v in src.nics], macs)
+    by_name = {v.name: v for v in src.nics}
+    return [replace(by_name[p.source.name], position=p.position, mac=p.mac, host_device=None) for p in plan.nics]
 
 
-# -- the service ---------------------------------------------------------------------------------
+def refuse_busy(vm: VmRecord) -> None:
+    """A VM a runtime change has claimed takes no other change until that one is recorded."""
+    if vm.busy:
+        raise FailedPrecondition(f"VM {vm.name} is being started, stopped or hot-plugged by another request; "
+                                 "try again when it is done")
 
 
 class VmService:
@@ -99,50 +123,46 @@ class VmService:
 
     def get(self, name: str) -> VmView:
         with self._pool.connection() as conn:
-            vm = store.get_vm(conn, name)
-            return VmView(vm, guest_order(store.vm_nics(conn, vm.id)))
+            return vm_view(conn, name)
 
     def list(self) -> list[VmView]:
         with self._pool.connection() as conn:
             vms = store.list_vms(conn)
-            nics = store.nics_by_vm(conn)
+            nics = vnic_store.vnics_by_vm(conn)
         return [VmView(vm, guest_order(nics.get(vm.id, []))) for vm in vms]
 
     # -- creating --------------------------------------------------------------------------------
 
     def create(self, *, name: str, cluster: str = "", template: str = "", snapshot: str = "", memory_mib: int = 0,
-               vcpus: int = 0, nics: Sequence[NicRecord] = (), start: bool = False, host: str = "") -> VmView:
-        check_name(name, "name")
+               vcpus: int = 0, nics: Sequence[Vnic] = (), start: bool = False, host: str = "") -> VmView:
+        rules.vm_name(name, "name")
         if template and snapshot:
             raise InvalidArgument("snapshot", "give a template or a snapshot, not both")
         if (template or snapshot) and nics:
             raise InvalidArgument("nics", "the vNICs come from the template or snapshot")
-        checked = check_nics(nics)
+        checked = check_vnics(nics)
         with self._pool.connection() as conn, conn.transaction():
-            cluster_id, dc = store.cluster(conn, cluster or DEFAULT_CLUSTER)
-            networks = store.network_ids(conn, dc)
+            c = store.cluster(conn, cluster or DEFAULT_CLUSTER)
+            networks = vnic_store.network_refs(conn, c.datacenter)
             if template or snapshot:
                 src = self._source(conn, template, snapshot)
-                self._check_source_networks(src.nics, networks, cluster or DEFAULT_CLUSTER)
-                macs = _allocate(conn, cluster_id, len(src.nics))
-                rows = self._planned_rows(src, macs)
-                ids = store.insert_vms(conn, cluster_id=cluster_id, names=[name],
-                                       memory_mib=memory_mib or src.memory_mib, vcpus=vcpus or src.vcpus,
-                                       source_kind=src.kind.value, source_name=src.name,
+                check_source_networks(src.nics, networks, f"cluster {cluster or DEFAULT_CLUSTER} lacks")
+                planned = planned_vnics(src, allocate_macs(conn, c.id, len(src.nics)))
+                ids = store.insert_vms(conn, cluster_id=c.id, names=[name], memory_mib=memory_mib or src.memory_mib,
+                                       vcpus=vcpus or src.vcpus, source_kind=src.kind.value, source_name=src.name,
                                        template_id=src.template_id, snapshot_id=src.snapshot_id,
                                        nic_rule=src.rule.name)
             else:
                 for i, n in enumerate(checked):
-                    self._network_id(n, networks, f"nics[{i}].network")
-                fresh = iter(_allocate(conn, cluster_id, sum(1 for n in checked if not n.mac)))
-                rows = [replace(n, position=i, mac=(macpools.claim_mac(conn, cluster_id, n.mac) if n.mac
-                                                    else next(fresh)))
-                        for i, n in enumerate(checked)]
-                ids = store.insert_vms(conn, cluster_id=cluster_id, names=[name],
-                                       memory_mib=memory_mib or DEFAULT_MEMORY_MIB, vcpus=vcpus or 1,
-                                       source_kind=None, source_name=None, template_id=None, snapshot_id=None,
-                                       nic_rule=None)
-            store.insert_vnics(conn, ((ids[name], n, self._network_id(n, networks, "nics")) for n in rows))
+                    network_id(n, networks, f"nics[{i}].network")
+                fresh = iter(allocate_macs(conn, c.id, sum(1 for n in checked if not n.mac)))
+                planned = [replace(n, position=i, mac=macpools.claim_mac(conn, c.id, n.mac) if n.mac else next(fresh))
+                           for i, n in enumerate(checked)]
+                ids = store.insert_vms(conn, cluster_id=c.id, names=[name], memory_mib=memory_mib or DEFAULT_MEMORY_MIB,
+                                       vcpus=vcpus or 1, source_kind=None, source_name=None, template_id=None,
+                                       snapshot_id=None, nic_rule=None)
+            vnic_store.insert_vm_vnics(conn, (PlacedVnic(ids[name], n, network_id(n, networks, "nics"))
+                                              for n in planned))
         log.info("created VM %s", name)
         if start:
             return self.start(name, host=host)
@@ -165,82 +185,62 @@ class VmService:
             raise InvalidArgument("batch_size", "between 1 and 10000")
         cluster = cluster or DEFAULT_CLUSTER
         with self._pool.connection() as conn, conn.transaction():
-            cluster_id, dc = store.cluster(conn, cluster)
-            networks = store.network_ids(conn, dc)
+            c = store.cluster(conn, cluster)
+            networks = vnic_store.network_refs(conn, c.datacenter)
             src = self._source(conn, template, snapshot)
-            self._check_source_networks(src.nics, networks, cluster)
+            check_source_networks(src.nics, networks, f"cluster {cluster} lacks")
             taken = store.existing_vm_names(conn, names)
             if taken:
                 raise AlreadyExists(f"VM {taken[0]!r} already exists ({len(taken)} of the {count} names are taken)")
             # A probe rolled back at once: an exhausted pool is refused before any VM exists.
             with conn.transaction(force_rollback=True):
-                _allocate(conn, cluster_id, count * len(src.nics))
-        nics_per_vm = len(src.nics)
+                allocate_macs(conn, c.id, count * len(src.nics))
+        per_vm = len(src.nics)
         created: list[str] = []
-        for start_i in range(0, count, batch):
-            chunk = names[start_i:start_i + batch]
+        for first in range(0, count, batch):
+            chunk = names[first:first + batch]
             with self._pool.connection() as conn, conn.transaction():
-                macs = _allocate(conn, cluster_id, len(chunk) * nics_per_vm)
-                ids = store.insert_vms(conn, cluster_id=cluster_id, names=chunk, memory_mib=src.memory_mib,
+                macs = allocate_macs(conn, c.id, len(chunk) * per_vm)
+                ids = store.insert_vms(conn, cluster_id=c.id, names=chunk, memory_mib=src.memory_mib,
                                        vcpus=src.vcpus, source_kind=src.kind.value, source_name=src.name,
                                        template_id=src.template_id, snapshot_id=src.snapshot_id,
                                        nic_rule=src.rule.name)
-                store.insert_vnics(conn, (
-                    (ids[vm], n, self._network_id(n, networks, "nics"))
+                vnic_store.insert_vm_vnics(conn, (
+                    PlacedVnic(ids[vm], n, network_id(n, networks, "nics"))
                     for k, vm in enumerate(chunk)
-                    for n in self._planned_rows(src, macs[k * nics_per_vm:(k + 1) * nics_per_vm])))
+                    for n in planned_vnics(src, macs[k * per_vm:(k + 1) * per_vm])))
             created.extend(chunk)
-            yield BulkProgress(count, len(created), 0, chunk, src.rule.value)
+            yield BulkProgress(count, len(created), 0, chunk, src.rule)
         log.info("created %d VMs from %s %s", count, src.kind.value, src.name)
         if start:
-            started = 0
-            for vm in created:
+            for started, vm in enumerate(created, 1):
                 self.start(vm)
-                started += 1
-                yield BulkProgress(count, count, started, [vm], src.rule.value)
+                yield BulkProgress(count, count, started, [vm], src.rule)
 
-    @dataclass(frozen=True)
-    class _Source:
-        kind: SourceKind
-        name: str
-        template_id: int | None
-        snapshot_id: int | None
-        memory_mib: int
-        vcpus: int
-        nics: list[NicRecord]
-        rule: vmorder.Rule
-
-    def _source(self, conn: psycopg.Connection, template: str, snapshot: str) -> "VmService._Source":
+    @staticmethod
+    def _source(conn: psycopg.Connection, template: str, snapshot: str) -> VmSource:
         if template:
-            t = store.get_template(conn, template)
-            nics = store.template_nics(conn, t.id)
-            return self._Source(SourceKind.TEMPLATE, t.name, t.id, None, t.memory_mib, t.vcpus, nics,
-                                vmorder.rule_for(SourceKind.TEMPLATE, [source_nic(n) for n in nics]))
-        s = store.get_snapshot(conn, snapshot)
-        nics = store.snapshot_nics(conn, s.id)
-        return self._Source(SourceKind.SNAPSHOT, s.name, None, s.id, s.memory_mib, s.vcpus, nics,
-                            vmorder.rule_for(SourceKind.SNAPSHOT, [source_nic(n) for n in nics]))
+            t = template_store.get_template(conn, template)
+            nics = vnic_store.source_vnics(conn, SourceKind.TEMPLATE, t.id)
+            return VmSource(SourceKind.TEMPLATE, t.name, t.id, None, t.memory_mib, t.vcpus, nics,
+                            vmorder.rule_for(SourceKind.TEMPLATE, [source_nic(v) for v in nics]))
+        s = snapshot_store.get_snapshot(conn, snapshot)
+        nics = vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, s.id)
+        return VmSource(SourceKind.SNAPSHOT, s.name, None, s.id, s.memory_mib, s.vcpus, nics,
+                        vmorder.rule_for(SourceKind.SNAPSHOT, [source_nic(v) for v in nics]))
 
-    @staticmethod
-    def _planned_rows(src: "VmService._Source", macs: Sequence[str]) -> list[NicRecord]:
-        plan = vmorder.plan_new_vm(src.kind, [source_nic(n) for n in src.nics], macs)
-        by_name = {n.name: n for n in src.nics}
-        return [replace(by_name[p.source.name], position=p.position, mac=p.mac, pci_address=p.pci_address,
-                        host_device=None) for p in plan.nics]
-
-    @staticmethod
-    def _check_source_networks(nics: Sequence[NicRecord], networks: dict, cluster: str) -> None:
-        for n in nics:
-            if n.network and n.network not in networks:
-                raise FailedPrecondition(f"vNIC {n.name} uses network {n.network!r}, which cluster {cluster} lacks")
-
-    @staticmethod
-    def _network_id(n: NicRecord, networks: dict, field: str) -> int | None:
-        if not n.network:
-            return None
-        if n.network not in networks:
-            raise NotFound(f"network {n.network!r} does not exist ({field})")
-        return networks[n.network][0]
+    def delete(self, name: str) -> list[str]:
+        """Delete a stopped VM (and its snapshots); its MACs go back to the pool."""
+        with self._pool.connection() as conn, conn.transaction():
+            vm = store.get_vm(conn, name, lock=True)
+            if vm.state == "up":
+                raise FailedPrecondition(f"VM {name} is running on {vm.host}; stop it first")
+            refuse_busy(vm)
+            macs = vnic_store.vm_macs(conn, vm.id)
+            if macs:
+                macpools.release_macs(conn, vm.cluster_id, macs)
+            store.delete_vm(conn, vm.id)
+        return macs
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -250,111 +250,163 @@ class VmService:
             vm = store.get_vm(conn, name, lock=True)
             if vm.state == "up":
                 raise FailedPrecondition(f"VM {name} is already running on {vm.host}")
-            host_id, host_name, endpoint = self._pick_host(conn, vm, host)
-            nics = store.vm_nics(conn, vm.id)
-            networks = store.network_ids(conn, vm.datacenter)
+            refuse_busy(vm)
+            target = self._pick_host(conn, vm, host)
+            nics = vnic_store.vm_vnics(conn, vm.id)
+            networks = vnic_store.network_refs(conn, vm.datacenter)
             spec = vm_pb2.VmSpec(name=vm.name, memory_mib=vm.memory_mib, vcpus=vm.vcpus,
-                                 nics=[self._agent_nic(n, networks) for n in nics])
-            self._agents.call_vm(host_name, endpoint, lambda s, t: s.DefineVm(vm_pb2.DefineVmRequest(spec=spec),
-                                                                             timeout=t))
-            try:
-                status = self._agents.call_vm(host_name, endpoint, lambda s, t: s.StartVm(
-                    vm_pb2.StartVmRequest(name=vm.name, paused=paused), timeout=t))
-            except VirtfleetError:
-                self._undefine_quietly(host_name, endpoint, vm.name)
-                raise
-            store.set_running(conn, vm.id, host_id)
-            store.store_runtime(conn, vm.id, runtime_rows(status))
-        log.info("started VM %s on %s", name, host_name)
+                                 nics=[self._agent_vnic(n, networks) for n in nics])
+            token = store.claim(conn, vm.id)
+        try:
+            status = self._define_and_start(target, spec, nics, paused)
+        except BaseException:
+            self._release(vm.id, token)
+            raise
+        if not self._record_start(vm.id, token, target, status):
+            self._undo_start(target, vm.name)
+            raise Aborted(f"VM {name} changed while it was being started on {target.name} (deleted, or taken over "
+                          f"after its claim expired); it was stopped there again")
+        log.info("started VM %s on %s", name, target.name)
         return self.get(name)
 
-    def _agent_nic(self, n: NicRecord, networks: dict) -> vm_pb2.VNic:
+    def _define_and_start(self, host: HostRef, spec: vm_pb2.VmSpec, nics: Sequence[Vnic],
+                          paused: bool) -> vm_pb2.VmStatus:
+        try:
+            self._call(host, lambda s, t: s.DefineVm(vm_pb2.DefineVmRequest(spec=spec), timeout=t))
+        except InvalidArgument as err:
+            raise spec_violation(err, nics) from None
+        try:
+            return self._call(host, lambda s, t: s.StartVm(vm_pb2.StartVmRequest(name=spec.name, paused=paused),
+                                                           timeout=t))
+        except VirtfleetError:
+            self._quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=spec.name),
+                                                                      timeout=t))
+            raise
+
+    def _record_start(self, vm_id: int, token: uuid.UUID, host: HostRef, status: vm_pb2.VmStatus) -> bool:
+        """Up on `host` if the VM is still ours to start; False when it changed (or the host went) meanwhile."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                if not store.finish_start(conn, vm_id, token, host.id):
+                    return False
+                vnic_store.store_runtime(conn, vm_id, runtime(status))
+                return True
+        except psycopg.errors.ForeignKeyViolation:   # the host was deleted meanwhile
+            return False
+
+    def _undo_start(self, host: HostRef, vm: str) -> None:
+        self._quietly(host, "destroy", lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=vm), timeout=t))
+        self._quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=vm), timeout=t))
+
+    def _agent_vnic(self, n: Vnic, networks: dict[str, NetworkRef]) -> vm_pb2.VNic:
         vlan = None
         if n.network:
             if n.network not in networks:
                 raise FailedPrecondition(f"vNIC {n.name}: network {n.network!r} no longer exists")
-            _, vm_network, vlan = networks[n.network]
-            if n.kind == "network" and not vm_network:
+            ref = networks[n.network]
+            if n.kind is VnicKind.BRIDGE and not ref.vm_network:
                 raise FailedPrecondition(f"vNIC {n.name}: network {n.network} is not a VM network (no bridge)")
-        return agent_nic(n, vlan)
+            vlan = ref.vlan
+        return agent_vnic(n, vlan)
 
-    def _pick_host(self, conn: psycopg.Connection, vm: VmRecord, host: str) -> tuple[int, str, str]:
-        candidates = store.count_vms_by_host(conn, vm.cluster_id)
+    @staticmethod
+    def _pick_host(conn: psycopg.Connection, vm: VmRecord, host: str) -> HostRef:
+        """The named host if it is up in the VM's cluster, else the least loaded one."""
+        candidates = [load.host for load in store.host_loads(conn, vm.cluster_id)]
         if host:
-            for hid, hname, endpoint, _ in candidates:
-                if hname == host:
-                    return hid, hname, endpoint
+            for c in candidates:
+                if c.name == host:
+                    return c
             raise FailedPrecondition(f"host {host!r} is not up in cluster {vm.cluster}")
         if not candidates:
             raise FailedPrecondition(f"cluster {vm.cluster} has no host that is up")
-        hid, hname, endpoint, _ = candidates[0]
-        return hid, hname, endpoint
-
-    def _undefine_quietly(self, host: str, endpoint: str, vm: str) -> None:
-        try:
-            self._agents.call_vm(host, endpoint, lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=vm),
-                                                                          timeout=t))
-        except VirtfleetError as exc:
-            log.warning("could not undefine %s on %s: %s", vm, host, exc.message)
+        return candidates[0]
 
     def stop(self, name: str, *, force: bool = False, timeout_s: int = 0) -> VmView:
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, name, lock=True)
-            if vm.state != "up" or vm.host is None or vm.host_endpoint is None:
+            host = vm.placement
+            if host is None:
                 raise FailedPrecondition(f"VM {name} is not running")
-            host, endpoint = vm.host, vm.host_endpoint
+            refuse_busy(vm)
+            token = store.claim(conn, vm.id)
+        try:
             if force:
-                self._agents.call_vm(host, endpoint, lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=name),
-                                                                             timeout=t))
+                self._call(host, lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=name), timeout=t))
             else:
                 wait = timeout_s or 60
-                self._agents.call_vm(host, endpoint, lambda s, t: s.StopVm(
-                    vm_pb2.StopVmRequest(name=name, timeout_s=wait), timeout=t + wait))
-            self._undefine_quietly(host, endpoint, name)
-            store.set_running(conn, vm.id, None)
-        return self.get(name)
-
-    def delete(self, name: str) -> list[str]:
-        """Delete a stopped VM (and its snapshots); its MACs go back to the pool."""
+                self._call(host, lambda s, t: s.StopVm(vm_pb2.StopVmRequest(name=name, timeout_s=wait),
+                                                       timeout=t + wait))
+        except BaseException:
+            self._release(vm.id, token)
+            raise
+        self._quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=name), timeout=t))
         with self._pool.connection() as conn, conn.transaction():
-            vm = store.get_vm(conn, name, lock=True)
-            if vm.state == "up":
-                raise FailedPrecondition(f"VM {name} is running on {vm.host}; stop it first")
-            macs = store.vm_macs(conn, vm.id)
-            if macs:
-                macpools.release_macs(conn, vm.cluster_id, macs)
-            store.delete_vm(conn, vm.id)
-        return macs
+            if not store.finish_stop(conn, vm.id, host.id):
+                log.warning("VM %s was stopped on %s but is no longer recorded there", name, vm.host)
+        return self.get(name)
 
     # -- vNICs ------------------------------------------------------------------------------------
 
-    def add_nic(self, vm_name: str, nic: NicRecord) -> VmView:
-        n = check_nic(nic, "nic")
+    def add_nic(self, vm_name: str, nic: Vnic) -> VmView:
+        """Recorded first (MAC taken), then hot-plugged when the VM runs; a refused hot-plug is forgotten again."""
+        n = check_vnic(nic, "nic")
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, vm_name, lock=True)
-            networks = store.network_ids(conn, vm.datacenter)
-            network_id = self._network_id(n, networks, "nic.network")
-            if n.name in {x.name for x in store.vm_nics(conn, vm.id)}:
+            refuse_busy(vm)
+            networks = vnic_store.network_refs(conn, vm.datacenter)
+            net_id = network_id(n, networks, "nic.network")
+            if n.name in {x.name for x in vnic_store.vm_vnics(conn, vm.id)}:
                 raise InvalidArgument("nic.name", f"VM {vm_name} already has a vNIC {n.name}")
-            mac = (macpools.claim_mac(conn, vm.cluster_id, n.mac) if n.mac
-                   else _allocate(conn, vm.cluster_id, 1)[0])
-            n = replace(n, mac=mac, position=store.next_position(conn, vm.id), host_device=None)
-            store.insert_vnics(conn, [(vm.id, n, network_id)])
-            if vm.state == "up" and vm.host and vm.host_endpoint:
-                agent = self._agent_nic(n, networks)
-                status = self._agents.call_vm(vm.host, vm.host_endpoint, lambda s, t: s.AttachNic(
-                    vm_pb2.AttachNicRequest(vm=vm.name, nic=agent), timeout=t))
-                store.store_runtime(conn, vm.id, [r for r in runtime_rows(status) if r[0] == n.name])
+            mac = macpools.claim_mac(conn, vm.cluster_id, n.mac) if n.mac else allocate_macs(conn, vm.cluster_id, 1)[0]
+            n = replace(n, mac=mac, position=vnic_store.next_position(conn, vm.id), host_device=None)
+            vnic_store.insert_vm_vnics(conn, [PlacedVnic(vm.id, n, net_id)])
+            host = vm.placement
+            if host is not None:
+                plug = self._agent_vnic(n, networks)
+                token = store.claim(conn, vm.id)
+        if host is None:
+            return self.get(vm_name)
+        try:
+            status = self._call(host, lambda s, t: s.AttachNic(vm_pb2.AttachNicRequest(vm=vm.name, nic=plug),
+                                                               timeout=t))
+        except BaseException as err:
+            self._drop_nic(vm, n.name, token)
+            if isinstance(err, InvalidArgument):
+                raise attach_violation(err, n) from None
+            raise
+        with self._pool.connection() as conn, conn.transaction():
+            vnic_store.store_runtime(conn, vm.id, [r for r in runtime(status) if r.name == n.name])
+            store.release_claim(conn, vm.id, token)
         return self.get(vm_name)
 
+    def _drop_nic(self, vm: VmRecord, nic: str, token: uuid.UUID) -> None:
+        """The vNIC and its MAC go, and the claim ends: after a refused hot-plug (as if never added), or an unplug."""
+        with self._pool.connection() as conn, conn.transaction():
+            mac = vnic_store.delete_vnic(conn, vm.id, nic)
+            if mac:
+                macpools.release_macs(conn, vm.cluster_id, [mac])
+            store.release_claim(conn, vm.id, token)
+
     def remove_nic(self, vm_name: str, nic: str) -> VmView:
+        """Unplugged from the host first when the VM runs; then the vNIC and its MAC go."""
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, vm_name, lock=True)
-            mac = store.delete_vnic(conn, vm.id, nic)
-            if vm.state == "up" and vm.host and vm.host_endpoint:
-                self._agents.call_vm(vm.host, vm.host_endpoint, lambda s, t: s.DetachNic(
-                    vm_pb2.DetachNicRequest(vm=vm.name, nic=nic), timeout=t))
-            macpools.release_macs(conn, vm.cluster_id, [mac])
+            refuse_busy(vm)
+            if nic not in {x.name for x in vnic_store.vm_vnics(conn, vm.id)}:
+                raise NotFound(f"vNIC {nic!r} does not exist")
+            host = vm.placement
+            if host is None:
+                macpools.release_macs(conn, vm.cluster_id, [vnic_store.delete_vnic(conn, vm.id, nic)])
+            else:
+                token = store.claim(conn, vm.id)
+        if host is not None:
+            try:
+                self._call(host, lambda s, t: s.DetachNic(vm_pb2.DetachNicRequest(vm=vm.name, nic=nic), timeout=t))
+            except BaseException:
+                self._release(vm.id, token)
+                raise
+            self._drop_nic(vm, nic, token)
         return self.get(vm_name)
 
     # -- order check --------------------------------------------------------------------------------
@@ -362,115 +414,44 @@ class VmService:
     def check_order(self, vm_name: str) -> OrderReport:
         with self._pool.connection() as conn:
             vm = store.get_vm(conn, vm_name)
-            nics = store.vm_nics(conn, vm.id)
-            source = store.source_nics(conn, vm)
+            nics = vnic_store.vm_vnics(conn, vm.id)
+            source = self._source_vnics(conn, vm)
         if vm.source_kind is None:
             raise FailedPrecondition(f"VM {vm_name} was not made from a template or snapshot; nothing to compare")
         if source is None:
             raise FailedPrecondition(f"the {vm.source_kind} {vm.source_name} that VM {vm_name} was made from "
                                      "no longer exists")
         kind = SourceKind(vm.source_kind)
-        src = [source_nic(n) for n in source]
-        found = vmorder.check_order(kind, src, [source_nic(n) for n in nics],
-                                    vm_positions=[source_nic(n) for n in sorted(nics, key=lambda n: n.position)])
-        return OrderReport(vm, vmorder.rule_for(kind, src).value, source_guest_order(source), guest_order(nics), found)
-
-    # -- templates ----------------------------------------------------------------------------------
-
-    def create_template(self, *, name: str, from_vm: str = "", datacenter: str = "", memory_mib: int = 0,
-                        vcpus: int = 0, nics: Sequence[NicRecord] = ()) -> TemplateView:
-        check_name(name, "name")
-        if from_vm and nics:
-            raise InvalidArgument("nics", "a template made from a VM takes the VM's vNICs")
-        with self._pool.connection() as conn, conn.transaction():
-            if from_vm:
-                vm = store.get_vm(conn, from_vm)
-                rows = [replace(n, mac=None, host_device=None) for n in store.vm_nics(conn, vm.id)]
-                dc, memory_mib, vcpus = vm.datacenter, memory_mib or vm.memory_mib, vcpus or vm.vcpus
-            else:
-                dc = datacenter or "Default"
-                rows = [replace(n, position=i, mac=None) for i, n in enumerate(check_nics(nics))]
-                networks = store.network_ids(conn, dc)
-                for i, n in enumerate(rows):
-                    self._network_id(n, networks, f"nics[{i}].network")
-            t = store.insert_template(conn, name=name, datacenter=dc, memory_mib=memory_mib or DEFAULT_MEMORY_MIB,
-                                      vcpus=vcpus or 1, source_vm=from_vm or None, nics=rows)
-            return TemplateView(t, source_guest_order(store.template_nics(conn, t.id)))
-
-    def templates(self) -> list[TemplateView]:
-        with self._pool.connection() as conn:
-            return [TemplateView(t, source_guest_order(store.template_nics(conn, t.id)))
-                    for t in store.list_templates(conn)]
-
-    def template(self, name: str) -> TemplateView:
-        with self._pool.connection() as conn:
-            t = store.get_template(conn, name)
-            return TemplateView(t, source_guest_order(store.template_nics(conn, t.id)))
-
-    def delete_template(self, name: str) -> None:
-        with self._pool.connection() as conn:
-            store.delete_template(conn, name)
-
-    # -- snapshots ----------------------------------------------------------------------------------
-
-    def create_snapshot(self, vm_name: str, name: str) -> SnapshotView:
-        check_name(name, "name")
-        with self._pool.connection() as conn, conn.transaction():
-            vm = store.get_vm(conn, vm_name, lock=True)
-            s = store.insert_snapshot(conn, vm=vm, name=name,
-                                      nics=[replace(n, host_device=None) for n in store.vm_nics(conn, vm.id)])
-            return SnapshotView(s, source_guest_order(store.snapshot_nics(conn, s.id)))
-
-    def snapshots(self, vm: str = "") -> list[SnapshotView]:
-        with self._pool.connection() as conn:
-            if vm:
-                store.get_vm(conn, vm)
-            return [SnapshotView(s, source_guest_order(store.snapshot_nics(conn, s.id)))
-                    for s in store.list_snapshots(conn, vm or None)]
-
-    def snapshot(self, name: str) -> SnapshotView:
-        with self._pool.connection() as conn:
-            s = store.get_snapshot(conn, name)
-            return SnapshotView(s, source_guest_order(store.snapshot_nics(conn, s.id)))
-
-    def delete_snapshot(self, name: str) -> None:
-        with self._pool.connection() as conn:
-            store.delete_snapshot(conn, name)
-
-    def restore_snapshot(self, name: str) -> tuple[VmView, list[MacChange]]:
-        """The snapshot's vNICs and MACs come back on its stopped VM; a MAC held elsewhere is replaced."""
-        with self._pool.connection() as conn, conn.transaction():
-            snap = store.get_snapshot(conn, name)
-            vm = store.get_vm(conn, snap.vm, lock=True)
-            if vm.state == "up":
-                raise FailedPrecondition(f"VM {vm.name} is running on {vm.host}; stop it before restoring")
-            nics = store.snapshot_nics(conn, snap.id)
-            networks = store.network_ids(conn, vm.datacenter)
-            for n in nics:
-                if n.network and n.network not in networks:
-                    raise FailedPrecondition(f"vNIC {n.name} uses network {n.network!r}, which no longer exists")
-            current = store.vm_macs(conn, vm.id)
-            if current:
-                macpools.release_macs(conn, vm.cluster_id, current)
-            store.delete_vnics(conn, vm.id)
-            taken = {n.mac for n in nics if n.mac and not self._reclaim(conn, vm.cluster_id, n.mac)}
-            fresh = _allocate(conn, vm.cluster_id, len(taken))
-            swap = vmorder.restore_macs([source_nic(n) for n in nics], taken, fresh)
-            rows = [replace(n, mac=swap.get(n.mac or "", n.mac), host_device=None) for n in nics]
-            store.insert_vnics(conn, ((vm.id, n, self._network_id(n, networks, "nics")) for n in rows))
-            store.set_resources(conn, vm.id, snap.memory_mib, snap.vcpus)
-            changes = [MacChange(n.name, n.mac or "", swap[n.mac]) for n in nics if n.mac in swap]
-        for c in changes:
-            log.info("restore %s: vNIC %s MAC %s was taken, now %s", name, c.nic, c.old_mac, c.new_mac)
-        return self.get(vm.name), changes
+        src = [source_nic(v) for v in source]
+        found = vmorder.check_order(kind, src, [source_nic(v) for v in nics],
+                                    vm_positions=[source_nic(v) for v in sorted(nics, key=lambda v: v.position)])
+        return OrderReport(vm, vmorder.rule_for(kind, src), source_guest_order(source), guest_order(nics), found)
 
     @staticmethod
-    def _reclaim(conn: psycopg.Connection, cluster_id: int, mac: str) -> bool:
-        """Take `mac` back from the pool; False when it cannot be had (held by another vNIC, out of range)."""
-        try:
-            with conn.transaction():
-                macpools.claim_mac(conn, cluster_id, mac)
-            return True
-        except VirtfleetError:
-            return False
+    def _source_vnics(conn: psycopg.Connection, vm: VmRecord) -> list[Vnic] | None:
+        """The vNICs of the template or snapshot `vm` was made from; None when that source is gone."""
+        if vm.source_kind == SourceKind.TEMPLATE.value and vm.source_template_id is not None:
+            return vnic_store.source_vnics(conn, SourceKind.TEMPLATE, vm.source_template_id)
+        if vm.source_kind == SourceKind.SNAPSHOT.value and vm.source_snapshot_id is not None:
+            return vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, vm.source_snapshot_id)
+        return None
 
+    # -- agent calls, with no transaction open -------------------------------------------------------
+
+    def _call(self, host: HostRef, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T]) -> T:
+        return self._agents.call_vm(host.name, host.endpoint, fn)
+
+    def _quietly(self, host: HostRef, what: str, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], object]) -> None:
+        """Clean-up on a host: a failure is logged, not raised (the error that made it necessary wins)."""
+        try:
+            self._call(host, fn)
+        except VirtfleetError as exc:
+            log.warning("could not %s on %s: %s", what, host.name, exc.message)
+
+    def _release(self, vm_id: int, token: uuid.UUID) -> None:
+        """End a claim whose change failed; if even that fails, the claim expires (store.CLAIM_LIFETIME)."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                store.release_claim(conn, vm_id, token)
+        except psycopg.Error:
+            log.exception("could not release the claim on VM #%d; it expires after %s", vm_id, store.CLAIM_LIFETIME)

@@ -247,11 +247,6 @@ def counts(conn: psycopg.Connection, pool_id: int) -> PoolCounts:
     return PoolCounts(uses, in_ranges, custom, clusters)
 
 
-def cluster_macs(conn: psycopg.Connection, cluster_id: int) -> list[int]:
-    return [r[0] for r in conn.execute("SELECT mac FROM mac_leases WHERE cluster_id = %s ORDER BY mac, seq",
-                                       (cluster_id,))]
-
-
 def record_event(conn: psycopg.Connection, pool_id: int, kind: str, message: str) -> None:
     conn.execute("INSERT INTO mac_pool_events (pool_id, kind, message) VALUES (%s, %s, %s)",
                  (pool_id, kind, message))

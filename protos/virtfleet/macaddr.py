@@ -1,6 +1,7 @@
 """The one MAC address parser and formatter of virtfleet.
 
-People write `52:54:00:AB:CD:EF`, `52-54-00-ab-cd-ef` or `525400abcdef`; the kernel,
+People write `52:54:00:AB:CD:EF`, `52-54-00-ab-cd-ef`, `525400abcdef` or (switch
+vendors, and PostgreSQL's macaddr input) `5254.00ab.cdef`; the kernel,
 libvirt and PostgreSQL print colon-separated lower case. Everything that reads a MAC
 — the CLI's `mac=`, the pool's ranges, the agent's vNIC spec, the audit — goes
 through `parse`, and everything stored or compared is `canonical`, so one address
@@ -21,6 +22,7 @@ MULTICAST_BIT = 1 << 40
 _CANONICAL = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _SEPARATED = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
 _BARE = re.compile(r"[0-9a-f]{12}")
+_DOTTED = re.compile(r"[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}")
 EXAMPLE = "02:00:00:00:00:01"
 
 
@@ -31,8 +33,10 @@ def parse(text: str) -> int:
         return int(t.replace(t[2], ""), 16)
     if _BARE.fullmatch(t):
         return int(t, 16)
+    if _DOTTED.fullmatch(t):
+        return int(t.replace(".", ""), 16)
     raise ValueError(f"{shown(text)} is not a MAC address (six hex octets like {EXAMPLE}, "
-                     "separated by ':' or '-', or none)")
+                     "separated by ':' or '-', or none, or as 5254.00ab.cdef)")
 
 
 def format_mac(mac: int) -> str:

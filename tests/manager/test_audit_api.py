@@ -73,7 +73,7 @@ def test_two_vms_given_the_same_mac_are_a_datacenter_duplicate(manager):
             vm_id = conn.execute("INSERT INTO vms (name, cluster_id, memory_mib, vcpus) VALUES (%s, %s, 64, 1) "
                                  "RETURNING id", (vm, cluster)).fetchone()[0]
             conn.execute("INSERT INTO vnics (vm_id, name, position, kind, network_id, mac) "
-                         "VALUES (%s, 'nic1', 0, 'network', %s, '52:54:00:aa:bb:01')", (vm_id, net))
+                         "VALUES (%s, 'nic1', 0, 'bridge', %s, '52:54:00:aa:bb:01')", (vm_id, net))
     findings = _audit(manager).RunAudit(audit_pb2.RunAuditRequest(category="mac-duplicate")).findings
     assert [(f.object, f.found, f.severity) for f in findings] == [
         ("MAC 52:54:00:aa:bb:01", "vNICs web1/nic1, web2/nic1", "error")]
@@ -92,7 +92,7 @@ def test_a_vm_whose_nic_order_differs_from_its_template_is_found(manager):
                            "RETURNING id", (dc,)).fetchone()[0]
         for position, (name, pci) in enumerate([("nic1", "0000:00:03.0"), ("nic2", "0000:00:04.0")]):
             conn.execute("INSERT INTO template_nics (template_id, name, position, kind, network, pci_address) "
-                         "VALUES (%s, %s, %s, 'network', 'ovirtmgmt', %s)", (tpl, name, position, pci))
+                         "VALUES (%s, %s, %s, 'bridge', 'ovirtmgmt', %s)", (tpl, name, position, pci))
         for vm, pcis in (("good", ("0000:00:03.0", "0000:00:04.0")), ("swapped", ("0000:00:04.0", "0000:00:03.0"))):
             vm_id = conn.execute(
                 "INSERT INTO vms (name, cluster_id, memory_mib, vcpus, source_kind, source_name, source_template_id) "
@@ -100,7 +100,7 @@ def test_a_vm_whose_nic_order_differs_from_its_template_is_found(manager):
             for position, (name, pci) in enumerate(zip(("nic1", "nic2"), pcis)):
                 mac = f"52:54:00:00:{vm_id:02x}:{position + 1:02x}"
                 conn.execute("INSERT INTO vnics (vm_id, name, position, kind, network_id, mac, pci_address) "
-                             "VALUES (%s, %s, %s, 'network', %s, %s, %s)", (vm_id, name, position, net, mac, pci))
+                             "VALUES (%s, %s, %s, 'bridge', %s, %s, %s)", (vm_id, name, position, net, mac, pci))
     found = _audit(manager).RunAudit(audit_pb2.RunAuditRequest(category="nic-order")).findings
     assert found and {f.object.split(":")[0] for f in found} == {"vm swapped"}
     assert all(f.severity == "warning" and f.host == "" for f in found)

@@ -5,7 +5,8 @@ from manager.audit import audit, filter_findings
 from manager.audit.findings import (MAC_DUPLICATE, MAC_FOREIGN, NETWORK, NIC_ORDER, UNEXPECTED, UNREACHABLE, VNIC,
                                     Severity)
 from manager.audit.inputs import FleetInput, HostInput, NicOrderInput, VnicInput
-from manager.vmorder import SourceNic
+from manager.domain.vmorder import SourceNic
+from manager.domain.vnic import VnicKind
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
 MGMT = hostnet_pb2.NetworkAttachment(
@@ -40,9 +41,9 @@ def good_state() -> netstate_pb2.NetworkState:
 
 
 VNICS = [
-    VnicInput(vm="web1", name="nic1", mac="52:54:00:00:00:01", kind="network", host="host1", network="vmnet",
+    VnicInput(vm="web1", name="nic1", mac="52:54:00:00:00:01", kind=VnicKind.BRIDGE, host="host1", network="vmnet",
               host_device="vnet0"),
-    VnicInput(vm="web1", name="nic2", mac="52:54:00:00:00:02", kind="direct", host="host1", direct_nic="eth2",
+    VnicInput(vm="web1", name="nic2", mac="52:54:00:00:00:02", kind=VnicKind.DIRECT, host="host1", direct_nic="eth2",
               direct_mode="bridge"),
 ]
 ALLOCATED = {"52:54:00:00:00:01", "52:54:00:00:00:02"}
@@ -120,7 +121,7 @@ def test_no_pools_known_means_no_foreign_check() -> None:
 
 
 def test_two_vms_with_the_same_mac_are_a_duplicate_datacenter_wide() -> None:
-    twin = VnicInput(vm="web2", name="nic1", mac="52-54-00-00-00-01", kind="network", network="vmnet")
+    twin = VnicInput(vm="web2", name="nic1", mac="52-54-00-00-00-01", kind=VnicKind.BRIDGE, network="vmnet")
     findings = filter_findings(audit(fleet(vnics=[*VNICS, twin])), category=MAC_DUPLICATE)
     assert [(f.object, f.found) for f in findings] == [("MAC 52:54:00:00:00:01", "vNICs web1/nic1, web2/nic1")]
 

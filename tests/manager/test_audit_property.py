@@ -5,6 +5,7 @@ from hypothesis import given, strategies as st
 
 from manager.audit import audit
 from manager.audit.inputs import FleetInput, HostInput, VnicInput
+from manager.domain.vnic import VnicKind
 from tests.manager.test_netcompare import attachments, carrying, equivalent
 from virtfleet.v1 import netstate_pb2
 
@@ -42,13 +43,13 @@ def test_equivalent_forms_never_produce_a_finding(att, shuffle, link_order, form
     vnics = []
     if att.bridged:
         tap.master = att.network
-        vnics.append(VnicInput(vm="vm1", name="nic1", mac=mac_forms(tap_guest, mac_form), kind="network",
+        vnics.append(VnicInput(vm="vm1", name="nic1", mac=mac_forms(tap_guest, mac_form), kind=VnicKind.BRIDGE,
                                host="h1", network=att.network, host_device="vnet7" if name_the_device else None))
     state.links.append(tap)
     state.links.append(netstate_pb2.Link(index=next_index + 1, name="macvtap3", kind="macvtap", mtu=1500,
                                          flags=["UP"], mac=":".join(f"{o:02x}" for o in direct_guest),
                                          macvtap_mode=kernel_mode, parent=att.nic))
-    vnics.append(VnicInput(vm="vm1", name="nic2", mac=mac_forms(direct_guest, 3 - mac_form), kind="direct",
+    vnics.append(VnicInput(vm="vm1", name="nic2", mac=mac_forms(direct_guest, 3 - mac_form), kind=VnicKind.DIRECT,
                            host="h1", direct_nic=att.nic, direct_mode=recorded_mode))
     allocated = {mac_forms(tap_guest, (mac_form + 1) % 4), mac_forms(direct_guest, (mac_form + 2) % 4)}
     host = HostInput(name="h1", address="203.0.113.250", state=state, reachable=True, silent_s=0.2,

@@ -1,19 +1,30 @@
 """Seed 004's ordering rules, branch by branch (pure)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager.vmorder import (Mismatch, Rule, SourceKind, SourceNic, check_order, mac_value, natural_key, ordered,
-                             parse_pci, plan_new_vm, restore_macs, rule_for, with_macs)
+from manager.domain.vmorder import (Mismatch, Rule, SourceKind, SourceNic, check_order, natural_key, ordered,
+                                    plan_new_vm, restore_macs, rule_for)
+from manager.domain.vnic import PciAddress
+from virtfleet.macaddr import parse as mac_value
+
+parse_pci = PciAddress.parse
 
 MACS = ["56:6f:00:00:00:0a", "56:6f:00:00:00:02", "56:6f:00:00:00:05"]
 
 
 def names(nics):
     return [n.name for n in nics]
+
+
+def with_macs(nics, macs: dict[str, str]) -> list[SourceNic]:
+    """The vNICs with MACs swapped per `macs` (old → new), as the service stores a restore."""
+    return [replace(n, mac=macs.get(n.mac or "", n.mac)) for n in nics]
 
 
 def test_natural_name_order_puts_nic2_before_nic10():

@@ -11,6 +11,8 @@ from manager.cli.main import cli
 from manager.cli.vms import parse_nic
 from virtfleet.v1 import vm_pb2
 
+from .vmhelpers import db
+
 
 def run(manager, *args: str, code: int = 0) -> str:
     result = CliRunner().invoke(cli, ["--manager", manager.target, *args], catch_exceptions=False)
@@ -63,3 +65,21 @@ def test_cli_errors_name_the_field(manager):
     result = CliRunner().invoke(cli, ["--manager", manager.target, "vm", "create", "vm1", "--nic", "nic1=ovirtmgmt",
                                       "--nic", "nic1=ovirtmgmt"])
     assert result.exit_code != 0
+
+
+def test_nic_add_takes_a_mac_written_with_dashes_and_keeps_it_canonical(manager):
+    run(manager, "vm", "create", "vm1", "--nic", "nic1=ovirtmgmt")
+    out = run(manager, "vm", "nic", "add", "vm1", "nic9=ovirtmgmt,mac=52-54-00-00-00-01")
+    assert "added vNIC nic9 to vm1 with MAC 52:54:00:00:00:01" in out
+    shown = json.loads(run(manager, "vm", "show", "vm1", "-o", "json"))
+    assert {n["name"]: n["mac"] for n in shown["nics"]}["nic9"] == "52:54:00:00:00:01"
+    with db(manager) as conn:
+        assert conn.execute("SELECT mac::text FROM vnics WHERE name = 'nic9'").fetchone()[0] == "52:54:00:00:00:01"
+
+
+def test_the_vnic_order_rule_is_shown_in_words(manager):
+    run(manager, "template", "create", "t1", "--nic", "nic1=ovirtmgmt,pci=0000:00:03.0")
+    out = run(manager, "vm", "create", "web", "--template", "t1")
+    assert "ordered by PCI address, MACs assigned in that order" in out
+    assert "web from template t1: ordered by PCI address" in run(manager, "vm", "check-order", "web")
+    assert "vNICs ordered by PCI address" in run(manager, "vm", "create", "bulk", "--template", "t1", "--count", "2")

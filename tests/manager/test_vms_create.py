@@ -33,7 +33,7 @@ def test_vm_from_template_without_pci_is_ordered_by_natural_name(manager):
     assert _order(vm) == [("nic1", ""), ("nic2", ""), ("nic10", "")]
     assert [n.position for n in vm.nics] == [0, 1, 2]
     assert _ascending(vm)
-    assert vm.nic_rule == "NAME_ORDER" and (vm.source_kind, vm.source_name) == ("template", "t1")
+    assert vm.nic_rule == vms_pb2.NIC_RULE_NAME_ORDER and (vm.source_kind, vm.source_name) == ("template", "t1")
     check = api(manager).CheckOrder(vms_pb2.CheckOrderRequest(vm="vm1"))
     assert check.in_order and not check.mismatches
 
@@ -44,7 +44,7 @@ def test_vm_from_template_with_pci_keeps_them_and_gives_macs_in_pci_order(manage
     vm = create_vm(manager, "vm1", template="t1")
     assert _order(vm) == [("nic2", "0000:00:03.0"), ("nic10", "0000:00:04.0"), ("nic1", "0000:00:05.0")]
     assert _ascending(vm)
-    assert vm.nic_rule == "PCI_ORDER"
+    assert vm.nic_rule == vms_pb2.NIC_RULE_PCI_ORDER
 
 
 def test_template_from_a_vm_gives_the_next_vm_the_same_pci_per_position(manager):
@@ -66,7 +66,7 @@ def test_vm_from_snapshot_without_pci_gets_new_macs(manager):
     snap = api(manager).CreateSnapshot(vms_pb2.CreateSnapshotRequest(vm="vm1", name="s1"))
     assert {n.mac for n in snap.nics} == {n.mac for n in vm1.nics}
     vm2 = create_vm(manager, "vm2", snapshot="s1")
-    assert vm2.nic_rule == "SNAPSHOT_NEW_MACS"
+    assert vm2.nic_rule == vms_pb2.NIC_RULE_SNAPSHOT_NEW_MACS
     assert [n.name for n in vm2.nics] == ["nic1", "nic2"]
     assert not {n.mac for n in vm2.nics} & {n.mac for n in vm1.nics}
     assert _ascending(vm2)
@@ -77,7 +77,7 @@ def test_vm_from_snapshot_with_pci_is_ordered_by_pci(manager):
     create_vm(manager, "vm1", "nic1=ovirtmgmt,pci=0000:00:09.0", "nic2=ovirtmgmt,pci=0000:00:03.0")
     api(manager).CreateSnapshot(vms_pb2.CreateSnapshotRequest(vm="vm1", name="s1"))
     vm2 = create_vm(manager, "vm2", snapshot="s1")
-    assert vm2.nic_rule == "PCI_ORDER"
+    assert vm2.nic_rule == vms_pb2.NIC_RULE_PCI_ORDER
     assert _order(vm2) == [("nic2", "0000:00:03.0"), ("nic1", "0000:00:09.0")]
     assert _ascending(vm2)
 

@@ -7,6 +7,9 @@ hot-plug: the lab's end-to-end test covers first-boot PCI assignment on real QEM
 """
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from concurrent import futures
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 
 from virtfleet.enroll import make_key_and_csr  # noqa: E402
+from virtfleet.rpc import field_violations  # noqa: E402
 from virtfleet.tls import TlsMaterial  # noqa: E402
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
 
@@ -139,3 +143,83 @@ def test_refused_start_leaves_the_vm_down_and_nothing_defined_on_the_host(manage
         _agent_vm(manager, "host1", tmp_path / "agent1.sock", "rt-g")
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
     api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-f", force=True))
+
+
+def _virtfleet(manager, *args: str) -> subprocess.CompletedProcess:
+    """The admin's command, as installed (errors printed by the CLI itself, field paths included)."""
+    cli = str(Path(sys.executable).with_name("virtfleet"))
+    return subprocess.run([cli, "--manager", manager.target, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_a_vnic_field_only_the_agent_judges_reaches_the_admin_with_its_full_path(manager, hosts, tmp_path):
+    # 802.1Qbg managerid 300 is refused by the agent (spec.nics[2].qbg.managerid), not by the manager
+    create_vm(manager, "rt-i", "nic1=ovirtmgmt", "nic2=ovirtmgmt", "nic3=direct:eth1,qbg=300/1/1")
+    err = pytest.raises(grpc.RpcError, api(manager).StartVirtualMachine,
+                        vms_pb2.StartVirtualMachineRequest(name="rt-i", host="host1")).value
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(err)] == ["nics[2].virtualport.managerid"]
+    shown = _virtfleet(manager, "vm", "start", "rt-i", "--host", "host1")
+    assert shown.returncode == 1 and "INVALID_ARGUMENT" in shown.stderr
+    assert "field nics[2].virtualport.managerid: vNIC 'nic3'" in shown.stderr and "managerid" in shown.stderr
+    vm = api(manager).GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name="rt-i"))
+    assert (vm.state, vm.host) == ("down", "")
+    with pytest.raises(grpc.RpcError) as gone:
+        _agent_vm(manager, "host1", tmp_path / "agent1.sock", "rt-i")
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_refused_hot_plug_names_the_admins_field_and_leaves_nothing(manager, hosts):
+    create_vm(manager, "rt-j", "nic1=ovirtmgmt")
+    api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-j"))
+    shown = _virtfleet(manager, "vm", "nic", "add", "rt-j", "nic2=direct:eth1,qbg=0/1/1")
+    assert shown.returncode == 1 and "field nic.virtualport.managerid:" in shown.stderr
+    assert vm_rows(manager) == (1, 1) and leased(manager) == 1
+    api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-j", force=True))
+
+
+def test_concurrent_starts_of_one_vm_do_not_both_succeed(manager, hosts):
+    create_vm(manager, "rt-k", "nic1=ovirtmgmt")
+    ready = threading.Barrier(4)
+
+    def start(host: str) -> str:
+        ready.wait()
+        try:
+            return api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-k", host=host)).host
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+            return ""
+
+    with futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(start, ["host1", "host2", "host1", "host2"]))
+    winners = [r for r in results if r]
+    assert len(winners) == 1
+    vm = api(manager).GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name="rt-k"))
+    assert (vm.state, vm.host) == ("up", winners[0])
+    api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-k", force=True))
+
+
+def test_no_transaction_or_row_lock_is_held_while_an_agent_is_called(manager, hosts, monkeypatch):
+    create_vm(manager, "rt-l", "nic1=ovirtmgmt")
+    real_call = manager.app.agents.call_vm
+    seen: list[tuple[int, bool]] = []
+
+    def probing(host, endpoint, fn):
+        with psycopg.connect(manager.app.pool.conninfo, autocommit=True) as conn:
+            open_transactions = conn.execute(
+                """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                      AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()""").fetchone()[0]
+            conn.execute("SELECT 1 FROM vms WHERE name = 'rt-l' FOR UPDATE NOWAIT")   # raises if the row is locked
+            busy = conn.execute("SELECT claim IS NOT NULL FROM vms WHERE name = 'rt-l'").fetchone()[0]
+        seen.append((open_transactions, busy))
+        return real_call(host, endpoint, fn)
+
+    monkeypatch.setattr(manager.app.agents, "call_vm", probing)
+    api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-l"))
+    err = pytest.raises(grpc.RpcError, api(manager).AddNic, vms_pb2.AddNicRequest(
+        vm="rt-l", nic=vms_pb2.Nic(name="nic2", network="ovirtmgmt"))).value   # the test driver cannot hot-plug
+    assert "another request" not in err.details()
+    api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-l", force=True))
+    # DefineVm, StartVm, AttachNic, DestroyVm, UndefineVm: each with nothing open, the VM claimed instead
+    assert seen == [(0, True)] * 5
+    with psycopg.connect(manager.app.pool.conninfo) as conn:
+        assert conn.execute("SELECT claim FROM vms WHERE name = 'rt-l'").fetchone()[0] is None

@@ -3,12 +3,24 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from virtfleet.v1 import vm_pb2 as _vm_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class NicRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NIC_RULE_UNSPECIFIED: _ClassVar[NicRule]
+    NIC_RULE_PCI_ORDER: _ClassVar[NicRule]
+    NIC_RULE_NAME_ORDER: _ClassVar[NicRule]
+    NIC_RULE_SNAPSHOT_NEW_MACS: _ClassVar[NicRule]
+NIC_RULE_UNSPECIFIED: NicRule
+NIC_RULE_PCI_ORDER: NicRule
+NIC_RULE_NAME_ORDER: NicRule
+NIC_RULE_SNAPSHOT_NEW_MACS: NicRule
 
 class Nic(_message.Message):
     __slots__ = ("name", "network", "virtual_network", "direct_nic", "mode", "model", "mac", "pci_address", "host_device", "position", "qbg", "qbh")
@@ -60,11 +72,11 @@ class VirtualMachine(_message.Message):
     vcpus: int
     source_kind: str
     source_name: str
-    nic_rule: str
+    nic_rule: NicRule
     nics: _containers.RepeatedCompositeFieldContainer[Nic]
     created_at: _timestamp_pb2.Timestamp
     first_boot_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., host: _Optional[str] = ..., state: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., nic_rule: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_boot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., host: _Optional[str] = ..., state: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., nic_rule: _Optional[_Union[NicRule, str]] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_boot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateVirtualMachineRequest(_message.Message):
     __slots__ = ("name", "cluster", "template", "snapshot", "memory_mib", "vcpus", "nics", "start", "host")
@@ -117,8 +129,8 @@ class CreateVirtualMachinesProgress(_message.Message):
     created: int
     started: int
     vms: _containers.RepeatedScalarFieldContainer[str]
-    rule: str
-    def __init__(self, total: _Optional[int] = ..., created: _Optional[int] = ..., started: _Optional[int] = ..., vms: _Optional[_Iterable[str]] = ..., rule: _Optional[str] = ...) -> None: ...
+    rule: NicRule
+    def __init__(self, total: _Optional[int] = ..., created: _Optional[int] = ..., started: _Optional[int] = ..., vms: _Optional[_Iterable[str]] = ..., rule: _Optional[_Union[NicRule, str]] = ...) -> None: ...
 
 class ListVirtualMachinesRequest(_message.Message):
     __slots__ = ()
@@ -215,12 +227,12 @@ class CheckOrderResponse(_message.Message):
     vm: str
     source_kind: str
     source_name: str
-    rule: str
+    rule: NicRule
     in_order: bool
     mismatches: _containers.RepeatedCompositeFieldContainer[OrderMismatch]
     expected: _containers.RepeatedCompositeFieldContainer[Nic]
     actual: _containers.RepeatedCompositeFieldContainer[Nic]
-    def __init__(self, vm: _Optional[str] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., rule: _Optional[str] = ..., in_order: _Optional[bool] = ..., mismatches: _Optional[_Iterable[_Union[OrderMismatch, _Mapping]]] = ..., expected: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., actual: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ...) -> None: ...
+    def __init__(self, vm: _Optional[str] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., rule: _Optional[_Union[NicRule, str]] = ..., in_order: _Optional[bool] = ..., mismatches: _Optional[_Iterable[_Union[OrderMismatch, _Mapping]]] = ..., expected: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., actual: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ...) -> None: ...
 
 class Template(_message.Message):
     __slots__ = ("name", "datacenter", "memory_mib", "vcpus", "source_vm", "nics", "created_at")

@@ -2,7 +2,7 @@
 
 A guest names its NICs (eth0, eth1, …) from their PCI addresses and MACs, so a
 VM made from a template or snapshot must see its NICs in the same order as the
-source did. Everything here is pure: the service feeds it rows and fresh MACs
+source did. Everything here is pure: the service feeds it vNICs and fresh MACs
 from the pool and stores what it returns.
 
 - source **with** PCI addresses: vNICs ordered by PCI address, keeping those
@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
-_PCI = re.compile(r"^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$")
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+from virtfleet import macaddr
+
+from .vnic import PciAddress, Vnic
+
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -35,11 +37,11 @@ class SourceKind(enum.Enum):
 
 
 class Rule(enum.Enum):
-    """Which branch of seed 004 decided a new VM's vNIC order; shown to the admin."""
+    """Which branch of seed 004 decided a new VM's vNIC order (stored by name; the CLI words it)."""
 
-    PCI_ORDER = "ordered by PCI address, MACs assigned in that order"
-    NAME_ORDER = "no PCI addresses: ordered by vNIC name, MACs assigned in that order"
-    SNAPSHOT_NEW_MACS = "snapshot without PCI addresses: new MACs, ordered by vNIC name"
+    PCI_ORDER = "pci_order"                  # by PCI address, MACs assigned in that order
+    NAME_ORDER = "name_order"                # no PCI addresses: by vNIC name, MACs assigned in that order
+    SNAPSHOT_NEW_MACS = "snapshot_new_macs"  # snapshot without PCI addresses: new MACs, by vNIC name
 
 
 @dataclass(frozen=True)
@@ -80,22 +82,6 @@ class Mismatch:
         return f"position {self.position}: {self.field} expected {self.expected}, found {self.found}"
 
 
-def parse_pci(address: str) -> tuple[int, int, int, int]:
-    """`dddd:bb:ss.f` (lower-case hex, as libvirt reports it) → sortable numbers; ValueError otherwise."""
-    m = _PCI.match(address)
-    if not m:
-        raise ValueError(f"{address!r} is not a PCI address like 0000:00:03.0")
-    return int(m.group(1), 16), int(m.group(2), 16), int(m.group(3), 16), int(m.group(4))
-
-
-def mac_value(mac: str) -> int:
-    """A MAC as one number, so `0a:…` sorts before `a0:…` whatever the case; ValueError if malformed."""
-    norm = mac.lower()
-    if not _MAC.match(norm):
-        raise ValueError(f"{mac!r} is not a MAC address like 56:6f:00:00:00:01")
-    return int(norm.replace(":", ""), 16)
-
-
 def natural_key(name: str) -> tuple:
     """`nic2` < `nic10`: digit runs compare as numbers, the rest as text."""
     parts = _DIGITS.split(name)
@@ -108,7 +94,7 @@ def has_pci(nics: Sequence[SourceNic]) -> bool:
 
 def ordered(nics: Sequence[SourceNic]) -> list[SourceNic]:
     """The guest's NIC order: addressed vNICs by PCI address, then the rest by natural name."""
-    with_pci = sorted((n for n in nics if n.pci_address), key=lambda n: parse_pci(n.pci_address or ""))
+    with_pci = sorted((n for n in nics if n.pci_address), key=lambda n: PciAddress.parse(n.pci_address or ""))
     without = sorted((n for n in nics if not n.pci_address), key=lambda n: natural_key(n.name))
     return with_pci + without
 
@@ -123,7 +109,7 @@ def plan_new_vm(kind: SourceKind, source: Sequence[SourceNic], fresh_macs: Seque
     """The vNICs of a VM made from `source`: the i-th lowest fresh MAC goes to the i-th vNIC in guest order."""
     if len(fresh_macs) != len(source):
         raise ValueError(f"{len(source)} vNICs need as many MACs, got {len(fresh_macs)}")
-    macs = sorted(fresh_macs, key=mac_value)
+    macs = sorted(fresh_macs, key=macaddr.parse)
     nics = [PlannedNic(n, i, mac, n.pci_address) for i, (n, mac) in enumerate(zip(ordered(source), macs))]
     return NicPlan(rule_for(kind, source), nics)
 
@@ -136,7 +122,7 @@ def restore_macs(snapshot: Sequence[SourceNic], taken: set[str], replacements: S
     clashing = [n.mac for n in ordered(snapshot) if n.mac and n.mac in taken]
     if len(replacements) < len(clashing):
         raise ValueError(f"{len(clashing)} MACs to replace, only {len(replacements)} given")
-    return dict(zip(clashing, sorted(replacements, key=mac_value)))
+    return dict(zip(clashing, sorted(replacements, key=macaddr.parse)))
 
 
 def check_order(kind: SourceKind, source: Sequence[SourceNic], vm: Sequence[SourceNic],
@@ -150,7 +136,7 @@ def check_order(kind: SourceKind, source: Sequence[SourceNic], vm: Sequence[Sour
     """
     expected = ordered(source)
     by_name = {n.name: n for n in vm}
-    addressed = sorted((n for n in vm if n.pci_address), key=lambda n: parse_pci(n.pci_address or ""))
+    addressed = sorted((n for n in vm if n.pci_address), key=lambda n: PciAddress.parse(n.pci_address or ""))
     rest = [n for n in (vm_positions if vm_positions is not None else vm) if not n.pci_address]
     actual = addressed + rest
     found: list[Mismatch] = []
@@ -164,7 +150,7 @@ def check_order(kind: SourceKind, source: Sequence[SourceNic], vm: Sequence[Sour
             found.append(Mismatch(i, f"PCI address of {want.name}", want.pci_address, mine.pci_address or "none"))
     macs = [n.mac for n in actual if n.mac]
     for i in range(1, len(macs)):
-        if mac_value(macs[i]) <= mac_value(macs[i - 1]):
+        if macaddr.parse(macs[i]) <= macaddr.parse(macs[i - 1]):
             found.append(Mismatch(i, "MAC order", f"above {macs[i - 1]}", macs[i]))
     if kind is SourceKind.SNAPSHOT and not has_pci(source):
         kept = sorted({n.mac for n in source if n.mac} & {n.mac for n in vm if n.mac})
@@ -173,6 +159,20 @@ def check_order(kind: SourceKind, source: Sequence[SourceNic], vm: Sequence[Sour
     return found
 
 
-def with_macs(nics: Sequence[SourceNic], macs: dict[str, str]) -> list[SourceNic]:
-    """The vNICs with MACs swapped per `macs` (old → new); others unchanged."""
-    return [replace(n, mac=macs.get(n.mac or "", n.mac)) for n in nics]
+# -- a Vnic as the ordering rules see it ---------------------------------------------------------
+
+
+def source_nic(v: Vnic) -> SourceNic:
+    return SourceNic(v.name, str(v.pci) if v.pci else None, v.mac)
+
+
+def guest_order(vnics: Sequence[Vnic]) -> list[Vnic]:
+    """A VM's vNICs as its guest numbers them: by PCI address, then the unaddressed by domain XML position."""
+    addressed = sorted((v for v in vnics if v.pci is not None), key=lambda v: v.pci)  # type: ignore[arg-type, return-value]
+    return addressed + sorted((v for v in vnics if v.pci is None), key=lambda v: v.position)
+
+
+def source_guest_order(vnics: Sequence[Vnic]) -> list[Vnic]:
+    """A template's or snapshot's vNICs in the order a VM made from it will have them."""
+    by_name = {v.name: v for v in vnics}
+    return [by_name[s.name] for s in ordered([source_nic(v) for v in vnics])]

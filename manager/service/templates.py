@@ -1,0 +1,67 @@
+"""Templates: vNICs (with the PCI addresses of a VM's first boot when made from one), memory, vCPUs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from psycopg_pool import ConnectionPool
+
+from virtfleet.errors import InvalidArgument
+
+from ..domain.vmorder import SourceKind, source_guest_order
+from ..domain.vnic import Vnic, check_vnics
+from ..store import templates as store
+from ..store import vms as vm_store
+from ..store import vnics as vnic_store
+from ..store.templates import TemplateRecord
+from .vmobjects import DEFAULT_MEMORY_MIB, network_id, object_name
+
+DEFAULT_DATACENTER = "Default"
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    template: TemplateRecord
+    nics: list[Vnic]          # in the guest order a VM made from it will have
+
+
+class TemplateService:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def create(self, *, name: str, from_vm: str = "", datacenter: str = "", memory_mib: int = 0, vcpus: int = 0,
+               nics: Sequence[Vnic] = ()) -> TemplateView:
+        """From a VM (its vNICs, without MACs, with the PCI addresses of its first boot) or directly."""
+        object_name(name, "template")
+        if from_vm and nics:
+            raise InvalidArgument("nics", "a template made from a VM takes the VM's vNICs")
+        with self._pool.connection() as conn, conn.transaction():
+            if from_vm:
+                vm = vm_store.get_vm(conn, from_vm)
+                vnics = [replace(v, mac=None, host_device=None) for v in vnic_store.vm_vnics(conn, vm.id)]
+                dc, memory_mib, vcpus = vm.datacenter, memory_mib or vm.memory_mib, vcpus or vm.vcpus
+            else:
+                dc = datacenter or DEFAULT_DATACENTER
+                vnics = [replace(v, position=i, mac=None) for i, v in enumerate(check_vnics(nics))]
+                networks = vnic_store.network_refs(conn, dc)
+                for i, v in enumerate(vnics):
+                    network_id(v, networks, f"nics[{i}].network")
+            t = store.insert_template(conn, name=name, datacenter=dc, memory_mib=memory_mib or DEFAULT_MEMORY_MIB,
+                                      vcpus=vcpus or 1, source_vm=from_vm or None, nics=vnics)
+            return self._view(conn, t)
+
+    def list(self) -> list[TemplateView]:
+        with self._pool.connection() as conn:
+            return [self._view(conn, t) for t in store.list_templates(conn)]
+
+    def get(self, name: str) -> TemplateView:
+        with self._pool.connection() as conn:
+            return self._view(conn, store.get_template(conn, name))
+
+    def delete(self, name: str) -> None:
+        with self._pool.connection() as conn:
+            store.delete_template(conn, name)
+
+    @staticmethod
+    def _view(conn, t: TemplateRecord) -> TemplateView:
+        return TemplateView(t, source_guest_order(vnic_store.source_vnics(conn, SourceKind.TEMPLATE, t.id)))

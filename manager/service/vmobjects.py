@@ -1,0 +1,54 @@
+"""What VMs, templates and snapshots share in the service: names, MACs for their vNICs, the networks those name.
+
+All run on the caller's connection inside the caller's transaction, so a failure
+anywhere leaves no MAC taken (manager/service/macpools.py).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import psycopg
+
+from virtfleet import macaddr, rules
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound
+
+from ..domain.vnic import Vnic
+from ..store.vnics import NetworkRef
+from . import macpools
+
+DEFAULT_MEMORY_MIB = 64
+
+
+def object_name(name: str, what: str) -> str:
+    """Templates and snapshots follow the VM name rule (one database domain holds all three)."""
+    try:
+        return rules.vm_name(name, "name")
+    except InvalidArgument:
+        raise InvalidArgument("name", f"{what} name {name!r}: {rules.VM_NAME_RULE}") from None
+
+
+def allocate_macs(conn: psycopg.Connection, cluster_id: int, count: int) -> list[str]:
+    """MACs from the cluster's pool, ascending; none asked, none taken (a VM may have no vNIC).
+
+    The pool hands out at most `macpools.MAX_BATCH` per call; a bigger request takes several.
+    """
+    got: list[str] = []
+    while len(got) < count:
+        got.extend(macpools.allocate_macs(conn, cluster_id, min(count - len(got), macpools.MAX_BATCH)))
+    return sorted(got, key=macaddr.parse)
+
+
+def network_id(v: Vnic, networks: Mapping[str, NetworkRef], field: str) -> int | None:
+    """The id of the logical network an admin's vNIC names; NotFound naming the request field."""
+    if not v.network:
+        return None
+    if v.network not in networks:
+        raise NotFound(f"network {v.network!r} does not exist ({field})")
+    return networks[v.network].id
+
+
+def check_source_networks(vnics: Sequence[Vnic], networks: Mapping[str, NetworkRef], where: str) -> None:
+    """A template's or snapshot's vNICs name networks by name: each must (still) exist `where`."""
+    for v in vnics:
+        if v.network and v.network not in networks:
+            raise FailedPrecondition(f"vNIC {v.name} uses network {v.network!r}, which {where}")
