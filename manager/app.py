@@ -16,7 +16,9 @@ from .service.macpools import MacPoolService
 from .service.networks import NetworkService
 from .service.snapshots import SnapshotService
 from .service.templates import TemplateService
+from .service.vm_runtime import VmRuntime
 from .service.vms import VmService
+from .service.vnics import VnicService
 from .store.database import open_pool
 
 
@@ -31,6 +33,8 @@ class ManagerApp:
     macpools: MacPoolService
     audits: AuditService
     vms: VmService
+    vm_runtime: VmRuntime
+    vnics: VnicService
     templates: TemplateService
     snapshots: SnapshotService
 
@@ -44,9 +48,10 @@ class ManagerApp:
         hosts = HostService(pool, ca, agents, monitor, networks)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)
+        vm_runtime = VmRuntime(pool, agents)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
-                   vms=VmService(pool, agents), templates=TemplateService(pool), snapshots=SnapshotService(pool),
-                   macpools=MacPoolService(pool))
+                   vms=VmService(pool, vm_runtime), vm_runtime=vm_runtime, vnics=VnicService(pool, agents),
+                   templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool))
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, and the periodic audit."""

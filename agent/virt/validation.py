@@ -18,7 +18,6 @@ from virtfleet.errors import FailedPrecondition, InvalidArgument
 from .spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicRuntime,
                    VNicSpec)
 
-NIC_MODELS = frozenset({"virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3"})
 DOMAIN_TYPES = frozenset({"kvm", "qemu", "test"})
 MAX_PROFILEID = 39  # libvirt keeps it in a 40-byte buffer
 
@@ -55,8 +54,7 @@ def _check_nic(nic: VNicSpec, where: str) -> None:
         rules.device_name(nic.source, f"{where}.source", "host bridge" if nic.kind == NicKind.BRIDGE else "host NIC")
     if nic.mode is not None and nic.kind != NicKind.DIRECT:
         raise bad("mode", f"mode {nic.mode} applies only to direct (macvtap) vNICs, not {nic.kind}")
-    if nic.model not in NIC_MODELS:
-        raise bad("model", f"model {nic.model!r} is not one of {', '.join(sorted(NIC_MODELS))}")
+    rules.vnic_model(nic.model, f"{where}.model")
     if nic.mac:
         macaddr.unicast_field(nic.mac, f"{where}.mac")
     rules.vlan_id(nic.vlan, f"{where}.vlan")

@@ -1,13 +1,12 @@
 """AuditService: findings for the admin, and fixing them where safe."""
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import audit_pb2, audit_pb2_grpc
 
 from ..audit import Finding, filter_findings
 from ..service.audit import AuditRun, AuditService, check_category
+from .timestamps import timestamp
 
 
 def finding_message(f: Finding) -> audit_pb2.Finding:
@@ -16,10 +15,8 @@ def finding_message(f: Finding) -> audit_pb2.Finding:
 
 
 def report_message(run: AuditRun, host: str, category: str) -> audit_pb2.AuditReport:
-    ran_at = Timestamp()
-    ran_at.FromDatetime(run.ran_at)
     shown = filter_findings(run.findings, host=host, category=category)
-    return audit_pb2.AuditReport(findings=[finding_message(f) for f in shown], ran_at=ran_at,
+    return audit_pb2.AuditReport(findings=[finding_message(f) for f in shown], ran_at=timestamp(run.ran_at),
                                  duration_s=run.duration_s, hosts=run.hosts, total=len(run.findings))
 
 

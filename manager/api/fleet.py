@@ -1,10 +1,8 @@
 """FleetService: the API the admin CLI speaks."""
 from __future__ import annotations
 
-import datetime as dt
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, hostnet_pb2
@@ -13,27 +11,21 @@ from ..service.hosts import HostService, Report
 from ..service.networks import HostNetworks, NetworkService, agent_bond
 from ..store.hosts import HostRecord
 from ..store.networks import AttachmentRecord, NetworkRecord
+from .timestamps import timestamp
 
-
-def _ts(value: dt.datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def host_message(h: HostRecord) -> fleet_pb2.Host:
     return fleet_pb2.Host(
         name=h.name, address=h.address, endpoint=h.endpoint, datacenter=h.datacenter, cluster=h.cluster,
         status=h.status, cert_fingerprint=h.cert_fingerprint,
-        enrolled_at=_ts(h.enrolled_at), last_report_at=_ts(h.last_report_at),
+        enrolled_at=timestamp(h.enrolled_at), last_report_at=timestamp(h.last_report_at),
     )
 
 
 def report_message(r: Report) -> fleet_pb2.HostNetworkReport:
     return fleet_pb2.HostNetworkReport(
-        host=r.host, state=r.state, sequence=r.sequence, reported_at=_ts(r.record.reported_at)
+        host=r.host, state=r.state, sequence=r.sequence, reported_at=timestamp(r.record.reported_at)
     )
 
 

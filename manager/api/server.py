@@ -21,7 +21,7 @@ def build_server(app: ManagerApp, *, max_workers: int = 16) -> tuple[grpc.Server
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"))
     fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(app.hosts, app.networks), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(app.audits), server)
-    vms_pb2_grpc.add_VmServiceServicer_to_server(VmServicer(app.vms, app.templates, app.snapshots), server)
+    vms_pb2_grpc.add_VmServiceServicer_to_server(VmServicer(app.vms, app.vm_runtime, app.vnics, app.templates, app.snapshots), server)
     macpool_pb2_grpc.add_MacPoolServiceServicer_to_server(MacPoolServicer(app.macpools), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

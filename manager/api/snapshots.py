@@ -4,14 +4,14 @@ from __future__ import annotations
 from virtfleet.v1 import vms_pb2
 
 from ..service.snapshots import MacChange, SnapshotView
-from .vm_messages import _ts
+from .timestamps import timestamp
 from .vnics import vnic_message
 
 
 def snapshot_message(s: SnapshotView) -> vms_pb2.Snapshot:
     r = s.snapshot
     return vms_pb2.Snapshot(name=r.name, vm=r.vm, memory_mib=r.memory_mib, vcpus=r.vcpus,
-                            nics=[vnic_message(n) for n in s.nics], created_at=_ts(r.created_at))
+                            nics=[vnic_message(n) for n in s.nics], created_at=timestamp(r.created_at))
 
 
 def mac_change_message(c: MacChange) -> vms_pb2.MacChange:

@@ -1,26 +1,17 @@
 """VMs and the order check in the contract's messages; the rule travels as the `NicRule` enum."""
 from __future__ import annotations
 
-import datetime as dt
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from virtfleet.v1 import vms_pb2
 
 from ..domain.vmorder import Rule
 from ..service.vms import OrderReport, VmView
+from .timestamps import timestamp
 from .vnics import vnic_message
 
 RULE_MESSAGE = {Rule.PCI_ORDER: vms_pb2.NIC_RULE_PCI_ORDER, Rule.NAME_ORDER: vms_pb2.NIC_RULE_NAME_ORDER,
                 Rule.SNAPSHOT_NEW_MACS: vms_pb2.NIC_RULE_SNAPSHOT_NEW_MACS}
 
-
-def _ts(value: dt.datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def stored_rule_message(name: str | None) -> int:
@@ -34,7 +25,7 @@ def vm_message(v: VmView) -> vms_pb2.VirtualMachine:
         name=vm.name, cluster=vm.cluster, host=vm.host or "", state=vm.state, memory_mib=vm.memory_mib,
         vcpus=vm.vcpus, source_kind=vm.source_kind or "", source_name=vm.source_name or "",
         nic_rule=stored_rule_message(vm.nic_rule), nics=[vnic_message(n) for n in v.nics],
-        created_at=_ts(vm.created_at), first_boot_at=_ts(vm.first_boot_at))
+        created_at=timestamp(vm.created_at), first_boot_at=timestamp(vm.first_boot_at))
 
 
 def order_message(r: OrderReport) -> vms_pb2.CheckOrderResponse:

@@ -8,7 +8,9 @@ from virtfleet.v1 import vms_pb2, vms_pb2_grpc
 
 from ..service.snapshots import SnapshotService
 from ..service.templates import TemplateService
+from ..service.vm_runtime import VmRuntime
 from ..service.vms import VmService
+from ..service.vnics import VnicService
 from .snapshots import mac_change_message, snapshot_message
 from .templates import template_message
 from .vm_messages import RULE_MESSAGE, order_message, vm_message
@@ -16,8 +18,11 @@ from .vnics import vnic_from_message, vnics_from_messages
 
 
 class VmServicer(vms_pb2_grpc.VmServiceServicer):
-    def __init__(self, vms: VmService, templates: TemplateService, snapshots: SnapshotService) -> None:
+    def __init__(self, vms: VmService, runtime: VmRuntime, vnics: VnicService, templates: TemplateService,
+                 snapshots: SnapshotService) -> None:
         self._vms = vms
+        self._runtime = runtime
+        self._vnics = vnics
         self._templates = templates
         self._snapshots = snapshots
 
@@ -49,11 +54,11 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
 
     @translating_errors
     def StartVirtualMachine(self, request, context):
-        return vm_message(self._vms.start(request.name, host=request.host, paused=request.paused))
+        return vm_message(self._runtime.start(request.name, host=request.host, paused=request.paused))
 
     @translating_errors
     def StopVirtualMachine(self, request, context):
-        return vm_message(self._vms.stop(request.name, force=request.force, timeout_s=request.timeout_s))
+        return vm_message(self._runtime.stop(request.name, force=request.force, timeout_s=request.timeout_s))
 
     @translating_errors
     def DeleteVirtualMachine(self, request, context):
@@ -61,11 +66,11 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
 
     @translating_errors
     def AddNic(self, request, context):
-        return vm_message(self._vms.add_nic(request.vm, vnic_from_message(request.nic, "nic")))
+        return vm_message(self._vnics.add_nic(request.vm, vnic_from_message(request.nic, "nic")))
 
     @translating_errors
     def RemoveNic(self, request, context):
-        return vm_message(self._vms.remove_nic(request.vm, request.nic))
+        return vm_message(self._vnics.remove_nic(request.vm, request.nic))
 
     @translating_errors
     def CheckOrder(self, request, context):

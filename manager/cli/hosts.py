@@ -11,17 +11,11 @@ from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from virtfleet.enroll import enroll_host
 from .netreport_text import render_brctl_show, render_ip_addr
-from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table
+from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table, when
 
 
 def _stub(ctx: click.Context) -> fleet_pb2_grpc.FleetServiceStub:
     return ctx.obj.fleet()
-
-
-def _when(ts: Timestamp) -> str:
-    if not ts.seconds and not ts.nanos:
-        return "never"
-    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _age_s(ts: Timestamp, now: float) -> float | None:
@@ -93,8 +87,8 @@ def host_show(ctx, name, output):
         return
     print_fields([("name", h.name), ("address", h.address), ("endpoint", h.endpoint),
                   ("datacenter", h.datacenter), ("cluster", h.cluster), ("status", h.status),
-                  ("certificate", h.cert_fingerprint), ("enrolled", _when(h.enrolled_at)),
-                  ("last report", _when(h.last_report_at))])
+                  ("certificate", h.cert_fingerprint), ("enrolled", when(h.enrolled_at)),
+                  ("last report", when(h.last_report_at))])
 
 
 @host_group.command("report")
@@ -109,7 +103,7 @@ def host_report(ctx, name, cached, output):
     if output == "json":
         print_json(as_dict(report))
         return
-    click.echo(f"# {report.host}: reported {_when(report.reported_at)}")
+    click.echo(f"# {report.host}: reported {when(report.reported_at)}")
     click.echo(f"[{report.host} ~]# ip addr show")
     click.echo(render_ip_addr(report.state), nl=False)
     click.echo(f"[{report.host} ~]# brctl show")

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Sequence
 import click
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
 from rich.table import Table
 
@@ -39,3 +40,10 @@ def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max(len(k) for k, _ in pairs)
     for k, v in pairs:
         click.echo(f"{k + ':':<{width + 1}} {'' if v is None else v}")
+
+
+def when(ts: Timestamp) -> str:
+    """A contract timestamp as admins read it; an unset one is "never"."""
+    if not ts.seconds and not ts.nanos:
+        return "never"
+    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import click
-from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from virtfleet.v1 import vm_pb2, vms_pb2, vms_pb2_grpc
 
-from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table
+from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table, when
 
 _MODES = {"vepa": vm_pb2.DIRECT_MODE_VEPA, "bridge": vm_pb2.DIRECT_MODE_BRIDGE,
           "private": vm_pb2.DIRECT_MODE_PRIVATE, "passthrough": vm_pb2.DIRECT_MODE_PASSTHROUGH}
@@ -87,12 +86,6 @@ def nic_target(n: vms_pb2.Nic) -> str:
     return n.network
 
 
-def _when(ts: Timestamp) -> str:
-    if not ts.seconds and not ts.nanos:
-        return "never"
-    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _print_nics(nics, *, title: str | None = None, macs: bool = True) -> None:
     """MACs and PCI addresses are what the admin compares: never wrapped or cut."""
     table = Table(title=title, show_edge=False, header_style="bold")
@@ -115,7 +108,7 @@ def _print_vm(vm: vms_pb2.VirtualMachine) -> None:
     source = f"{vm.source_kind} {vm.source_name}" if vm.source_kind else "-"
     print_fields([("name", vm.name), ("cluster", vm.cluster), ("state", vm.state), ("host", vm.host or "-"),
                   ("memory", f"{vm.memory_mib} MiB"), ("vcpus", vm.vcpus), ("source", source),
-                  ("vNIC order", rule_text(vm.nic_rule)), ("first boot", _when(vm.first_boot_at))])
+                  ("vNIC order", rule_text(vm.nic_rule)), ("first boot", when(vm.first_boot_at))])
     _print_nics(vm.nics, title="vNICs in guest order")
 
 
@@ -410,7 +403,7 @@ def snapshot_list(ctx, vm, output):
         return
     print_table(["NAME", "VM", "VNICS", "PCI ADDRESSES", "CREATED"],
                 [(s.name, s.vm, len(s.nics), "yes" if any(n.pci_address for n in s.nics) else "no",
-                  _when(s.created_at)) for s in ss])
+                  when(s.created_at)) for s in ss])
 
 
 @snapshot_group.command("show")
@@ -422,7 +415,7 @@ def snapshot_show(ctx, name, output):
     if output == "json":
         print_json(as_dict(s))
         return
-    print_fields([("name", s.name), ("vm", s.vm), ("created", _when(s.created_at))])
+    print_fields([("name", s.name), ("vm", s.vm), ("created", when(s.created_at))])
     _print_nics(s.nics, title="vNICs in guest order")
 
 

@@ -140,6 +140,7 @@ def pci_field(text: str, field: str) -> PciAddress:
 def check_vnic(v: Vnic, field: str) -> Vnic:
     """Validate an admin's vNIC (names by the shared rules); returns it with the defaults filled in."""
     rules.vnic_name(v.name, f"{field}.name")
+    rules.vnic_model(v.model or DEFAULT_MODEL, f"{field}.model")
     if v.kind is not VnicKind.DIRECT:
         if v.direct_mode is not None or v.virtualport is not None:
             raise InvalidArgument(f"{field}.mode", "mode and virtualport are for direct attachments only")

@@ -5,18 +5,36 @@ anywhere leaves no MAC taken (manager/service/macpools.py).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import psycopg
 
 from virtfleet import macaddr, rules
-from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, shown
 
+from ..domain.vmorder import guest_order
 from ..domain.vnic import Vnic
+from ..store import vms as store
+from ..store import vnics as vnic_store
+from ..store.vms import VmRecord
 from ..store.vnics import NetworkRef
 from . import macpools
 
 DEFAULT_MEMORY_MIB = 64
+
+
+@dataclass(frozen=True)
+class VmView:
+    """A VM with its vNICs as its guest numbers them."""
+
+    vm: VmRecord
+    nics: list[Vnic]          # in guest order
+
+
+def vm_view(conn: psycopg.Connection, name: str) -> VmView:
+    vm = store.get_vm(conn, name)
+    return VmView(vm, guest_order(vnic_store.vm_vnics(conn, vm.id)))
 
 
 def object_name(name: str, what: str) -> str:
@@ -24,7 +42,7 @@ def object_name(name: str, what: str) -> str:
     try:
         return rules.vm_name(name, "name")
     except InvalidArgument:
-        raise InvalidArgument("name", f"{what} name {name!r}: {rules.VM_NAME_RULE}") from None
+        raise InvalidArgument("name", f"{what} name {shown(name)}: {rules.VM_NAME_RULE}") from None
 
 
 def allocate_macs(conn: psycopg.Connection, cluster_id: int, count: int) -> list[str]:

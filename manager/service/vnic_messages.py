@@ -9,12 +9,13 @@ its `Nic` with these functions too: each conversion is written once.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from virtfleet.errors import InvalidArgument
+from virtfleet.errors import FailedPrecondition, InvalidArgument
 from virtfleet.v1 import vm_pb2
 
 from ..domain.vnic import DirectMode, PciAddress, Qbg, Qbh, Virtualport, Vnic, VnicKind, VnicRuntime
+from ..store.vnics import NetworkRef
 
 _KIND_MESSAGE = {VnicKind.BRIDGE: vm_pb2.VNIC_KIND_BRIDGE, VnicKind.VIRTUAL_NETWORK: vm_pb2.VNIC_KIND_VIRTUAL_NETWORK,
                  VnicKind.DIRECT: vm_pb2.VNIC_KIND_DIRECT}
@@ -55,6 +56,19 @@ def agent_vnic(v: Vnic, vlan: int | None) -> vm_pb2.VNic:
         msg.pci.CopyFrom(pci_message(v.pci))
     put_virtualport(msg, v.virtualport)
     return msg
+
+
+def agent_vnic_on(n: Vnic, networks: Mapping[str, NetworkRef]) -> vm_pb2.VNic:
+    """The agent's vNIC for `n`, its VLAN from the logical network (which must still be a VM network)."""
+    vlan = None
+    if n.network:
+        if n.network not in networks:
+            raise FailedPrecondition(f"vNIC {n.name}: network {n.network!r} no longer exists")
+        ref = networks[n.network]
+        if n.kind is VnicKind.BRIDGE and not ref.vm_network:
+            raise FailedPrecondition(f"vNIC {n.name}: network {n.network} is not a VM network (no bridge)")
+        vlan = ref.vlan
+    return agent_vnic(n, vlan)
 
 
 def runtime(status: vm_pb2.VmStatus) -> list[VnicRuntime]:

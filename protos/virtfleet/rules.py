@@ -20,6 +20,8 @@ IPV4_METHODS = ("none", "static", "dhcp")
 
 _VM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _VNIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")   # becomes libvirt's user alias ua-NAME
+# The vNIC models QEMU emulates that libvirt accepts for <model type=…>.
+VNIC_MODELS = frozenset({"virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3"})
 VM_NAME_RULE = "1-63 letters, digits, '_', '.', '-', starting with a letter or digit"
 VNIC_NAME_RULE = "1-32 letters, digits, '_', '-', starting with a letter or digit"
 
@@ -66,6 +68,12 @@ def vnic_name(name: str, field: str = "name") -> str:
     if not _VNIC_NAME.fullmatch(name or ""):
         raise InvalidArgument(field, f"vNIC name {shown(name)}: {VNIC_NAME_RULE}")
     return name
+
+
+def vnic_model(model: str, field: str = "model") -> str:
+    if model not in VNIC_MODELS:
+        raise InvalidArgument(field, f"model {shown(model)} is not one of {', '.join(sorted(VNIC_MODELS))}")
+    return model
 
 
 def ipv4_method(method: str, field: str = "method") -> str:

@@ -6,7 +6,6 @@ same guard, is called with a certificate of our CA that is not the manager's.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import grpc
 import pytest

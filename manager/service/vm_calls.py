@@ -1,0 +1,55 @@
+"""Agent calls of VM changes, made with no transaction open, and the claims that stand in for row locks.
+
+A change that calls an agent claims the VM in a short transaction (store/vms.py),
+calls with nothing open, and records the result only if its claim still holds; a
+failed change ends its claim here, and a claim nobody ends expires.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Callable, TypeVar
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from virtfleet.errors import FailedPrecondition, VirtfleetError
+from virtfleet.v1 import vm_pb2_grpc
+
+from ..agents import AgentClients
+from ..store import vms as store
+from ..store.vms import HostRef, VmRecord
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def refuse_busy(vm: VmRecord) -> None:
+    """A VM a runtime change has claimed takes no other change until that one is recorded."""
+    if vm.busy:
+        raise FailedPrecondition(f"VM {vm.name} is being started, stopped or hot-plugged by another request; "
+                                 "try again when it is done")
+
+
+class VmAgentCalls:
+    def __init__(self, pool: ConnectionPool, agents: AgentClients) -> None:
+        self._pool = pool
+        self._agents = agents
+
+    def call(self, host: HostRef, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T]) -> T:
+        return self._agents.call_vm(host.name, host.endpoint, fn)
+
+    def quietly(self, host: HostRef, what: str, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], object]) -> None:
+        """Clean-up on a host: a failure is logged, not raised (the error that made it necessary wins)."""
+        try:
+            self.call(host, fn)
+        except VirtfleetError as exc:
+            log.warning("could not %s on %s: %s", what, host.name, exc.message)
+
+    def release(self, vm_id: int, token: uuid.UUID) -> None:
+        """End a claim whose change failed; if even that fails, the claim expires (store.CLAIM_LIFETIME)."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                store.release_claim(conn, vm_id, token)
+        except psycopg.Error:
+            log.exception("could not release the claim on VM #%d; it expires after %s", vm_id, store.CLAIM_LIFETIME)
