@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         app = ManagerApp.create(cfg)
     except DatabaseUnreachable as err:
-        log.error("%s (dsn %r)", err.message, cfg.dsn)
+        log.error("%s", err.message)   # libpq names the server; the DSN may hold a password
         return 1
     server, health = build_server(app)
     sock = Path(cfg.listen)
