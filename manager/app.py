@@ -40,7 +40,7 @@ class ManagerApp:
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
-        pool = open_pool(cfg.dsn)
+        pool = open_pool(cfg.dsn, connect_timeout_s=cfg.db_connect_timeout_s, wait_s=cfg.db_wait_s)
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
         monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s)

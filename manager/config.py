@@ -18,6 +18,8 @@ class ManagerConfig:
     mac_pool_warn_free_percent: float = 5.0   # warn (log + event) when a MAC pool's free addresses fall to this
     audit_interval_s: float = 300.0          # periodic audit; 0 turns it off (on demand only)
     host_unreachable_after_s: float = 30.0   # a host silent this long (agents heartbeat at a third of it) is unreachable
+    db_connect_timeout_s: int = 2            # a connection attempt to PostgreSQL gives up after this (libpq: at least 2)
+    db_wait_s: float = 10.0                  # a call waits this long for a busy pool's connection (RESOURCE_EXHAUSTED after)
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "ManagerConfig":
@@ -33,4 +35,5 @@ class ManagerConfig:
         cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
         return replace(cfg, pki_dir=Path(cfg.pki_dir), agent_timeout_s=float(cfg.agent_timeout_s),
                        host_unreachable_after_s=float(cfg.host_unreachable_after_s),
-                       audit_interval_s=float(cfg.audit_interval_s))
+                       audit_interval_s=float(cfg.audit_interval_s),
+                       db_connect_timeout_s=int(cfg.db_connect_timeout_s), db_wait_s=float(cfg.db_wait_s))

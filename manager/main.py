@@ -11,7 +11,7 @@ from pathlib import Path
 from .api.server import build_server
 from .app import ManagerApp
 from .config import ManagerConfig
-from .store.database import open_pool
+from .store.database import DatabaseUnreachable, open_pool
 
 log = logging.getLogger("virtfleet.manager")
 
@@ -35,10 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ManagerConfig.load(args.config, dsn=args.dsn, listen=args.listen, pki_dir=args.pki_dir,
                              log_level=args.log_level)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.migrate_only:
-        open_pool(cfg.dsn, min_size=1, max_size=1).close()
-        return 0
-    app = ManagerApp.create(cfg)
+    # psycopg_pool logs two INFO lines per borrowed connection; the pool's outages are logged by FleetPool.
+    logging.getLogger("psycopg.pool").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        if args.migrate_only:
+            open_pool(cfg.dsn, min_size=1, max_size=1, connect_timeout_s=cfg.db_connect_timeout_s).close()
+            return 0
+        app = ManagerApp.create(cfg)
+    except DatabaseUnreachable as err:
+        log.error("%s", err.message)   # libpq names the server; the DSN may hold a password
+        return 1
     server, health = build_server(app)
     sock = Path(cfg.listen)
     sock.parent.mkdir(parents=True, exist_ok=True)

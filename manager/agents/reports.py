@@ -15,6 +15,7 @@ from collections.abc import Callable
 from google.protobuf.json_format import MessageToDict
 from psycopg_pool import ConnectionPool
 
+from ..errors import Unavailable
 from ..store import hosts as host_store
 from .states import HostState, HostStates
 
@@ -50,7 +51,9 @@ class ReportWriter:
             await asyncio.sleep(self._interval_s)
             try:
                 await self.flush()
-            except Exception:  # the database being away must not stop the monitor
+            except Unavailable:  # the database is away (its pool logs that once); the states wait in memory
+                pass
+            except Exception:  # nor may anything else stop the monitor
                 log.exception("could not write host reports; will retry")
 
     async def flush(self) -> None:

@@ -18,15 +18,25 @@ from .vms import snapshot_group, template_group, vm_group
 
 
 class Session:
-    """Opens the manager channel only when a command needs it (lab commands do not)."""
+    """Opens the manager channel only when a command needs it (lab commands do not).
 
-    def __init__(self, target: str | None) -> None:
-        self._target = target
+    Made before the command line is parsed (`main`), so that an error shown
+    after the command has ended can still say which manager it tried.
+    """
+
+    def __init__(self) -> None:
+        self._explicit: str | None = None
         self._channel = None
+        self.target: str | None = None    # the manager's address, once a command has opened its channel
+
+    def use(self, explicit: str | None) -> None:
+        """--manager (or $VIRTFLEET_MANAGER), as the command line gave it."""
+        self._explicit = explicit
 
     def channel(self) -> grpc.Channel:
         if self._channel is None:
-            self._channel = open_channel(manager_target(self._target))
+            self.target = manager_target(self._explicit)
+            self._channel = open_channel(self.target)
         return self._channel
 
     def fleet(self) -> fleet_pb2_grpc.FleetServiceStub:
@@ -52,7 +62,7 @@ class Session:
 def cli(ctx: click.Context, manager: str | None, verbose: bool) -> None:
     """Manage a fleet of Linux/KVM virtualization hosts."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    ctx.obj = Session(manager)
+    ctx.ensure_object(Session).use(manager)
 
 
 cli.add_command(audit_group)
@@ -67,7 +77,8 @@ cli.add_command(cluster_group)
 
 
 def main() -> None:
-    show_rpc_errors(cli.main)(prog_name="virtfleet")
+    session = Session()
+    show_rpc_errors(cli.main, lambda: session.target)(prog_name="virtfleet", obj=session)
 
 
 if __name__ == "__main__":

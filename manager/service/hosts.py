@@ -14,6 +14,7 @@ from ..domain.hostinput import check_address, check_host_name, endpoint_for
 from ..errors import InvalidArgument, Unavailable
 from ..pki import CertificateAuthority, fingerprint
 from ..store import hosts as host_store
+from ..store.database import DatabaseUnreachable
 from ..store.hosts import HostRecord, ReportRecord
 from .networks import MANAGEMENT_NETWORK, NetworkService
 
@@ -85,6 +86,17 @@ class HostService:
         log.info("removed host %s", name)
 
     def network_report(self, name: str, *, cached: bool = False) -> Report:
+        """The host's network state; with the database away, the one its agent's stream keeps in memory."""
+        try:
+            return self._report(name, cached)
+        except DatabaseUnreachable:
+            held = self._monitor.current(name)
+            if held is None:
+                raise
+            log.info("database unreachable: host %s's report is served from the monitor's memory", name)
+            return Report(name, held.sequence, held.state, ReportRecord(name, held.sequence, held.reported_at, {}))
+
+    def _report(self, name: str, cached: bool) -> Report:
         host = self.get(name)
         if not cached:
             try:
