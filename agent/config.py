@@ -17,6 +17,7 @@ class AgentConfig:
     state_dir: Path = Path("/var/lib/virtfleet-agent")
     log_level: str = "INFO"
     libvirt_uri: str = "qemu:///system"  # lab hosts: qemu+unix:///system?socket=... of their own libvirtd
+    vm_changes_max: int = 8  # VM changes at once (of the server's 16 workers); more: RESOURCE_EXHAUSTED
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "AgentConfig":

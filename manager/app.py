@@ -42,7 +42,8 @@ class ManagerApp:
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
         pool = open_pool(cfg.dsn, connect_timeout_s=cfg.db_connect_timeout_s, wait_s=cfg.db_wait_s)
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
-        agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s)
+        agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s,
+                              vm_changes_max=cfg.vm_changes_max)
         monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s)
         networks = NetworkService(pool, agents, monitor)
         hosts = HostService(pool, ca, agents, monitor, networks)

@@ -4,16 +4,22 @@ Translation only: protobuf in -> typed spec -> agent.virt -> protobuf out. Every
 method passes the one manager-only guard and the one error mapping
 (agent.rpc.guard): a bad field travels as a google.rpc.BadRequest field
 violation, so the manager can point at the vNIC and field without parsing text.
+Every method also runs `serving` its request (virtfleet.deadline), so the VM
+lifecycle below starts no change for a caller (the manager) that gave up, and
+waits no longer than it does.
 """
 from __future__ import annotations
 
 import grpc
 
+from virtfleet import rules
+from virtfleet.deadline import serving
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
 from ..virt import lifecycle, networks
 from ..virt.connection import Hypervisor
+from ..virt.vmchanges import DEFAULT_MAX_ACTIVE
 from ..virt.spec import network_from_proto, network_status_to_proto, nic_from_proto, vm_from_proto, vm_status_to_proto
 from .guard import manager_only
 
@@ -32,37 +38,45 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
         self._hv.close()
 
     @manager_only
+    @serving
     def DefineVm(self, request, context):
         return vm_status_to_proto(lifecycle.define_vm(self._hv, vm_from_proto(request.spec)))
 
     @manager_only
+    @serving
     def StartVm(self, request, context):
         return vm_status_to_proto(lifecycle.start_vm(self._hv, _required(request.name, "name"), request.paused))
 
     @manager_only
+    @serving
     def StopVm(self, request, context):
-        timeout = float(request.timeout_s) if request.timeout_s else lifecycle.DEFAULT_STOP_TIMEOUT_S
+        timeout = float(rules.stop_timeout(request.timeout_s, "timeout_s"))
         stopped, destroyed = lifecycle.stop_vm(self._hv, _required(request.name, "name"), timeout)
         return vm_pb2.StopVmResponse(vm=vm_status_to_proto(stopped), destroyed=destroyed)
 
     @manager_only
+    @serving
     def DestroyVm(self, request, context):
         return vm_status_to_proto(lifecycle.destroy_vm(self._hv, _required(request.name, "name")))
 
     @manager_only
+    @serving
     def UndefineVm(self, request, context):
         lifecycle.undefine_vm(self._hv, _required(request.name, "name"))
         return vm_pb2.UndefineVmResponse()
 
     @manager_only
+    @serving
     def ListVms(self, request, context):
         return vm_pb2.ListVmsResponse(vms=[vm_status_to_proto(s) for s in lifecycle.list_vms(self._hv)])
 
     @manager_only
+    @serving
     def GetVm(self, request, context):
         return vm_status_to_proto(lifecycle.get_vm(self._hv, _required(request.name, "name")))
 
     @manager_only
+    @serving
     def AttachNic(self, request, context):
         vm = _required(request.vm, "vm")
         if not request.HasField("nic"):
@@ -70,36 +84,43 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
         return vm_status_to_proto(lifecycle.attach_nic(self._hv, vm, nic_from_proto(request.nic)))
 
     @manager_only
+    @serving
     def DetachNic(self, request, context):
         vm, nic = _required(request.vm, "vm"), _required(request.nic, "nic")
         return vm_status_to_proto(lifecycle.detach_nic(self._hv, vm, nic))
 
     @manager_only
+    @serving
     def DefineVirtualNetwork(self, request, context):
         return network_status_to_proto(networks.define_network(self._hv, network_from_proto(request.network)))
 
     @manager_only
+    @serving
     def StartVirtualNetwork(self, request, context):
         return network_status_to_proto(networks.start_network(self._hv, _required(request.name, "name")))
 
     @manager_only
+    @serving
     def DestroyVirtualNetwork(self, request, context):
         return network_status_to_proto(networks.destroy_network(self._hv, _required(request.name, "name")))
 
     @manager_only
+    @serving
     def UndefineVirtualNetwork(self, request, context):
         networks.undefine_network(self._hv, _required(request.name, "name"))
         return vm_pb2.UndefineVirtualNetworkResponse()
 
     @manager_only
+    @serving
     def ListVirtualNetworks(self, request, context):
         return vm_pb2.ListVirtualNetworksResponse(
             networks=[network_status_to_proto(s) for s in networks.list_networks(self._hv)])
 
 
-def add_vm_service(server: grpc.Server, libvirt_uri: str) -> VmAgentServicer:
+def add_vm_service(server: grpc.Server, libvirt_uri: str, *,
+                   vm_changes_max: int = DEFAULT_MAX_ACTIVE) -> VmAgentServicer:
     """Registers VmAgentService; libvirt is connected on first use, so an agent starts without it."""
-    servicer = VmAgentServicer(Hypervisor(libvirt_uri))
+    servicer = VmAgentServicer(Hypervisor(libvirt_uri, vm_changes_max=vm_changes_max))
     vm_pb2_grpc.add_VmAgentServiceServicer_to_server(servicer, server)
     return servicer
 

@@ -2,7 +2,10 @@
 
 libvirt connections are safe to share between threads, but the agent's compound
 changes (check which VM holds a device, then define) are not atomic in libvirt,
-so callers take `lock` around them: one VM-runtime change at a time per host.
+so callers take `lock` around them: one check-then-act step at a time per host,
+waited for no longer than the caller waits. Whole VM changes (a guest's shutdown
+included) are admitted and serialised per VM by `vm_change` (vmchanges.py), and
+never hold `lock` while they wait on a guest.
 """
 from __future__ import annotations
 
@@ -13,7 +16,11 @@ from typing import Iterator
 
 import libvirt
 
-from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Unimplemented
+from virtfleet import deadline
+from virtfleet.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, Unavailable,
+                              Unimplemented)
+
+from .vmchanges import DEFAULT_MAX_ACTIVE, UNBOUNDED_WAIT_S, VmChanges
 
 # libvirt prints every error to stderr unless a handler is registered; we raise typed errors instead.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -42,15 +49,17 @@ def translate(err: libvirt.libvirtError, what: str) -> Exception:
 class Hypervisor:
     """The host's libvirt, by URI (qemu:///system in production, test:///default in unit tests)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, vm_changes_max: int = DEFAULT_MAX_ACTIVE) -> None:
         self.uri = uri
         self.lock = threading.RLock()
+        self.vm_changes = VmChanges(vm_changes_max)
+        self._connecting = threading.Lock()   # not `lock`: a read must not wait for a change's libvirt call
         self._conn: libvirt.virConnect | None = None
         self._domain_type: str | None = None
 
     @property
     def conn(self) -> libvirt.virConnect:
-        with self.lock:
+        with self._connecting:
             if self._conn is None or not self._alive(self._conn):
                 try:
                     self._conn = libvirt.open(self.uri)
@@ -69,8 +78,19 @@ class Hypervisor:
     @contextmanager
     def change(self) -> Iterator[libvirt.virConnect]:
         """Serialises a check-then-act sequence against the host's libvirt."""
-        with self.lock:
+        if not self.lock.acquire(timeout=deadline.wait_s(UNBOUNDED_WAIT_S)):
+            raise DeadlineExceeded("another change held this host's libvirt for longer than this call could wait; "
+                                   "nothing was changed")
+        try:
+            deadline.check("this host's libvirt was changed")
             yield self.conn
+        finally:
+            self.lock.release()
+
+    def vm_change(self, vm: str, op: str):
+        """One change of a VM: admitted within the host's bound, after the VM's previous change, for a caller
+        still waiting (vmchanges.VmChanges.turn)."""
+        return self.vm_changes.turn(vm, op)
 
     def default_domain_type(self) -> str:
         """kvm when libvirt offers it for x86_64 (it checked /dev/kvm), else qemu (TCG), else the driver's own."""
@@ -79,7 +99,7 @@ class Hypervisor:
         return self._domain_type
 
     def close(self) -> None:
-        with self.lock:
+        with self._connecting:
             if self._conn is not None:
                 try:
                     self._conn.close()

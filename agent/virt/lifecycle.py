@@ -1,8 +1,10 @@
 """VM lifecycle on the host's libvirt: define, start, stop, destroy, undefine, list, NIC hot-plug.
 
-Every change validates first (nothing reaches libvirt when a field is wrong), runs
-under the hypervisor's lock (the passthrough and VSI-instance checks read the other
-VMs, then act), and answers with what libvirt reports afterwards (readback).
+Every change validates first (nothing reaches libvirt when a field is wrong), waits
+for its VM's turn (`hv.vm_change`: one change per VM at a time, a bounded number per
+host, none started for a caller who gave up), runs its check-then-act step under the
+hypervisor's lock (the passthrough and VSI-instance checks read the other VMs, then
+act), and answers with what libvirt reports afterwards (readback).
 A VM's definition holds its host devices: a device passed through to a defined VM
 is that VM's until it is undefined or the vNIC detached.
 """
@@ -15,7 +17,8 @@ from typing import Callable
 
 import libvirt
 
-from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound
+from virtfleet import deadline, rules
+from virtfleet.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 
 from . import readback
 from .connection import Hypervisor, translate
@@ -31,7 +34,7 @@ _STATES = {
     libvirt.VIR_DOMAIN_SHUTDOWN: VmState.SHUTTING_DOWN, libvirt.VIR_DOMAIN_CRASHED: VmState.CRASHED,
     libvirt.VIR_DOMAIN_BLOCKED: VmState.BLOCKED, libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.SUSPENDED,
 }
-DEFAULT_STOP_TIMEOUT_S = 60.0
+DEFAULT_STOP_TIMEOUT_S = float(rules.DEFAULT_STOP_TIMEOUT_S)
 
 
 def status(dom: libvirt.virDomain) -> VmStatus:
@@ -67,7 +70,7 @@ def _other_direct_uses(conn: libvirt.virConnect, vm: str) -> list[HostNicUse]:
 
 def define_vm(hv: Hypervisor, spec: VmSpec) -> VmStatus:
     validate_vm(spec)
-    with hv.change() as conn:
+    with hv.vm_change(spec.name, "define"), hv.change() as conn:
         existing = _find(conn, spec.name)
         kept_ids: dict[str, str] = {}
         if existing is not None:
@@ -105,7 +108,7 @@ def _find(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
 
 
 def start_vm(hv: Hypervisor, name: str, paused: bool = False) -> VmStatus:
-    with hv.change() as conn:
+    with hv.vm_change(name, "start"), hv.change() as conn:
         dom = _lookup(conn, name)
         if dom.isActive():
             raise FailedPrecondition(f"VM {name!r} is already {status(dom).state}")
@@ -151,30 +154,36 @@ def stop_vm(hv: Hypervisor, name: str, timeout_s: float = DEFAULT_STOP_TIMEOUT_S
             clock: Callable[[], float] = time.monotonic) -> tuple[VmStatus, bool]:
     """Graceful shutdown (ACPI) first; a guest still up after `timeout_s` is destroyed.
 
-    Returns the status afterwards and whether the VM had to be destroyed.
+    Returns the status afterwards and whether the VM had to be destroyed. The
+    wait holds the VM's turn, not the host's lock; if the caller gives up during
+    it, the guest has been asked to shut down but is not destroyed.
     """
-    with hv.change() as conn:
-        dom = _lookup(conn, name)
-        if not dom.isActive():
-            raise FailedPrecondition(f"VM {name!r} is not running")
-        try:
-            dom.shutdown()
-        except libvirt.libvirtError as err:
-            raise translate(err, f"shutting VM {name!r} down") from err
-    deadline = clock() + timeout_s
-    while clock() < deadline:
-        if not _active(dom):
-            return _status_after_stop(hv, name), False
-        time.sleep(poll_s)
-    with hv.change():
-        if _active(dom):
+    with hv.vm_change(name, "stop"):
+        with hv.change() as conn:
+            dom = _lookup(conn, name)
+            if not dom.isActive():
+                raise FailedPrecondition(f"VM {name!r} is not running")
             try:
-                dom.destroy()
+                dom.shutdown()
             except libvirt.libvirtError as err:
-                if _active(dom):
-                    raise translate(err, f"destroying VM {name!r}") from err
-            return _status_after_stop(hv, name), True
-    return _status_after_stop(hv, name), False
+                raise translate(err, f"shutting VM {name!r} down") from err
+        until = clock() + timeout_s
+        while clock() < until:
+            if not _active(dom):
+                return _status_after_stop(hv, name), False
+            if not deadline.waiting():
+                raise DeadlineExceeded(f"the caller gave up while VM {name!r} was shutting down; it was asked to "
+                                       "shut down, and was not destroyed")
+            time.sleep(poll_s)
+        with hv.change():
+            if _active(dom):
+                try:
+                    dom.destroy()
+                except libvirt.libvirtError as err:
+                    if _active(dom):
+                        raise translate(err, f"destroying VM {name!r}") from err
+                return _status_after_stop(hv, name), True
+        return _status_after_stop(hv, name), False
 
 
 def _active(dom: libvirt.virDomain) -> bool:
@@ -189,7 +198,7 @@ def _status_after_stop(hv: Hypervisor, name: str) -> VmStatus:
 
 
 def destroy_vm(hv: Hypervisor, name: str) -> VmStatus:
-    with hv.change() as conn:
+    with hv.vm_change(name, "destroy"), hv.change() as conn:
         dom = _lookup(conn, name)
         if not dom.isActive():
             raise FailedPrecondition(f"VM {name!r} is not running")
@@ -201,7 +210,7 @@ def destroy_vm(hv: Hypervisor, name: str) -> VmStatus:
 
 
 def undefine_vm(hv: Hypervisor, name: str) -> None:
-    with hv.change() as conn:
+    with hv.vm_change(name, "undefine"), hv.change() as conn:
         dom = _lookup(conn, name)
         if dom.isActive():
             raise FailedPrecondition(f"VM {name!r} is {status(dom).state}; stop or destroy it first")
@@ -230,7 +239,7 @@ def get_vm(hv: Hypervisor, name: str) -> VmStatus:
 def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
     """Adds the vNIC to the definition and, when the VM runs, to the guest (hot-plug)."""
     validate_nic(nic, "nic")
-    with hv.change() as conn:
+    with hv.vm_change(vm, "attach-nic"), hv.change() as conn:
         dom = _lookup(conn, vm)
         current = [n for text in _definitions(dom) for n in readback.parse_domain(text).nics]
         nic = complete_nic(nic)  # canonical MAC first: libvirt reports the others' canonical
@@ -272,7 +281,7 @@ def _check_new_nic_distinct(nic: VNicSpec, current: list) -> None:
 
 def detach_nic(hv: Hypervisor, vm: str, nic_name: str) -> VmStatus:
     """Removes the vNIC from the running guest (hot-unplug) and from the definition."""
-    with hv.change() as conn:
+    with hv.vm_change(vm, "detach-nic"), hv.change() as conn:
         dom = _lookup(conn, vm)
         active = bool(dom.isActive())
         in_config = readback.interface_by_name(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), nic_name) is not None

@@ -8,17 +8,30 @@ Both kinds of channel live here: the blocking ones the services call through,
 and the asyncio ones the monitor follows each host's state stream on. One
 cache means one set of credentials and options, and one place (`forget`) that
 lets go of a removed host.
+
+Deadlines: a call made while a request is served (virtfleet.deadline) gets the
+caller's remaining time less a margin, never more than the client's cap, and is
+not made at all once the caller gave up. When the caller's deadline, not the cap,
+ends the call, the error says so (DEADLINE_EXCEEDED), rather than calling the
+agent unreachable. Clean-ups (`for_caller=False`) get the cap whatever the
+caller did: they put back what a failed change left, which must not depend on
+who is still waiting.
+
+VM changes in flight are bounded (`vm_change`): each holds an API worker thread
+while its agent works, so a few stuck guests must not take every worker; past
+the bound a change is refused RESOURCE_EXHAUSTED at once and reads still run.
 """
 from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Callable, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Iterator, TypeVar
 
 import grpc
 
-from virtfleet import keepalive
-from virtfleet.errors import Unavailable, VirtfleetError
+from virtfleet import deadline, keepalive
+from virtfleet.errors import DeadlineExceeded, ResourceExhausted, Unavailable, VirtfleetError
 from virtfleet.rpc import error_from_call
 from virtfleet.tls import TlsMaterial, grpc_target
 from virtfleet.v1 import agent_pb2_grpc, vm_pb2_grpc
@@ -33,6 +46,7 @@ _CHANNEL_OPTIONS = [
 ]
 
 _Key = tuple[str, str]  # (host name, endpoint)
+DEFAULT_VM_CHANGES_MAX = 12  # of the API server's 16 workers: four stay free for reads whatever the guests do
 
 
 def agent_error(host_name: str, exc: grpc.RpcError, *, field_prefix: str = "") -> VirtfleetError:
@@ -48,9 +62,12 @@ def agent_error(host_name: str, exc: grpc.RpcError, *, field_prefix: str = "") -
 
 
 class AgentClients:
-    def __init__(self, material: TlsMaterial, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, material: TlsMaterial, *, timeout_s: float = 30.0,
+                 vm_changes_max: int = DEFAULT_VM_CHANGES_MAX) -> None:
         self._creds = material.channel_credentials()
         self._timeout_s = timeout_s
+        self._vm_changes_max = vm_changes_max
+        self._vm_changes = threading.BoundedSemaphore(vm_changes_max)
         self._channels: dict[_Key, grpc.Channel] = {}
         self._streams: dict[_Key, tuple[grpc.aio.Channel, asyncio.AbstractEventLoop]] = {}
         self._lock = threading.Lock()
@@ -77,21 +94,42 @@ class AgentClients:
         return vm_pb2_grpc.VmAgentServiceStub(self.channel(host_name, endpoint))
 
     def call(self, host_name: str, endpoint: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub, float], T], *,
-             field_prefix: str = "") -> T:
-        """Run one unary call; a failure is raised as `agent_error` makes it."""
-        return self._run(host_name, field_prefix, lambda: fn(self.stub(host_name, endpoint), self._timeout_s))
+             field_prefix: str = "", extra_s: float = 0.0, for_caller: bool = True) -> T:
+        """Run one unary call with the timeout `fn` is given; a failure is raised as `agent_error` makes it.
+
+        `extra_s` is added to the cap for a call that waits on purpose (a guest's shutdown).
+        """
+        return self._run(host_name, field_prefix, lambda t: fn(self.stub(host_name, endpoint), t),
+                         self._timeout_s + extra_s, for_caller)
 
     def call_vm(self, host_name: str, endpoint: str, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T], *,
-                field_prefix: str = "") -> T:
+                field_prefix: str = "", extra_s: float = 0.0, for_caller: bool = True) -> T:
         """As `call`, on the agent's VmAgentService."""
-        return self._run(host_name, field_prefix, lambda: fn(self.vm_stub(host_name, endpoint), self._timeout_s))
+        return self._run(host_name, field_prefix, lambda t: fn(self.vm_stub(host_name, endpoint), t),
+                         self._timeout_s + extra_s, for_caller)
 
     @staticmethod
-    def _run(host_name: str, field_prefix: str, call: Callable[[], T]) -> T:
+    def _run(host_name: str, field_prefix: str, call: Callable[[float], T], cap_s: float, for_caller: bool) -> T:
+        what = f"calling host {host_name}"
+        timeout, callers = deadline.budget(cap_s, what) if for_caller else (cap_s, False)
         try:
-            return call()
+            return call(timeout)
         except grpc.RpcError as exc:
+            if callers and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise DeadlineExceeded(f"the request's deadline passed while host {host_name} was working on it "
+                                       "(the agent starts no change after that)") from None
             raise agent_error(host_name, exc, field_prefix=field_prefix) from None
+
+    @contextmanager
+    def vm_change(self, what: str) -> Iterator[None]:
+        """One of the bounded VM changes that call agents; refused at once when all are taken."""
+        if not self._vm_changes.acquire(blocking=False):
+            raise ResourceExhausted(f"the manager is already waiting on agents for {self._vm_changes_max} VM changes "
+                                    f"(its limit, vm_changes_max); {what} was not started: retry when some are done")
+        try:
+            yield
+        finally:
+            self._vm_changes.release()
 
     # -- asyncio channels (the monitor's streams) ------------------------------------
 

@@ -3,11 +3,19 @@
 A change that calls an agent claims the VM in a short transaction (store/vms.py),
 calls with nothing open, and records the result only if its claim still holds; a
 failed change ends its claim here, and a claim nobody ends expires.
+
+The claim is also the per-VM bound on in-flight work: a second change of a VM
+whose first is stuck on its agent is refused "busy" at once, holding no API
+worker. `change` is the manager-wide bound (AgentClients.vm_change), taken
+before the claim so a refusal leaves nothing to undo. Agent calls carry the
+caller's deadline (AgentClients); clean-ups (`quietly`) run whatever the caller
+did, since they put back what a failed change left.
 """
 from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import AbstractContextManager
 from typing import Callable, TypeVar
 
 import psycopg
@@ -36,13 +44,22 @@ class VmAgentCalls:
         self._pool = pool
         self._agents = agents
 
-    def call(self, host: HostRef, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T]) -> T:
-        return self._agents.call_vm(host.name, host.endpoint, fn)
+    def change(self, what: str) -> AbstractContextManager[None]:
+        """Hold one of the manager's bounded VM changes (RESOURCE_EXHAUSTED when none is free)."""
+        return self._agents.vm_change(what)
+
+    def call(self, host: HostRef, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], T], *,
+             extra_s: float = 0.0) -> T:
+        """On the caller's behalf: its deadline bounds the call, and a caller gone already gets no call."""
+        return self._agents.call_vm(host.name, host.endpoint, fn, extra_s=extra_s)
 
     def quietly(self, host: HostRef, what: str, fn: Callable[[vm_pb2_grpc.VmAgentServiceStub, float], object]) -> None:
-        """Clean-up on a host: a failure is logged, not raised (the error that made it necessary wins)."""
+        """Clean-up on a host: a failure is logged, not raised (the error that made it necessary wins).
+
+        Made with the client's own timeout even when the caller has gone: the clean-up is owed to the host.
+        """
         try:
-            self.call(host, fn)
+            self._agents.call_vm(host.name, host.endpoint, fn, for_caller=False)
         except VirtfleetError as exc:
             log.warning("could not %s on %s: %s", what, host.name, exc.message)
 

@@ -3,6 +3,14 @@
 No transaction or lock is held across an agent call (vm_calls.py): the VM is
 claimed, the host called with nothing open, and the result recorded only if the
 claim still holds — else the start is undone on the host.
+
+Each start or stop holds one of the manager's bounded VM changes while it runs
+(vm_calls.VmAgentCalls.change), and its agent calls carry the caller's deadline:
+a caller gone already starts nothing, and the agent starts no change after the
+deadline its call carries. A call that ended without an answer (deadline,
+unreachable agent) may still have started the guest, so a start's undo then
+destroys as well as undefines — the agent runs a VM's changes one at a time, so
+the undo waits for the start it undoes.
 """
 from __future__ import annotations
 
@@ -13,7 +21,8 @@ from typing import Sequence
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from virtfleet.errors import Aborted, FailedPrecondition, InvalidArgument, VirtfleetError
+from virtfleet import rules
+from virtfleet.errors import Aborted, DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable, VirtfleetError
 from virtfleet.v1 import vm_pb2
 
 from ..agents import AgentClients
@@ -39,6 +48,10 @@ class VmRuntime:
 
     def start(self, name: str, *, host: str = "", paused: bool = False) -> VmView:
         """Define and start the VM on a host; store the PCI addresses and devices the host reports."""
+        with self._calls.change(f"starting VM {name}"):
+            return self._start(name, host, paused)
+
+    def _start(self, name: str, host: str, paused: bool) -> VmView:
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, name, lock=True)
             if vm.state == "up":
@@ -68,10 +81,17 @@ class VmRuntime:
             self._calls.call(host, lambda s, t: s.DefineVm(vm_pb2.DefineVmRequest(spec=spec), timeout=t))
         except InvalidArgument as err:
             raise spec_violation(err, nics) from None
+        except (DeadlineExceeded, Unavailable):   # no answer: it may be defined
+            self._calls.quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=spec.name),
+                                                                      timeout=t))
+            raise
         try:
             return self._calls.call(host, lambda s, t: s.StartVm(vm_pb2.StartVmRequest(name=spec.name, paused=paused),
                                                            timeout=t))
-        except VirtfleetError:
+        except VirtfleetError as err:
+            if isinstance(err, (DeadlineExceeded, Unavailable)):   # no answer: the guest may be running
+                self._calls.quietly(host, "destroy", lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=spec.name),
+                                                                        timeout=t))
             self._calls.quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=spec.name),
                                                                       timeout=t))
             raise
@@ -105,6 +125,12 @@ class VmRuntime:
         return candidates[0]
 
     def stop(self, name: str, *, force: bool = False, timeout_s: int = 0) -> VmView:
+        """Shut the guest down (destroyed after `timeout_s`, at most rules.MAX_STOP_TIMEOUT_S), or destroy it."""
+        wait = rules.stop_timeout(timeout_s)
+        with self._calls.change(f"stopping VM {name}"):
+            return self._stop(name, force, wait)
+
+    def _stop(self, name: str, force: bool, wait: int) -> VmView:
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, name, lock=True)
             host = vm.placement
@@ -116,9 +142,8 @@ class VmRuntime:
             if force:
                 self._calls.call(host, lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=name), timeout=t))
             else:
-                wait = timeout_s or 60
                 self._calls.call(host, lambda s, t: s.StopVm(vm_pb2.StopVmRequest(name=name, timeout_s=wait),
-                                                       timeout=t + wait))
+                                                       timeout=t), extra_s=wait)
         except BaseException:
             self._calls.release(vm.id, token)
             raise

@@ -136,3 +136,20 @@ def default_route(wanted: bool, ipv4: Ipv4Values, field: str) -> bool:
     if wanted and not ipv4.gateway:
         raise InvalidArgument(field, "a default route needs ipv4.gateway")
     return wanted
+
+
+DEFAULT_STOP_TIMEOUT_S = 60
+MAX_STOP_TIMEOUT_S = 300   # with the manager's agent timeout on top, still inside a VM claim's 10 minutes
+
+
+def stop_timeout(value: int, field: str = "timeout_s") -> int:
+    """How long a guest gets to shut down before it is destroyed: 0 means the default (60 s).
+
+    Bounded because the call that waits holds a worker thread on the agent and the
+    manager, and the VM's claim, for that long.
+    """
+    if value == 0:
+        return DEFAULT_STOP_TIMEOUT_S
+    if not 0 < value <= MAX_STOP_TIMEOUT_S:
+        raise InvalidArgument(field, f"a stop timeout of {value} s is outside 1-{MAX_STOP_TIMEOUT_S} s")
+    return value

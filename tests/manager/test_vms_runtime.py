@@ -203,7 +203,7 @@ def test_no_transaction_or_row_lock_is_held_while_an_agent_is_called(manager, ho
     real_call = manager.app.agents.call_vm
     seen: list[tuple[int, bool]] = []
 
-    def probing(host, endpoint, fn):
+    def probing(host, endpoint, fn, **kw):
         with psycopg.connect(manager.app.pool.conninfo, autocommit=True) as conn:
             open_transactions = conn.execute(
                 """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
@@ -211,7 +211,7 @@ def test_no_transaction_or_row_lock_is_held_while_an_agent_is_called(manager, ho
             conn.execute("SELECT 1 FROM vms WHERE name = 'rt-l' FOR UPDATE NOWAIT")   # raises if the row is locked
             busy = conn.execute("SELECT claim IS NOT NULL FROM vms WHERE name = 'rt-l'").fetchone()[0]
         seen.append((open_transactions, busy))
-        return real_call(host, endpoint, fn)
+        return real_call(host, endpoint, fn, **kw)
 
     monkeypatch.setattr(manager.app.agents, "call_vm", probing)
     api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-l"))
