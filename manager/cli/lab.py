@@ -74,7 +74,10 @@ def lab_down(state_dir, prefix):
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def lab_status(state_dir, prefix, output):
     """What the lab runs: hosts, namespaces, agent sockets, pids and restarts, the manager's address."""
-    st = lab_ops.status(_layout(state_dir, None))
+    try:
+        st = lab_ops.status(_layout(state_dir, None))
+    except lab_ops.LabError as exc:
+        _fail(exc)
     if output == "json":
         print_json(st)
         return

@@ -18,14 +18,16 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import grpc
 
 from virtfleet.enroll import enroll_host
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
 from . import libvirtd, namespaces, processes
-from .layout import LabHost, LabLayout, LabState, ProcessId, Supervised
+from .layout import LabHost, LabLayout, LabState, ProcessId, Supervised, UnknownStateFormat
 from .postgres import PrivateCluster
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ class LabError(RuntimeError):
 
 
 def is_up(layout: LabLayout) -> bool:
-    state = layout.read_state()
+    state = recorded(layout)
     if state is None:
         return False
     return (any(processes.running(p) for p in _processes(state))
@@ -67,19 +69,23 @@ def up(layout: LabLayout, *, hosts: int, nics: int = 1, dsn: str | None = None,
     layout.state_dir.chmod(0o755)
     layout.write_state(LabState(state_dir=str(layout.state_dir), prefix=layout.prefix,
                                 switch_netns=layout.switch_netns, manager_socket=str(layout.manager_socket)))
+    names = [f"host{i}" for i in range(1, hosts + 1)]
     try:
-        ready = _start_supervisor(layout)
-        _start_database(layout, dsn)
-        _wait_supervisor(layout, ready)
-        _add_namespace(layout, layout.switch_netns)
-        namespaces.wire_switch(layout.switch_netns)
+        with _start_supervisor(layout) as ready, ThreadPoolExecutor(1) as background:
+            database = background.submit(_start_database, layout, dsn)   # starts while the hosts are made
+            _add_namespace(layout, layout.switch_netns)
+            namespaces.wire_switch(layout.switch_netns)
+            for i in range(1, hosts + 1):
+                _make_host(layout, i, nics, libvirt)
+            database.result()
+            _wait_supervisor(layout, ready)
         _start_manager(layout)
         with grpc.insecure_channel(f"unix://{layout.manager_socket}") as channel:
             stub = fleet_pb2_grpc.FleetServiceStub(channel)
-            for i in range(1, hosts + 1):
-                _add_host(layout, stub, i, nics, libvirt)
+            for name in names:
+                _enroll_host(layout, stub, name)
             _wait_agents(layout)
-            _wait_reported(stub, [f"host{i}" for i in range(1, hosts + 1)])
+            _wait_reported(stub, names)
     except BaseException:
         log.error("lab up failed; taking apart what it made")
         down(layout)
@@ -89,26 +95,26 @@ def up(layout: LabLayout, *, hosts: int, nics: int = 1, dsn: str | None = None,
     return state
 
 
-def _start_supervisor(layout: LabLayout) -> int:
+def _start_supervisor(layout: LabLayout) -> BinaryIO:
     """Started first, so that it is ready by the time the database is; returns the pipe it says so on."""
     ready_r, ready_w = os.pipe()
+    ready = os.fdopen(ready_r, "rb", buffering=0)
     try:
         proc = processes.start([sys.executable, "-m", "manager.lab.supervisor", str(layout.state_dir),
                                 "--ready-fd", str(ready_w)], layout.supervisor_log, pass_fds=(ready_w,))
+    except BaseException:
+        ready.close()
+        raise
     finally:
         os.close(ready_w)
     with layout.locked_state() as state:
         state.supervisor = processes.identify(proc.pid)
-    return ready_r
+    return ready
 
 
-def _wait_supervisor(layout: LabLayout, ready_r: int, timeout_s: float = 30.0) -> None:
-    try:
-        readable, _, _ = select.select([ready_r], [], [], timeout_s)
-        said = os.read(ready_r, 64) if readable else b""
-    finally:
-        os.close(ready_r)
-    if not said:
+def _wait_supervisor(layout: LabLayout, ready: BinaryIO, timeout_s: float = 30.0) -> None:
+    readable, _, _ = select.select([ready], [], [], timeout_s)
+    if not (readable and ready.read(64)):
         raise LabError(f"the lab's supervisor did not start; its log ({layout.supervisor_log}):\n"
                        f"{processes.tail(layout.supervisor_log)}")
 
@@ -132,6 +138,9 @@ def _start_database(layout: LabLayout, dsn: str | None) -> None:
         state.postgres_dir = str(cluster.root)
     cluster.init()
     cluster.start()
+    postmaster = processes.identify(cluster.pid())
+    with layout.locked_state() as state:
+        state.postgres = postmaster
     dsn = cluster.create_database()
     with layout.locked_state() as state:
         state.dsn = dsn
@@ -172,9 +181,8 @@ def _wait_started(layout: LabLayout, pick: Callable[[LabState], Supervised | Non
         time.sleep(0.01)
 
 
-def _add_host(layout: LabLayout, stub: fleet_pb2_grpc.FleetServiceStub, i: int, nics: int, libvirt: bool) -> None:
-    """Namespace, libvirtd, enrollment; then the agent is asked of the supervisor, which starts it while
-    the next host is being made."""
+def _make_host(layout: LabLayout, i: int, nics: int, libvirt: bool) -> None:
+    """Its namespace, NICs and libvirtd: all that needs no manager."""
     name = f"host{i}"
     layout.host_dir(name).mkdir(parents=True, exist_ok=True)
     lab_host = LabHost(name=name, netns=layout.host_netns(name), address=namespaces.host_address(i),
@@ -185,6 +193,13 @@ def _add_host(layout: LabLayout, stub: fleet_pb2_grpc.FleetServiceStub, i: int, 
     namespaces.wire_host(layout.switch_netns, lab_host.netns, f"{layout.prefix}h{i}", lab_host.address, nics)
     if libvirt:
         _start_libvirtd(layout, lab_host, first=i == 1)
+
+
+def _enroll_host(layout: LabLayout, stub: fleet_pb2_grpc.FleetServiceStub, name: str) -> None:
+    """Enrollment, then the agent is asked of the supervisor, which starts it while the next host enrolls."""
+    state = layout.read_state()
+    assert state is not None
+    lab_host = state.host(name)
     enroll_host(stub, name=name, address=lab_host.address, endpoint=f"unix://{lab_host.agent_socket}",
                 pki_out=layout.agent_pki(name))
     with layout.locked_state() as state:
@@ -247,7 +262,11 @@ def _wait_reported(stub: fleet_pb2_grpc.FleetServiceStub, names: list[str], time
 
 def recorded(layout: LabLayout, prefix: str | None = None) -> LabState | None:
     """The lab recorded in layout's state directory; a prefix, when given, must be the one it has."""
-    state = layout.read_state()
+    try:
+        state = layout.read_state()
+    except UnknownStateFormat as exc:
+        raise LabError(f"{layout.state_file} was written by another version of virtfleet ({exc}); take the lab "
+                       "down with that version, or stop its processes and remove its namespaces by hand") from exc
     if state is not None and prefix is not None and prefix != state.prefix:
         raise LabError(f"the lab in {layout.state_dir} has prefix {state.prefix!r}, not {prefix!r}; "
                        "lab down takes the prefix from its lab.json: leave --prefix out")
@@ -269,31 +288,37 @@ def down(layout: LabLayout, *, prefix: str | None = None) -> list[str]:
     assert state is not None
     processes.stop_all([state.manager.process if state.manager else None,
                         *(h.agent.process for h in state.hosts if h.agent)])
-    for h in state.hosts:
-        if h.libvirtd or h.libvirt_uri:
-            try:
-                pid = h.libvirtd.pid if processes.running(h.libvirtd) else None
-                libvirtd.stop(h.netns, _libvirtd_paths(layout, h.name), pid)
-            except Exception:  # the namespace removal below still stops whatever runs there
-                log.exception("%s: stopping libvirtd failed", h.name)
+    _stop_libvirtds(layout, state)
     if state.postgres_dir:
-        cluster = PrivateCluster(Path(state.postgres_dir))
-        postmaster = processes.identify(cluster.pid()) if cluster.pid() else None
-        cluster.stop()
-        processes.stop(postmaster)   # pg_ctl waited for its pid file; this waits for the process
+        PrivateCluster(Path(state.postgres_dir)).stop()
+    processes.stop(state.postgres)   # pg_ctl waited for its pid file to go; this waits for the process
     removed = [name for name, made in state.namespaces.items() if namespaces.remove(name, made=made)]
     processes.stop_all(_processes(state))   # all gone already; this is the proof
     shutil.rmtree(layout.state_dir)
     return removed
 
 
+def _stop_libvirtds(layout: LabLayout, state: LabState) -> None:
+    """Guests and virtual networks first: their QEMU and dnsmasq would outlive libvirtd. Only in the lab's
+    own namespaces: what runs in a namespace that merely has one of its names is not the lab's."""
+    ours = {n for n, made in state.namespaces.items() if namespaces.inode(n) == made}
+    for h in state.hosts:
+        if h.netns in ours and (h.libvirtd or h.libvirt_uri):
+            try:
+                pid = h.libvirtd.pid if processes.running(h.libvirtd) else None
+                libvirtd.stop(h.netns, _libvirtd_paths(layout, h.name), pid)
+            except Exception:  # the namespace removal still stops whatever runs there
+                log.exception("%s: stopping libvirtd failed", h.name)
+    processes.stop_all(h.libvirtd for h in state.hosts)
+
+
 def _processes(state: LabState) -> list[ProcessId | None]:
-    return [state.supervisor, state.manager.process if state.manager else None,
+    return [state.supervisor, state.manager.process if state.manager else None, state.postgres,
             *(h.agent.process for h in state.hosts if h.agent), *(h.libvirtd for h in state.hosts)]
 
 
 def status(layout: LabLayout) -> dict:
-    state = layout.read_state()
+    state = recorded(layout)
     if state is None:
         return {"up": False, "state_dir": str(layout.state_dir)}
     return {
@@ -303,7 +328,9 @@ def status(layout: LabLayout) -> dict:
         "supervisor": {"pid": state.supervisor.pid if state.supervisor else None,
                        "alive": processes.running(state.supervisor)},
         "manager": {"address": f"unix://{state.manager_socket}", **_unit_status(state.manager)},
-        "database": {"dsn": state.dsn, "private_cluster": state.postgres_dir},
+        "database": {"dsn": state.dsn, "private_cluster": state.postgres_dir,
+                     "pid": state.postgres.pid if state.postgres else None,
+                     "alive": processes.running(state.postgres)},
         "switch_netns": state.switch_netns,
         "namespaces": sorted(state.namespaces),
         "hosts": [

@@ -28,6 +28,14 @@ class ProcessId:
     started: int   # clock ticks after boot, field 22 of /proc/PID/stat
 
 
+def _process_id(data: dict | None) -> ProcessId | None:
+    return ProcessId(**data) if data else None
+
+
+class UnknownStateFormat(ValueError):
+    """lab.json was written by another version of virtfleet."""
+
+
 @dataclass
 class Supervised:
     """A process the lab's supervisor keeps running (the manager, each agent), as systemd keeps a unit.
@@ -48,8 +56,7 @@ class Supervised:
     def from_dict(cls, data: dict | None) -> "Supervised | None":
         if data is None:
             return None
-        proc = data.get("process")
-        return cls(**{**data, "process": ProcessId(**proc) if proc else None})
+        return cls(**{**data, "process": _process_id(data.get("process"))})
 
 
 @dataclass
@@ -65,9 +72,8 @@ class LabHost:
 
     @classmethod
     def from_dict(cls, data: dict) -> "LabHost":
-        lv = data.get("libvirtd")
         return cls(**{**data, "agent": Supervised.from_dict(data.get("agent")),
-                      "libvirtd": ProcessId(**lv) if lv else None})
+                      "libvirtd": _process_id(data.get("libvirtd"))})
 
 
 @dataclass
@@ -81,16 +87,20 @@ class LabState:
     supervisor: ProcessId | None = None
     manager: Supervised | None = None
     postgres_dir: str | None = None   # None when an external DSN is used
+    postgres: ProcessId | None = None  # the private cluster's postmaster
     dsn: str = ""
     hosts: list[LabHost] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, text: str) -> "LabState":
         data = json.loads(text)
-        sup = data.get("supervisor")
-        return cls(**{**data, "hosts": [LabHost.from_dict(h) for h in data.get("hosts", [])],
-                      "supervisor": ProcessId(**sup) if sup else None,
-                      "manager": Supervised.from_dict(data.get("manager"))})
+        try:
+            return cls(**{**data, "hosts": [LabHost.from_dict(h) for h in data.get("hosts", [])],
+                          "supervisor": _process_id(data.get("supervisor")),
+                          "postgres": _process_id(data.get("postgres")),
+                          "manager": Supervised.from_dict(data.get("manager"))})
+        except TypeError as exc:   # fields this version does not know, or lacks
+            raise UnknownStateFormat(str(exc)) from exc
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

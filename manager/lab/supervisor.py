@@ -32,6 +32,10 @@ from .units import Unit, record, units
 
 log = logging.getLogger("virtfleet.lab.supervisor")
 
+# Signals wake the supervisor; it also looks every so often, so that it ends when its lab.json is gone
+# (a lab up killed before it could record the supervisor's pid, or a state directory removed by hand).
+LOOK_AGAIN_S = 30.0
+
 
 class Supervisor:
     def __init__(self, layout: LabLayout, policy: RestartPolicy = RestartPolicy()) -> None:
@@ -55,16 +59,21 @@ class Supervisor:
             os.write(ready_fd, b"ready\n")
             os.close(ready_fd)
         log.info("supervising the lab in %s", self.layout.state_dir)
-        while not self.stopping:
-            self._reap()
-            if not self._reconcile():
-                log.info("lab.json is gone: nothing left to supervise")
-                return
-            timeout = max(0.0, min(self.due.values()) - time.monotonic()) if self.due else None
-            select.select([wake_r], [], [], timeout)
-            while _drain(wake_r):
-                pass
-        log.info("stopping; the lab's processes are left to `lab down`")
+        try:
+            while not self.stopping:
+                self._reap()
+                if not self._reconcile():
+                    break
+                next_due = min(self.due.values()) - time.monotonic() if self.due else LOOK_AGAIN_S
+                select.select([wake_r], [], [], max(0.0, min(next_due, LOOK_AGAIN_S)))
+                while _drain(wake_r):
+                    pass
+        except FileNotFoundError:   # lab.json removed under us
+            pass
+        if self.stopping:
+            log.info("stopping; the lab's processes are left to `lab down`")
+        else:
+            log.info("lab.json is gone: nothing left to supervise")
 
     def _stop(self, *_) -> None:
         self.stopping = True
