@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..lab import lab as lab_ops
+from ..lab.processes import StillRunning
 from ..lab.layout import LabLayout
 from .output import print_json, print_table
 
@@ -63,7 +64,7 @@ def lab_down(state_dir, prefix):
     layout = _layout(state_dir, None)
     try:
         removed = lab_ops.down(layout, prefix=prefix or os.environ.get("VIRTFLEET_LAB_PREFIX") or None)
-    except lab_ops.LabError as exc:
+    except (lab_ops.LabError, StillRunning) as exc:
         _fail(exc)
     click.echo(f"lab down: removed {len(removed)} network namespaces" if removed else "lab down: nothing was up")
 

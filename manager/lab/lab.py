@@ -138,9 +138,8 @@ def _start_database(layout: LabLayout, dsn: str | None) -> None:
         state.postgres_dir = str(cluster.root)
     cluster.init()
     cluster.start()
-    postmaster = processes.identify(cluster.pid())
     with layout.locked_state() as state:
-        state.postgres = postmaster
+        state.postgres = processes.identify(cluster.pid() or 0)
     dsn = cluster.create_database()
     with layout.locked_state() as state:
         state.dsn = dsn

@@ -21,6 +21,10 @@ class StartFailed(RuntimeError):
     pass
 
 
+class StillRunning(RuntimeError):
+    """Processes that outlived SIGKILL (a task stuck in the kernel): whatever waits for them cannot finish."""
+
+
 def start(cmd: list[str], log_file: Path, *, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     """In its own session (a terminal's ^C is not for it), output appended to log_file."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +58,7 @@ def _stat(pid: int) -> list[str] | None:
 
 
 def identify(pid: int) -> ProcessId | None:
-    fields = _stat(pid)
+    fields = _stat(pid) if pid > 0 else None
     return ProcessId(pid, int(fields[19])) if fields else None
 
 
@@ -90,7 +94,8 @@ def stop_all(procs: Iterable[int | ProcessId | None], *, grace_s: float = 5.0) -
             time.sleep(0.02)
         if not ids:
             return
-    raise RuntimeError(f"processes {[p.pid for p in ids]} survive SIGKILL")
+    raise StillRunning(f"processes {', '.join(str(p.pid) for p in ids)} are still running a minute after SIGKILL "
+                       "(stuck in the kernel?); try again once they have exited")
 
 
 def _signal(proc: ProcessId, sig: int) -> None:
