@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import subprocess
 import tempfile
@@ -16,15 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.lab import in_ns, ip_json, running_lab, vf, vfj
+from manager.lab import namespaces
+from tests.fixtures.lab import gone, in_ns, ip_json, lab_pids, running_lab, vf, vfj
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root for network namespaces")
-
-
-
-
-
-
 
 
 def wait_no_tentative(ns: str, timeout_s: float = 10.0) -> None:
@@ -141,22 +137,91 @@ def test_host_report_prints_what_ip_addr_show_prints_on_the_host(lab):
     assert re.search(r"^ovirtmgmt\t\t8000\.[0-9a-f]{12}\tno\t\teth0$", brctl_part, re.M)
 
 
-def test_lab_down_leaves_nothing_behind():
-    root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
-    root.chmod(0o755)
-    lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-"}
+def netns_inodes() -> dict[str, int]:
+    """Every named network namespace on the machine, with its identity."""
+    return {n: namespaces.inode(n) for n in os.listdir("/run/netns")} if os.path.isdir("/run/netns") else {}
+
+
+def test_lab_down_takes_its_lab_from_lab_json_and_leaves_another_lab_running():
+    """Two labs up at once; `lab down` told only one's state directory (no prefix anywhere) takes apart that
+    lab — all of its processes have exited when it returns — and nothing of the other, nor a namespace
+    named like its own that it never made."""
+    with running_lab("--hosts", "1", "--no-libvirt", tag="vfo") as other:
+        root = Path(tempfile.mkdtemp(prefix="vft-lab-"))
+        root.chmod(0o755)
+        lab = {"dir": root / "lab", "prefix": f"vft{uuid.uuid4().hex[:4]}-"}
+        stranger = lab["prefix"] + "host7"
+        try:
+            assert vf(lab, "lab", "up", "--hosts", "1", "--no-libvirt", check=False).returncode == 0
+            made = vfj(lab, "lab", "status")["namespaces"]
+            assert sorted(made) == [lab["prefix"] + "host1", lab["prefix"] + "switch"]
+            pids = lab_pids(lab)
+            assert set(pids) == {"supervisor", "manager", "agent/host1", "postgres"}
+            other_pids, other_ns = lab_pids(other), {n: i for n, i in netns_inodes().items() if
+                                                    n.startswith(other["prefix"])}
+            subprocess.run(["ip", "netns", "add", stranger], check=True)
+
+            wrong = vf(lab, "lab", "down", "--prefix", other["prefix"], check=False)
+            assert wrong.returncode == 1 and repr(lab["prefix"]) in wrong.stderr
+            assert lab_pids(lab) == pids
+
+            down = vf(lab, "lab", "down", say_prefix=False)
+            assert "removed 2 network namespaces" in down.stdout
+            assert [role for role, pid in pids.items() if not gone(pid)] == []
+            left = netns_inodes()
+            assert not set(made) & set(left) and stranger in left
+            assert not lab["dir"].exists()
+
+            assert lab_pids(other) == other_pids and not any(gone(p) for p in other_pids.values())
+            assert {n: i for n, i in left.items() if n.startswith(other["prefix"])} == other_ns
+            assert vfj(other, "lab", "status")["up"] is True
+            assert [(h["name"], h["status"]) for h in vfj(other, "host", "list")] == [("host1", "up")]
+            assert "nothing was up" in vf(lab, "lab", "down", say_prefix=False).stdout
+        finally:
+            vf(lab, "lab", "down", check=False)
+            subprocess.run(["ip", "netns", "del", stranger], check=False, capture_output=True)
+            subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_lab_down_without_a_lab_json_touches_nothing(tmp_path):
+    """The directory may be anyone's: no lab.json, no lab."""
+    (tmp_path / "keep.txt").write_text("mine")
+    done = vf({"dir": tmp_path, "prefix": "vft-none-"}, "lab", "down")
+    assert "nothing was up" in done.stdout
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_a_namespace_is_removed_only_if_it_is_the_one_made():
+    """Named like a recorded one but another namespace (removed and made again by someone else): left alone."""
+    name, elsewhere = (f"vft{uuid.uuid4().hex[:4]}-{n}" for n in ("host1", "other"))
+    made_elsewhere = namespaces.add(elsewhere)
+    made = namespaces.add(name)
     try:
-        assert vf(lab, "lab", "up", "--hosts", "1", check=False).returncode == 0
-        st = json.loads(vf(lab, "lab", "status", "-o", "json").stdout)
-        pids = [st["manager"]["pid"], *(h["agent_pid"] for h in st["hosts"])]
-        pg_pid = int((lab["dir"] / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
-        vf(lab, "lab", "down")
-        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert lab["prefix"] not in netns
-        for pid in [*pids, pg_pid]:
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
-        assert not lab["dir"].exists()
-        assert "nothing was up" in vf(lab, "lab", "down").stdout
+        assert namespaces.remove(name, made=made_elsewhere) is False
+        assert namespaces.inode(name) == made
+        assert namespaces.remove(name, made=made) is True
+        assert namespaces.inode(name) is None
     finally:
-        vf(lab, "lab", "down", check=False)
-        subprocess.run(["rm", "-rf", str(root)], check=False)
+        for n in (name, elsewhere):
+            subprocess.run(["ip", "netns", "del", n], check=False, capture_output=True)
+
+
+def test_lab_database_admits_root_and_postgres_only(lab):
+    """The lab's PostgreSQL: a private socket directory and peer authentication with an ident map."""
+    dsn = vfj(lab, "lab", "status")["database"]["dsn"]
+    sock_dir = Path(dict(p.split("=", 1) for p in dsn.split())["host"])
+    st = sock_dir.stat()
+    assert (st.st_mode & 0o777, st.st_uid) == (0o700, pwd.getpwnam("postgres").pw_uid)
+    assert psql_as("root", dsn).returncode == 0
+    assert psql_as("postgres", dsn).returncode == 0
+    refused = psql_as("nobody", dsn)
+    assert refused.returncode != 0 and "Permission denied" in refused.stderr, refused.stderr
+    as_other_role = psql_as("root", dsn.replace("user=postgres", "user=nobody"))
+    assert as_other_role.returncode != 0 and "authentication failed" in as_other_role.stderr, as_other_role.stderr
+
+
+def psql_as(os_user: str, dsn: str) -> subprocess.CompletedProcess:
+    from manager.lab.postgres import server_bindir
+
+    return subprocess.run(["runuser", "-u", os_user, "--", str(server_bindir() / "psql"), dsn, "-Atc", "SELECT 1"],
+                          capture_output=True, text=True, timeout=60)

@@ -1,21 +1,33 @@
 """`virtfleet lab up|down|status`: bring a lab datacenter up and take it apart.
 
-The state file is written after every step, so `lab down` can always take
-apart whatever a failed `lab up` had made.
+lab.json records every step as it is taken — each namespace with its inode as
+soon as it exists, each process with its start time — so `lab down` can take
+apart whatever a failed `lab up` had made, and nothing else: it reads the
+prefix, the namespaces and the processes from lab.json alone.
+
+The manager and the agents are started by the lab's supervisor (its own
+process, `supervisor.py`), which restarts them on failure as systemd would.
 """
 from __future__ import annotations
 
 import logging
+import os
+import select
 import shutil
+import signal
+import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO
 
 import grpc
 
-from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
-
 from virtfleet.enroll import enroll_host
+from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
 from . import libvirtd, namespaces, processes
-from .layout import LabHost, LabLayout, LabState
+from .layout import LabHost, LabLayout, LabState, ProcessId, Supervised, UnknownStateFormat
 from .postgres import PrivateCluster
 
 log = logging.getLogger(__name__)
@@ -26,11 +38,11 @@ class LabError(RuntimeError):
 
 
 def is_up(layout: LabLayout) -> bool:
-    state = layout.read_state()
+    state = recorded(layout)
     if state is None:
         return False
-    return (processes.alive(state.manager_pid) or any(processes.alive(h.agent_pid) for h in state.hosts)
-            or namespaces.exists(state.switch_netns))
+    return (any(processes.running(p) for p in _processes(state))
+            or any(namespaces.inode(n) == made for n, made in state.namespaces.items()))
 
 
 def up(layout: LabLayout, *, hosts: int, nics: int = 1, dsn: str | None = None,
@@ -55,77 +67,155 @@ def up(layout: LabLayout, *, hosts: int, nics: int = 1, dsn: str | None = None,
                        f"{layout.prefix!r}? choose another --prefix or remove them")
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     layout.state_dir.chmod(0o755)
-    state = LabState(state_dir=str(layout.state_dir), prefix=layout.prefix, switch_netns=layout.switch_netns,
-                     manager_socket=str(layout.manager_socket))
-    layout.write_state(state)
+    layout.write_state(LabState(state_dir=str(layout.state_dir), prefix=layout.prefix,
+                                switch_netns=layout.switch_netns, manager_socket=str(layout.manager_socket)))
+    names = [f"host{i}" for i in range(1, hosts + 1)]
     try:
-        _start_database(layout, state, dsn)
-        _start_manager(layout, state)
-        namespaces.create_switch(layout.switch_netns)
+        with _start_supervisor(layout) as ready, ThreadPoolExecutor(1) as background:
+            database = background.submit(_start_database, layout, dsn)   # starts while the hosts are made
+            _add_namespace(layout, layout.switch_netns)
+            namespaces.wire_switch(layout.switch_netns)
+            for i in range(1, hosts + 1):
+                _make_host(layout, i, nics, libvirt)
+            database.result()
+            _wait_supervisor(layout, ready)
+        _start_manager(layout)
         with grpc.insecure_channel(f"unix://{layout.manager_socket}") as channel:
             stub = fleet_pb2_grpc.FleetServiceStub(channel)
-            for i in range(1, hosts + 1):
-                _add_host(layout, state, stub, i, nics, libvirt)
-            _wait_reported(stub, [h.name for h in state.hosts])
+            for name in names:
+                _enroll_host(layout, stub, name)
+            _wait_agents(layout)
+            _wait_reported(stub, names)
     except BaseException:
         log.error("lab up failed; taking apart what it made")
         down(layout)
         raise
+    state = layout.read_state()
+    assert state is not None
     return state
 
 
-def _start_database(layout: LabLayout, state: LabState, dsn: str | None) -> None:
+def _start_supervisor(layout: LabLayout) -> BinaryIO:
+    """Started first, so that it is ready by the time the database is; returns the pipe it says so on."""
+    ready_r, ready_w = os.pipe()
+    ready = os.fdopen(ready_r, "rb", buffering=0)
+    try:
+        proc = processes.start([sys.executable, "-m", "manager.lab.supervisor", str(layout.state_dir),
+                                "--ready-fd", str(ready_w)], layout.supervisor_log, pass_fds=(ready_w,))
+    except BaseException:
+        ready.close()
+        raise
+    finally:
+        os.close(ready_w)
+    with layout.locked_state() as state:
+        state.supervisor = processes.identify(proc.pid)
+    return ready
+
+
+def _wait_supervisor(layout: LabLayout, ready: BinaryIO, timeout_s: float = 30.0) -> None:
+    readable, _, _ = select.select([ready], [], [], timeout_s)
+    if not (readable and ready.read(64)):
+        raise LabError(f"the lab's supervisor did not start; its log ({layout.supervisor_log}):\n"
+                       f"{processes.tail(layout.supervisor_log)}")
+
+
+def _tell_supervisor(layout: LabLayout) -> None:
+    """SIGHUP: lab.json wants a process the supervisor has not started yet."""
+    state = layout.read_state()
+    assert state is not None
+    if not processes.running(state.supervisor):
+        raise LabError(f"the lab's supervisor is not running; see {layout.supervisor_log}")
+    os.kill(state.supervisor.pid, signal.SIGHUP)
+
+
+def _start_database(layout: LabLayout, dsn: str | None) -> None:
     if dsn:
-        state.dsn = dsn
-    else:
-        cluster = PrivateCluster(layout.postgres_dir)
+        with layout.locked_state() as state:
+            state.dsn = dsn
+        return
+    cluster = PrivateCluster(layout.postgres_dir)
+    with layout.locked_state() as state:
         state.postgres_dir = str(cluster.root)
-        layout.write_state(state)
-        cluster.init()
-        cluster.start()
-        state.dsn = cluster.create_database()
-    layout.write_state(state)
+    cluster.init()
+    cluster.start()
+    with layout.locked_state() as state:
+        state.postgres = processes.identify(cluster.pid() or 0)
+    dsn = cluster.create_database()
+    with layout.locked_state() as state:
+        state.dsn = dsn
 
 
-def _start_manager(layout: LabLayout, state: LabState) -> None:
-    log_file = layout.state_dir / "manager.log"
-    state.manager_pid = processes.spawn(
-        processes.manager_command(state.dsn, layout.manager_socket, layout.manager_pki), log_file)
-    layout.write_state(state)
-    processes.wait_serving(f"unix://{layout.manager_socket}", state.manager_pid, log_file)
+def _add_namespace(layout: LabLayout, name: str) -> None:
+    made = namespaces.add(name)
+    with layout.locked_state() as state:
+        state.namespaces[name] = made
 
 
-def _add_host(layout: LabLayout, state: LabState, stub: fleet_pb2_grpc.FleetServiceStub, i: int, nics: int,
-              libvirt: bool) -> None:
+def _start_manager(layout: LabLayout) -> None:
+    with layout.locked_state() as state:
+        state.manager = Supervised()
+    _tell_supervisor(layout)
+    pid = _wait_started(layout, lambda s: s.manager, "the manager", layout.manager_log)
+    try:
+        processes.wait_serving(f"unix://{layout.manager_socket}", pid, layout.manager_log)
+    except processes.StartFailed as exc:
+        raise LabError(f"the manager did not start: {exc}") from exc
+
+
+def _wait_started(layout: LabLayout, pick: Callable[[LabState], Supervised | None], what: str, log_file,
+                  timeout_s: float = 30.0) -> int:
+    """The pid the supervisor started for the unit `pick` selects."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = layout.read_state()
+        rec = pick(state) if state else None
+        if rec is not None and rec.status == "running" and rec.pid:
+            return rec.pid
+        if rec is not None and rec.status != "starting":
+            raise LabError(f"{what} exited during start ({rec.last_exit}); see {log_file}:\n"
+                           f"{processes.tail(log_file)}")
+        if time.monotonic() > deadline:
+            raise LabError(f"the lab's supervisor did not start {what} within {timeout_s:.0f} s; "
+                           f"see {layout.supervisor_log}")
+        time.sleep(0.01)
+
+
+def _make_host(layout: LabLayout, i: int, nics: int, libvirt: bool) -> None:
+    """Its namespace, NICs and libvirtd: all that needs no manager."""
     name = f"host{i}"
-    host_dir = layout.host_dir(name)
-    host_dir.mkdir(parents=True, exist_ok=True)
+    layout.host_dir(name).mkdir(parents=True, exist_ok=True)
     lab_host = LabHost(name=name, netns=layout.host_netns(name), address=namespaces.host_address(i),
-                       agent_socket=str(host_dir / "agent.sock"), nics=[f"eth{k}" for k in range(nics)])
-    state.hosts.append(lab_host)
-    layout.write_state(state)
-    namespaces.create_host(layout.switch_netns, lab_host.netns, f"{layout.prefix}h{i}", lab_host.address, nics)
+                       agent_socket=str(layout.host_dir(name) / "agent.sock"), nics=[f"eth{k}" for k in range(nics)])
+    with layout.locked_state() as state:
+        state.hosts.append(lab_host)
+    _add_namespace(layout, lab_host.netns)
+    namespaces.wire_host(layout.switch_netns, lab_host.netns, f"{layout.prefix}h{i}", lab_host.address, nics)
     if libvirt:
-        _start_libvirtd(layout, state, lab_host)
-    pki = host_dir / "pki"
-    enroll_host(stub, name=name, address=lab_host.address, endpoint=f"unix://{lab_host.agent_socket}", pki_out=pki)
-    log_file = host_dir / "agent.log"
-    lab_host.agent_pid = processes.spawn(
-        processes.agent_command(lab_host.netns, host_dir / "agent.sock", pki, host_dir / "state",
-                                lab_host.libvirt_uri), log_file)
-    layout.write_state(state)
-    _wait_socket(host_dir / "agent.sock", lab_host.agent_pid, log_file)
+        _start_libvirtd(layout, lab_host, first=i == 1)
 
 
-def _start_libvirtd(layout: LabLayout, state: LabState, lab_host: LabHost) -> None:
+def _enroll_host(layout: LabLayout, stub: fleet_pb2_grpc.FleetServiceStub, name: str) -> None:
+    """Enrollment, then the agent is asked of the supervisor, which starts it while the next host enrolls."""
+    state = layout.read_state()
+    assert state is not None
+    lab_host = state.host(name)
+    enroll_host(stub, name=name, address=lab_host.address, endpoint=f"unix://{lab_host.agent_socket}",
+                pki_out=layout.agent_pki(name))
+    with layout.locked_state() as state:
+        state.host(name).agent = Supervised()
+    _tell_supervisor(layout)
+
+
+def _start_libvirtd(layout: LabLayout, lab_host: LabHost, *, first: bool) -> None:
     paths = _libvirtd_paths(layout, lab_host.name)
     try:
-        lab_host.libvirtd_pid = libvirtd.start(lab_host.netns, paths)
+        pid = libvirtd.start(lab_host.netns, paths)
     except libvirtd.LibvirtdError as exc:
         raise LabError(f"{lab_host.name}: {exc}") from exc
-    lab_host.libvirt_uri = paths.uri
-    layout.write_state(state)
-    if lab_host is state.hosts[0]:
+    with layout.locked_state() as state:
+        h = state.host(lab_host.name)
+        h.libvirtd, h.libvirt_uri = processes.identify(pid), paths.uri
+    if first:
         try:
             if libvirtd.save_seed(paths):
                 log.info("saved QEMU's probed capabilities in %s for the next lab hosts", libvirtd.SEED_CACHE)
@@ -137,14 +227,23 @@ def _libvirtd_paths(layout: LabLayout, name: str) -> libvirtd.LibvirtdPaths:
     return libvirtd.LibvirtdPaths(layout.host_dir(name) / "libvirt")
 
 
-def _wait_socket(sock, pid: int, log_file, timeout_s: float = 30.0) -> None:
+def _wait_agents(layout: LabLayout, timeout_s: float = 30.0) -> None:
+    """Every agent serves its socket, in its first run (one that crashed on the way fails lab up)."""
+    state = layout.read_state()
+    assert state is not None
     deadline = time.monotonic() + timeout_s
-    while not sock.exists():
-        if not processes.alive(pid):
-            raise LabError(f"agent {pid} exited during start; see {log_file}")
-        if time.monotonic() > deadline:
-            raise LabError(f"agent {pid} did not open {sock} within {timeout_s:.0f} s; see {log_file}")
-        time.sleep(0.02)
+    for h in state.hosts:
+        log_file = layout.agent_log(h.name)
+        _wait_started(layout, lambda s, n=h.name: s.host(n).agent, f"agent of {h.name}", log_file)
+        while not os.path.exists(h.agent_socket):
+            rec = layout.read_state().host(h.name).agent
+            if rec.status != "running" or rec.restarts:
+                raise LabError(f"agent of {h.name} exited during start ({rec.last_exit}); see {log_file}:\n"
+                               f"{processes.tail(log_file)}")
+            if time.monotonic() > deadline:
+                raise LabError(f"agent of {h.name} did not open {h.agent_socket} within {timeout_s:.0f} s; "
+                               f"see {log_file}")
+            time.sleep(0.02)
 
 
 def _wait_reported(stub: fleet_pb2_grpc.FleetServiceStub, names: list[str], timeout_s: float = 30.0) -> None:
@@ -160,59 +259,92 @@ def _wait_reported(stub: fleet_pb2_grpc.FleetServiceStub, names: list[str], time
         time.sleep(0.05)
 
 
-def down(layout: LabLayout) -> list[str]:
-    """Stops agents, then each host's VMs, networks and libvirtd, then manager and database;
-    removes namespaces and the state directory."""
-    state = layout.read_state()
-    removed: list[str] = []
-    netns_names = [layout.switch_netns]
-    if state is not None:
-        for h in state.hosts:
-            processes.stop(h.agent_pid)
-        for h in state.hosts:
-            if h.libvirtd_pid or h.libvirt_uri:
-                try:
-                    libvirtd.stop(h.netns, _libvirtd_paths(layout, h.name), h.libvirtd_pid)
-                except Exception:  # the namespace removal below still kills whatever runs there
-                    log.exception("%s: stopping libvirtd failed", h.name)
-        processes.stop(state.manager_pid)
-        if state.postgres_dir:
-            PrivateCluster(layout.postgres_dir).stop()
-        netns_names += [h.netns for h in state.hosts]
-    netns_names += [n for n in _lab_namespaces(layout) if n not in netns_names]
-    for name in netns_names:
-        if namespaces.exists(name):
-            namespaces.remove(name)
-            removed.append(name)
-    if layout.state_dir.exists():
-        shutil.rmtree(layout.state_dir)
+def recorded(layout: LabLayout, prefix: str | None = None) -> LabState | None:
+    """The lab recorded in layout's state directory; a prefix, when given, must be the one it has."""
+    try:
+        state = layout.read_state()
+    except UnknownStateFormat as exc:
+        raise LabError(f"{layout.state_file} was written by another version of virtfleet ({exc}); take the lab "
+                       "down with that version, or stop its processes and remove its namespaces by hand") from exc
+    if state is not None and prefix is not None and prefix != state.prefix:
+        raise LabError(f"the lab in {layout.state_dir} has prefix {state.prefix!r}, not {prefix!r}; "
+                       "lab down takes the prefix from its lab.json: leave --prefix out")
+    return state
+
+
+def down(layout: LabLayout, *, prefix: str | None = None) -> list[str]:
+    """Takes apart exactly what lab.json records, and returns once all of it has exited.
+
+    The supervisor first (it would restart what is being stopped), then the manager and the agents,
+    each host's VMs, networks and libvirtd, the database, and last the namespaces with whatever still
+    runs in them. Returns the namespaces removed. Without a lab.json nothing is touched: the directory
+    may be anyone's."""
+    state = recorded(layout, prefix)
+    if state is None:
+        return []
+    processes.stop(state.supervisor)
+    state = layout.read_state()   # with the last pids the supervisor started
+    assert state is not None
+    processes.stop_all([state.manager.process if state.manager else None,
+                        *(h.agent.process for h in state.hosts if h.agent)])
+    _stop_libvirtds(layout, state)
+    if state.postgres_dir:
+        PrivateCluster(Path(state.postgres_dir)).stop()
+    processes.stop(state.postgres)   # pg_ctl waited for its pid file to go; this waits for the process
+    removed = [name for name, made in state.namespaces.items() if namespaces.remove(name, made=made)]
+    processes.stop_all(_processes(state))   # all gone already; this is the proof
+    shutil.rmtree(layout.state_dir)
     return removed
 
 
-def _lab_namespaces(layout: LabLayout) -> list[str]:
-    from pyroute2 import netns
+def _stop_libvirtds(layout: LabLayout, state: LabState) -> None:
+    """Guests and virtual networks first: their QEMU and dnsmasq would outlive libvirtd. Only in the lab's
+    own namespaces: what runs in a namespace that merely has one of its names is not the lab's."""
+    ours = {n for n, made in state.namespaces.items() if namespaces.inode(n) == made}
+    for h in state.hosts:
+        if h.netns in ours and (h.libvirtd or h.libvirt_uri):
+            try:
+                pid = h.libvirtd.pid if processes.running(h.libvirtd) else None
+                libvirtd.stop(h.netns, _libvirtd_paths(layout, h.name), pid)
+            except Exception:  # the namespace removal still stops whatever runs there
+                log.exception("%s: stopping libvirtd failed", h.name)
+    processes.stop_all(h.libvirtd for h in state.hosts)
 
-    return [n for n in netns.listnetns()
-            if n == layout.switch_netns or (n.startswith(layout.prefix + "host") and n[len(layout.prefix) + 4:].isdigit())]
+
+def _processes(state: LabState) -> list[ProcessId | None]:
+    return [state.supervisor, state.manager.process if state.manager else None, state.postgres,
+            *(h.agent.process for h in state.hosts if h.agent), *(h.libvirtd for h in state.hosts)]
 
 
 def status(layout: LabLayout) -> dict:
-    state = layout.read_state()
+    state = recorded(layout)
     if state is None:
         return {"up": False, "state_dir": str(layout.state_dir)}
     return {
         "up": is_up(layout),
         "state_dir": state.state_dir,
-        "manager": {"address": f"unix://{state.manager_socket}", "pid": state.manager_pid,
-                    "alive": processes.alive(state.manager_pid)},
-        "database": {"dsn": state.dsn, "private_cluster": state.postgres_dir},
+        "prefix": state.prefix,
+        "supervisor": {"pid": state.supervisor.pid if state.supervisor else None,
+                       "alive": processes.running(state.supervisor)},
+        "manager": {"address": f"unix://{state.manager_socket}", **_unit_status(state.manager)},
+        "database": {"dsn": state.dsn, "private_cluster": state.postgres_dir,
+                     "pid": state.postgres.pid if state.postgres else None,
+                     "alive": processes.running(state.postgres)},
         "switch_netns": state.switch_netns,
+        "namespaces": sorted(state.namespaces),
         "hosts": [
             {"name": h.name, "netns": h.netns, "address": h.address, "nics": h.nics,
-             "agent_socket": h.agent_socket, "agent_pid": h.agent_pid, "agent_alive": processes.alive(h.agent_pid),
-             "libvirt_uri": h.libvirt_uri, "libvirtd_pid": h.libvirtd_pid,
-             "libvirtd_alive": processes.alive(h.libvirtd_pid),
+             "agent_socket": h.agent_socket,
+             **{f"agent_{k}": v for k, v in _unit_status(h.agent).items()},
+             "libvirt_uri": h.libvirt_uri, "libvirtd_pid": h.libvirtd.pid if h.libvirtd else None,
+             "libvirtd_alive": processes.running(h.libvirtd),
              "libvirt_socket": h.libvirt_uri.split("socket=", 1)[1] if "socket=" in h.libvirt_uri else ""}
             for h in state.hosts
         ],
     }
+
+
+def _unit_status(rec: Supervised | None) -> dict:
+    rec = rec or Supervised(status="not started")
+    return {"pid": rec.pid, "alive": processes.running(rec.process), "status": rec.status,
+            "restarts": rec.restarts, "last_exit": rec.last_exit}

@@ -3,6 +3,16 @@
 Used by the lab (its embedded database) and by the test suite (a throwaway
 cluster). initdb refuses to run as root, so as root the cluster belongs to the
 `postgres` user; it listens only on a unix socket in its own directory.
+
+Only root and postgres may connect (or, run by another user, that user alone),
+and only as the superuser `postgres`; two locks say so:
+- the socket's directory and the cluster's root are 0700, owned by the
+  cluster's owner: nobody else reaches the socket (root passes, as root does);
+- `peer` authentication with an ident map (pg_hba.conf, pg_ident.conf): the
+  kernel tells the server which OS user connects, and only the mapped ones get in.
+Peer rather than scram: there is no password to generate, store 0600, pass in
+every DSN or leak through `lab status`; the OS user is exactly the identity
+wanted, and the DSNs stay `host=DIR dbname=… user=postgres`.
 """
 from __future__ import annotations
 
@@ -34,10 +44,28 @@ def server_bindir() -> Path:
     raise RuntimeError("PostgreSQL server binaries not found: install postgresql-15 (`./dev` does)")
 
 
+IDENT_MAP = "virtfleet"
+HBA_CONF = f"""# virtfleet private cluster: unix socket only; OS users mapped to roles in pg_ident.conf
+local all all peer map={IDENT_MAP}
+"""
+
+
 def _as_owner(cmd: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *cmd]
     return cmd
+
+
+def allowed_os_users() -> list[str]:
+    """Who may connect: root and the cluster's owner postgres; run as another user, that user."""
+    if os.geteuid() == 0:
+        return ["root", "postgres"]
+    return [pwd.getpwuid(os.geteuid()).pw_name]
+
+
+def ident_conf(os_users: list[str]) -> str:
+    """Each allowed OS user may connect as the superuser `postgres`, and as no other role."""
+    return "".join(f"{IDENT_MAP} {u} postgres\n" for u in os_users)
 
 
 @dataclass(frozen=True)
@@ -61,21 +89,32 @@ class PrivateCluster:
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o755)
         self.socket_dir.mkdir(exist_ok=True)
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            for p in (self.root, self.socket_dir):
-                os.chown(p, pw.pw_uid, pw.pw_gid)
+        for p in (self.root, self.socket_dir):
+            p.chmod(0o700)
+            self._own(p)
         _check_reachable_by_postgres(self.root)
         subprocess.run(
-            _as_owner([str(server_bindir() / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres",
-                       "--no-sync", "-E", "UTF8", "--locale=C"]),
+            _as_owner([str(server_bindir() / "initdb"), "-D", str(self.data_dir), "--auth-local=peer",
+                       "--auth-host=reject", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"]),
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
+        self._write_conf("pg_hba.conf", HBA_CONF)
+        self._write_conf("pg_ident.conf", ident_conf(allowed_os_users()))
+
+    def _own(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def _write_conf(self, name: str, text: str) -> None:
+        path = self.data_dir / name
+        path.write_text(text)
+        path.chmod(0o600)
+        self._own(path)
 
     def start(self, *, durable: bool = True) -> None:
-        opts = f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=200"
+        opts = f"-k {self.socket_dir} -c unix_socket_permissions=0700 -c listen_addresses='' -c max_connections=200"
         if not durable:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(
@@ -127,7 +166,7 @@ def throwaway_server(*, durable: bool = False, prefix: str = "vf-pg-") -> Iterat
         yield external
         return
     root = Path(tempfile.mkdtemp(prefix=prefix))
-    root.chmod(0o755)  # the cluster runs as postgres and must reach its directory
+    root.chmod(0o755)  # the cluster runs as postgres and must reach its own directory (0700) in here
     cluster = PrivateCluster(root / "cluster")
     cluster.init()
     cluster.start(durable=durable)
