@@ -141,3 +141,29 @@ def test_hot_plugged_vnic_gets_its_pci_address_stored_and_stop_clears_devices(la
     assert down["state"] == "down" and not any(n["host_device"] for n in down["nics"])
     assert all(n["pci_address"] for n in down["nics"])
     vf(lab, "vm", "delete", "vm6")
+
+
+def test_a_vnic_the_guest_does_not_release_stays_unplugging_with_its_mac(lab):
+    """The diskless guest runs no OS, so it never completes a hot-unplug: exactly the guest that does not let go."""
+    vf(lab, "vm", "create", "vm7", "--nic", "nic1=ovirtmgmt", "--nic", "nic2=ovirtmgmt")
+    vf(lab, "vm", "start", "vm7")
+    mac = next(n["mac"] for n in vfj(lab, "vm", "show", "vm7")["nics"] if n["name"] == "nic2")
+    said = vf(lab, "vm", "nic", "remove", "vm7", "nic2").stdout
+    assert "has not released" in said and "unplugging" in said and mac in said
+    assert any(alias == "ua-nic2" for alias, _, _ in live_interfaces(lab, "host1", "vm7"))
+    shown = {n["name"]: n for n in vfj(lab, "vm", "show", "vm7")["nics"]}
+    assert shown["nic2"]["unplugging"] and shown["nic2"]["mac"] == mac and not shown["nic1"].get("unplugging")
+    # Nobody gets its MAC, and its name is not free again while the guest holds the device.
+    taken = vf(lab, "vm", "create", "vm8", "--nic", f"nic1=ovirtmgmt,mac={mac}", check=False)
+    assert taken.returncode != 0 and "ALREADY_EXISTS" in taken.stderr
+    readd = vf(lab, "vm", "nic", "add", "vm7", "nic2=ovirtmgmt", check=False)
+    assert readd.returncode != 0 and "still being unplugged" in readd.stderr
+    # Asked again, the guest still holds it: still unplugging.
+    assert "has not released" in vf(lab, "vm", "nic", "remove", "vm7", "nic2").stdout
+    # Stopped, the guest holds nothing: the removal completes and the MAC is free.
+    down = vfj(lab, "vm", "stop", "vm7", "--force")
+    assert [n["name"] for n in down["nics"]] == ["nic1"]
+    vm8 = vfj(lab, "vm", "create", "vm8", "--nic", f"nic1=ovirtmgmt,mac={mac}")
+    assert vm8["nics"][0]["mac"] == mac
+    vf(lab, "vm", "delete", "vm8")
+    vf(lab, "vm", "delete", "vm7")

@@ -48,7 +48,8 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
         """Streams one message per committed batch (and per started VM); errors end the stream with a status."""
         for p in self._vms.create_many(name=request.name, count=request.count, cluster=request.cluster,
                                        template=request.template, snapshot=request.snapshot,
-                                       batch_size=request.batch_size, start=request.start):
+                                       batch_size=request.batch_size, start=request.start,
+                                       resume=request.resume):
             yield vms_pb2.CreateVirtualMachinesProgress(total=p.total, created=p.created, started=p.started,
                                                         vms=p.vms, rule=RULE_MESSAGE[p.rule])
 

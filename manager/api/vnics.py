@@ -27,6 +27,6 @@ def vnic_message(v: Vnic) -> vms_pb2.Nic:
     m = vms_pb2.Nic(name=v.name, network=v.network or "", virtual_network=v.virtual_network or "",
                     direct_nic=v.direct_nic or "", mode=MODE_MESSAGE[v.direct_mode] if v.direct_mode else 0,
                     model=v.model, mac=v.mac or "", pci_address=str(v.pci) if v.pci else "",
-                    host_device=v.host_device or "", position=v.position)
+                    host_device=v.host_device or "", position=v.position, unplugging=v.unplugging)
     put_virtualport(m, v.virtualport)
     return m

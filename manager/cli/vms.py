@@ -1,7 +1,10 @@
 """`virtfleet vm …`, `virtfleet template …`, `virtfleet snapshot …`."""
 from __future__ import annotations
 
+import sys
+
 import click
+import grpc
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -17,6 +20,17 @@ RULE_TEXT = {
     vms_pb2.NIC_RULE_PCI_ORDER: "ordered by PCI address, MACs assigned in that order",
     vms_pb2.NIC_RULE_NAME_ORDER: "no PCI addresses: ordered by vNIC name, MACs assigned in that order",
     vms_pb2.NIC_RULE_SNAPSHOT_NEW_MACS: "snapshot without PCI addresses: new MACs, ordered by vNIC name",
+}
+# What `vm check-order` can say when a VM is in order: exactly what its rule guarantees, no more.
+GUARANTEE_TEXT = {
+    vms_pb2.NIC_RULE_PCI_ORDER: "the source's PCI addresses are kept and MACs ascend in PCI order: the guest "
+                                "names its NICs as the source's guest did",
+    vms_pb2.NIC_RULE_NAME_ORDER: "the template has no PCI addresses: vNICs in name order with MACs ascending; "
+                                 "libvirt gives PCI slots in that order at the first boot, so the guest's NICs "
+                                 "follow the vNIC names",
+    vms_pb2.NIC_RULE_SNAPSHOT_NEW_MACS: "the snapshot was taken before its VM's first boot (no PCI addresses): new "
+                                        "MACs, ascending in vNIC name order, PCI slots given in that order at the "
+                                        "first boot; the snapshotted VM's own order (`snapshot show`) is not kept",
 }
 NIC_HELP = ("NAME=TARGET[,opt=value…]; TARGET: a logical network, virtual:NETWORK (libvirt virtual network) or "
             "direct:HOSTNIC (macvtap); options mac=, pci=, model=, mode=vepa|bridge|private|passthrough, "
@@ -94,7 +108,8 @@ def _print_nics(nics, *, title: str | None = None, macs: bool = True) -> None:
     table.add_column("ATTACHED TO")
     table.add_column("MODEL")
     for i, n in enumerate(nics):
-        table.add_row(str(i), n.name, *([n.mac] if macs else []), n.pci_address or "-", n.host_device or "-",
+        name = f"{n.name} (unplugging)" if n.unplugging else n.name
+        table.add_row(str(i), name, *([n.mac] if macs else []), n.pci_address or "-", n.host_device or "-",
                       nic_target(n), n.model)
     Console().print(table)
 
@@ -133,12 +148,14 @@ def vm_group() -> None:
 @click.option("--batch-size", type=click.IntRange(min=0), default=0, help="VMs per transaction (default 100)")
 @click.option("--start", is_flag=True, help="start it (them: spread over the cluster's hosts)")
 @click.option("--host", default="", help="with --start and one VM: run it there")
+@click.option("--resume", is_flag=True, help="with --count: continue a run that was cut off (the VMs it made are kept)")
 @OUTPUT_OPTION
 @click.pass_context
-def vm_create(ctx, name, cluster, template, snapshot, nics, memory, vcpus, count, batch_size, start, host, output):
+def vm_create(ctx, name, cluster, template, snapshot, nics, memory, vcpus, count, batch_size, start, host, resume,
+              output):
     """Create VM NAME, directly with --nic, or from --template/--snapshot (seed 004's vNIC order)."""
-    if count > 1:
-        _create_many(ctx, name, cluster, template, snapshot, count, batch_size, start, output)
+    if count > 1 or resume:
+        _create_many(ctx, name, cluster, template, snapshot, count, batch_size, start, resume, output)
         return
     vm = _stub(ctx).CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
         name=name, cluster=cluster, template=template, snapshot=snapshot, memory_mib=memory, vcpus=vcpus,
@@ -150,23 +167,51 @@ def vm_create(ctx, name, cluster, template, snapshot, nics, memory, vcpus, count
     _print_vm(vm)
 
 
-def _create_many(ctx, name, cluster, template, snapshot, count, batch_size, start, output) -> None:
+# How a stream ends when the manager went away or the connection broke (not a refusal of the request).
+_CUT_OFF = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED,
+            grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL}
+
+
+def resume_hint(argv: list[str], name: str, count: int, last: vms_pb2.CreateVirtualMachinesProgress,
+                start: bool) -> str:
+    """What a cut-off bulk create made, and the command that continues it (pure: tested offline).
+
+    Each batch commits whole, and a batch's progress is sent only after its commit: the
+    VMs reported exist, complete with vNICs and MACs. A batch committed just before the
+    cut may not have been reported yet, so more may exist; `--resume` counts them.
+    """
+    made = (f"{last.created} of {count} VMs were created ({name}-1 … {name}-{last.created}, each complete)"
+            if last.created else f"no VM of the {count} was reported created")
+    started = f", {last.started} started" if start else ""
+    again = " ".join(a for a in argv if a != "--resume") + " --resume"
+    return (f"{made}{started}; the batches are committed whole, so no VM is half made, and a batch committed "
+            f"just before the cut may exist unreported (`virtfleet vm list`). To continue, run:\n  {again}\n"
+            "(it keeps the VMs this run made and creates the rest)")
+
+
+def _create_many(ctx, name, cluster, template, snapshot, count, batch_size, start, resume, output) -> None:
     request = vms_pb2.CreateVirtualMachinesRequest(name=name, count=count, cluster=cluster, template=template,
-                                                   snapshot=snapshot, batch_size=batch_size, start=start)
+                                                   snapshot=snapshot, batch_size=batch_size, start=start,
+                                                   resume=resume)
     stream = _stub(ctx).CreateVirtualMachines(request, timeout=3600)
     last = vms_pb2.CreateVirtualMachinesProgress(total=count)
-    if output == "json":
-        for last in stream:
-            pass
-        print_json(as_dict(last))
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as bar:
-        created = bar.add_task("created", total=count)
-        started = bar.add_task("started", total=count, visible=start)
-        for last in stream:
-            bar.update(created, completed=last.created)
-            bar.update(started, completed=last.started)
+    try:
+        if output == "json":
+            for last in stream:
+                pass
+            print_json(as_dict(last))
+            return
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as bar:
+            created = bar.add_task("created", total=count)
+            started = bar.add_task("started", total=count, visible=start)
+            for last in stream:
+                bar.update(created, completed=last.created)
+                bar.update(started, completed=last.started)
+    except grpc.RpcError as exc:
+        if last.created or exc.code() in _CUT_OFF:
+            click.echo(resume_hint(["virtfleet", *sys.argv[1:]], name, count, last, start), err=True)
+        raise
     click.echo(f"created {last.created} VMs {name}-1 … {name}-{count}" +
                (f", started {last.started}" if start else "") + (f"; vNICs {rule_text(last.rule)}" if last.rule else ""))
 
@@ -259,12 +304,14 @@ def vm_check_order(ctx, name, output):
             got = r.actual[i] if i < len(r.actual) else None
             rows.append((i, want.name if want else "-", want.pci_address or "-" if want else "-",
                          got.name if got else "-", got.pci_address or "-" if got else "-", got.mac if got else "-"))
-        print_table(["#", "SOURCE NIC", "SOURCE PCI", "VM NIC", "VM PCI", "VM MAC"], rows)
+        print_table(["#", "EXPECTED NIC", "EXPECTED PCI", "VM NIC", "VM PCI", "VM MAC"], rows)
         if r.in_order:
-            click.echo("in order: the guest sees its NICs as the source's guest did")
+            click.echo(f"in order: {GUARANTEE_TEXT.get(r.rule, '-')}")
         for m in r.mismatches:
             where = "VM" if m.position < 0 else f"position {m.position}"
             click.echo(f"MISMATCH {where}: {m.field}: expected {m.expected}, found {m.found}")
+        if not r.in_order:
+            click.echo(f"the rule promises: {GUARANTEE_TEXT.get(r.rule, '-')}")
     if not r.in_order:
         ctx.exit(1)
 
@@ -294,9 +341,19 @@ def nic_add(ctx, vm, spec, output):
 @click.argument("nic")
 @click.pass_context
 def nic_remove(ctx, vm, nic):
-    """Remove vNIC NIC from VM; its MAC returns to the pool."""
-    _stub(ctx).RemoveNic(vms_pb2.RemoveNicRequest(vm=vm, nic=nic), timeout=120)
-    click.echo(f"removed vNIC {nic} from {vm}")
+    """Remove vNIC NIC from VM; its MAC returns to the pool once the guest has released the device.
+
+    A running guest that has not released it keeps the vNIC listed as unplugging, with its
+    MAC; repeat this command once it has (or stop the VM) to finish the removal.
+    """
+    reply = _stub(ctx).RemoveNic(vms_pb2.RemoveNicRequest(vm=vm, nic=nic), timeout=120)
+    left = next((n for n in reply.nics if n.name == nic and n.unplugging), None)
+    if left is None:
+        click.echo(f"removed vNIC {nic} from {vm}")
+        return
+    click.echo(f"vNIC {nic}: unplug requested, but the guest of {vm} has not released the device; it stays listed "
+               f"as unplugging and keeps MAC {left.mac} (no other vNIC can take it). Run `virtfleet vm nic remove "
+               f"{vm} {nic}` again once the guest has let go, or stop the VM, to finish the removal.")
 
 
 # -- template -------------------------------------------------------------------------------------

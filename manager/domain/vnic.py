@@ -100,6 +100,7 @@ class Vnic:
     pci: PciAddress | None = None
     position: int = 0
     host_device: str | None = None          # vnetN / macvtapN while the VM runs
+    unplugging: bool = False                # removed from a running VM whose guest has not released it yet
 
     @property
     def source(self) -> str | None:
@@ -137,10 +138,29 @@ def pci_field(text: str, field: str) -> PciAddress:
         raise InvalidArgument(field, str(exc)) from None
 
 
+# The machine type every VM gets (the agent's domain XML names none, so QEMU's default `pc`, i440fx)
+# fixes these slots of bus 0: 00 the host bridge, 01 the PIIX3 (ISA, IDE, USB, power management),
+# 02 the VGA card. A vNIC asking for one is refused here, at create or add, not at its first start.
+RESERVED_SLOTS = {0x00: "the host bridge", 0x01: "the PIIX3 ISA/IDE/USB bridge", 0x02: "the VGA card"}
+MAX_SLOT = 0x1F
+
+
+def check_pci(pci: PciAddress, field: str) -> PciAddress:
+    """A vNIC's PCI address the guest's machine (pc/i440fx) can give it: a free slot of a PCI bus."""
+    if pci.slot > MAX_SLOT:
+        raise InvalidArgument(field, f"{pci}: PCI slot {pci.slot:#04x} is above {MAX_SLOT:#04x}")
+    if pci.domain == 0 and pci.bus == 0 and pci.slot in RESERVED_SLOTS:
+        raise InvalidArgument(field, f"{pci}: slot {pci.slot:#04x} of bus 0 is {RESERVED_SLOTS[pci.slot]}'s on the "
+                                     "pc (i440fx) machine; vNICs start at slot 0x03")
+    return pci
+
+
 def check_vnic(v: Vnic, field: str) -> Vnic:
     """Validate an admin's vNIC (names by the shared rules); returns it with the defaults filled in."""
     rules.vnic_name(v.name, f"{field}.name")
     rules.vnic_model(v.model or DEFAULT_MODEL, f"{field}.model")
+    if v.pci is not None:
+        check_pci(v.pci, f"{field}.pci_address")
     if v.kind is not VnicKind.DIRECT:
         if v.direct_mode is not None or v.virtualport is not None:
             raise InvalidArgument(f"{field}.mode", "mode and virtualport are for direct attachments only")
@@ -150,10 +170,15 @@ def check_vnic(v: Vnic, field: str) -> Vnic:
 
 
 def check_vnics(vnics: Sequence[Vnic], field: str = "nics") -> list[Vnic]:
-    """Each vNIC checked, and names and PCI addresses each one vNIC's own."""
+    """Each vNIC checked, and names, PCI addresses and MACs each one vNIC's own.
+
+    A MAC given twice is refused here, naming the second vNIC, before the pool is asked
+    (the pool would only say the MAC is in use, and by whom: by this very request).
+    """
     checked = [check_vnic(v, f"{field}[{i}]") for i, v in enumerate(vnics)]
     names: dict[str, int] = {}
     pcis: dict[PciAddress, int] = {}
+    macs: dict[str, int] = {}
     for i, v in enumerate(checked):
         if v.name in names:
             raise InvalidArgument(f"{field}[{i}].name", f"{v.name!r} is already {field}[{names[v.name]}]")
@@ -162,4 +187,8 @@ def check_vnics(vnics: Sequence[Vnic], field: str = "nics") -> list[Vnic]:
             raise InvalidArgument(f"{field}[{i}].pci_address", f"{v.pci} is already {field}[{pcis[v.pci]}]")
         if v.pci is not None:
             pcis[v.pci] = i
+        if v.mac is not None and v.mac in macs:
+            raise InvalidArgument(f"{field}[{i}].mac", f"{v.mac} is already {field}[{macs[v.mac]}]'s MAC")
+        if v.mac is not None:
+            macs[v.mac] = i
     return checked

@@ -10,7 +10,7 @@ from psycopg_pool import ConnectionPool
 from virtfleet.errors import FailedPrecondition, VirtfleetError
 
 from ..domain import vmorder
-from ..domain.vmorder import SourceKind, source_guest_order, source_nic
+from ..domain.vmorder import SourceKind, guest_order, source_nic
 from ..domain.vnic import Vnic
 from ..store import snapshots as store
 from ..store import vms as vm_store
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SnapshotView:
     snapshot: SnapshotRecord
-    nics: list[Vnic]          # in the guest order a VM made from it will have
+    nics: list[Vnic]          # in its VM's guest order when it was taken (domain/vmorder.py guest_order)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SnapshotService:
         object_name(name, "snapshot")
         with self._pool.connection() as conn, conn.transaction():
             vm = vm_store.get_vm(conn, vm_name, lock=True)
-            vnics = [replace(v, host_device=None) for v in vnic_store.vm_vnics(conn, vm.id)]
+            vnics = [replace(v, host_device=None) for v in vnic_store.vm_vnics(conn, vm.id) if not v.unplugging]
             return self._view(conn, store.insert_snapshot(conn, vm=vm, name=name, nics=vnics))
 
     def list(self, vm: str = "") -> list[SnapshotView]:
@@ -102,4 +102,10 @@ class SnapshotService:
 
     @staticmethod
     def _view(conn: psycopg.Connection, s: SnapshotRecord) -> SnapshotView:
-        return SnapshotView(s, source_guest_order(vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, s.id)))
+        """The vNICs as the snapshotted VM's guest had them: by PCI address, then by domain XML position.
+
+        Not in the order a VM made from it gets (seed 004 orders a snapshot without PCI
+        addresses by vNIC name): a snapshot is a record of its VM, and `vm check-order`
+        shows the order the rule gives.
+        """
+        return SnapshotView(s, guest_order(vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, s.id)))

@@ -14,7 +14,7 @@ from ..store import templates as store
 from ..store import vms as vm_store
 from ..store import vnics as vnic_store
 from ..store.templates import TemplateRecord
-from .vmobjects import DEFAULT_MEMORY_MIB, network_id, object_name
+from .vmobjects import DEFAULT_MEMORY_MIB, attached_network_id, object_name
 
 DEFAULT_DATACENTER = "Default"
 
@@ -23,6 +23,18 @@ DEFAULT_DATACENTER = "Default"
 class TemplateView:
     template: TemplateRecord
     nics: list[Vnic]          # in the guest order a VM made from it will have
+
+
+def refuse_macs(nics: Sequence[Vnic]) -> None:
+    """A template carries no MACs: every VM made from it gets fresh ones from its cluster's pool.
+
+    Refused rather than dropped: a MAC an admin typed and then silently lost is a surprise, and
+    a kept one would be given to every VM made from the template.
+    """
+    for i, v in enumerate(nics):
+        if v.mac:
+            raise InvalidArgument(f"nics[{i}].mac", "a template carries no MACs: each VM made from it gets fresh "
+                                                    "MACs from its cluster's pool (leave mac= out)")
 
 
 class TemplateService:
@@ -38,14 +50,17 @@ class TemplateService:
         with self._pool.connection() as conn, conn.transaction():
             if from_vm:
                 vm = vm_store.get_vm(conn, from_vm)
-                vnics = [replace(v, mac=None, host_device=None) for v in vnic_store.vm_vnics(conn, vm.id)]
+                vnics = [replace(v, mac=None, host_device=None) for v in vnic_store.vm_vnics(conn, vm.id)
+                         if not v.unplugging]
                 dc, memory_mib, vcpus = vm.datacenter, memory_mib or vm.memory_mib, vcpus or vm.vcpus
             else:
                 dc = datacenter or DEFAULT_DATACENTER
-                vnics = [replace(v, position=i, mac=None) for i, v in enumerate(check_vnics(nics))]
-                networks = vnic_store.network_refs(conn, dc)
+                checked = check_vnics(nics)
+                refuse_macs(checked)
+                vnics = [replace(v, position=i) for i, v in enumerate(checked)]
+                networks = vnic_store.network_refs(conn, dc, lock=True)
                 for i, v in enumerate(vnics):
-                    network_id(v, networks, f"nics[{i}].network")
+                    attached_network_id(v, networks, f"nics[{i}].network")
             t = store.insert_template(conn, name=name, datacenter=dc, memory_mib=memory_mib or DEFAULT_MEMORY_MIB,
                                       vcpus=vcpus or 1, source_vm=from_vm or None, nics=vnics)
             return self._view(conn, t)

@@ -31,7 +31,7 @@ from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import HostRef, VmRecord
 from .vm_calls import VmAgentCalls, refuse_busy
-from .vmobjects import VmView, vm_view
+from .vmobjects import VmView, forget_unplugging, vm_view
 from .vnic_messages import agent_vnic_on, runtime, spec_violation
 
 log = logging.getLogger(__name__)
@@ -151,4 +151,5 @@ class VmRuntime:
         with self._pool.connection() as conn, conn.transaction():
             if not store.finish_stop(conn, vm.id, host.id):
                 log.warning("VM %s was stopped on %s but is no longer recorded there", name, vm.host)
+            forget_unplugging(conn, vm.id, vm.cluster_id)   # its guest holds no device now
         return self._view(name)

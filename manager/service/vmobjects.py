@@ -14,7 +14,7 @@ from virtfleet import macaddr, rules
 from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, shown
 
 from ..domain.vmorder import guest_order
-from ..domain.vnic import Vnic
+from ..domain.vnic import Vnic, VnicKind
 from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import VmRecord
@@ -65,8 +65,32 @@ def network_id(v: Vnic, networks: Mapping[str, NetworkRef], field: str) -> int |
     return networks[v.network].id
 
 
+def attached_network_id(v: Vnic, networks: Mapping[str, NetworkRef], field: str) -> int | None:
+    """`network_id`, and a vNIC on a logical network's bridge needs a VM network (one with a bridge).
+
+    Checked when an admin gives the vNIC (VM create, `vm nic add`, template create), not first at start.
+    """
+    net = network_id(v, networks, field)
+    if v.kind is VnicKind.BRIDGE and v.network and not networks[v.network].vm_network:
+        raise InvalidArgument(field, f"network {v.network} is not a VM network (it has no bridge; it was made "
+                                     "with --no-vm-network): a vNIC attaches to a VM network, or directly to a "
+                                     "host NIC with `direct:`")
+    return net
+
+
 def check_source_networks(vnics: Sequence[Vnic], networks: Mapping[str, NetworkRef], where: str) -> None:
     """A template's or snapshot's vNICs name networks by name: each must (still) exist `where`."""
     for v in vnics:
         if v.network and v.network not in networks:
             raise FailedPrecondition(f"vNIC {v.name} uses network {v.network!r}, which {where}")
+
+
+def forget_unplugging(conn: psycopg.Connection, vm_id: int, cluster_id: int) -> list[str]:
+    """A stopped VM's guest holds no device any more: its vNICs left `unplugging` go, their MACs back to the pool.
+
+    Called where the VM is recorded down (vm_runtime.py's stop), in that transaction.
+    """
+    macs = vnic_store.delete_unplugging(conn, vm_id)
+    if macs:
+        macpools.release_macs(conn, cluster_id, macs)
+    return macs

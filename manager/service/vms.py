@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from virtfleet import rules
+from virtfleet import failpoints, rules
 from virtfleet.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 
 from ..domain import vmorder
@@ -30,7 +30,8 @@ from ..store.vnics import PlacedVnic
 from . import macpools
 from .vm_calls import refuse_busy
 from .vm_runtime import VmRuntime
-from .vmobjects import DEFAULT_MEMORY_MIB, VmView, allocate_macs, check_source_networks, network_id, vm_view
+from .vmobjects import (DEFAULT_MEMORY_MIB, VmView, allocate_macs, attached_network_id, check_source_networks,
+                        network_id, vm_view)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,15 @@ def planned_vnics(src: VmSource, macs: Sequence[str]) -> list[Vnic]:
     return [replace(by_name[p.source.name], position=p.position, mac=p.mac, host_device=None) for p in plan.nics]
 
 
+def _refuse_foreign(sources: Sequence[tuple[str, str | None, str | None]], src: VmSource) -> None:
+    """A resumed run keeps only VMs that an earlier run of it made: from the same template or snapshot."""
+    for vm, kind, source in sources:
+        if (kind, source) != (src.kind.value, src.name):
+            made = f"{kind} {source}" if kind else "directly"
+            raise AlreadyExists(f"VM {vm!r} exists but was made {'from ' if kind else ''}{made}, not from "
+                                f"{src.kind.value} {src.name}: it is not part of this run; pick another name")
+
+
 class VmService:
     def __init__(self, pool: ConnectionPool, runtime: VmRuntime) -> None:
         self._pool = pool
@@ -128,7 +138,7 @@ class VmService:
                                        nic_rule=src.rule.name)
             else:
                 for i, n in enumerate(checked):
-                    network_id(n, networks, f"nics[{i}].network")
+                    attached_network_id(n, networks, f"nics[{i}].network")
                 fresh = iter(allocate_macs(conn, c.id, sum(1 for n in checked if not n.mac)))
                 planned = [replace(n, position=i, mac=macpools.claim_mac(conn, c.id, n.mac) if n.mac else next(fresh))
                            for i, n in enumerate(checked)]
@@ -138,16 +148,34 @@ class VmService:
             vnic_store.insert_vm_vnics(conn, (PlacedVnic(ids[name], n, network_id(n, networks, "nics"))
                                               for n in planned))
         log.info("created VM %s", name)
-        if start:
+        if not start:
+            return self.get(name)
+        try:
             return self._runtime.start(name, host=host)
-        return self.get(name)
+        except Exception:
+            self._undo_create(name)
+            raise
+
+    def _undo_create(self, name: str) -> None:
+        """A `create --start` whose start failed creates nothing: the VM and its MACs go again.
+
+        The start was tried with no transaction open (it calls an agent), so what create
+        committed is deleted here in one transaction; a failed start has left the VM down
+        and unclaimed. Should even that fail, the VM stays (down) and the log says so.
+        """
+        try:
+            macs = self.delete(name)
+            log.info("start of new VM %s failed: deleted it again (released %d MACs)", name, len(macs))
+        except Exception:
+            log.exception("start of new VM %s failed, and deleting it again failed too; it stays, down", name)
 
     def create_many(self, *, name: str, count: int, cluster: str = "", template: str = "", snapshot: str = "",
-                    batch_size: int = 0, start: bool = False) -> Iterator[BulkProgress]:
+                    batch_size: int = 0, start: bool = False, resume: bool = False) -> Iterator[BulkProgress]:
         """NAME-1 … NAME-count from one source: one transaction per batch, its MACs taken in one call.
 
         Everything that can be known up front (names free, source, networks, enough MACs) is checked
-        before the first batch.
+        before the first batch. A run cut off midway has committed whole batches only; `resume`
+        continues it: the names that exist already, made from this same source, count as created.
         """
         names = bulk_names(name, count)
         if not (template or snapshot):
@@ -163,16 +191,23 @@ class VmService:
             networks = vnic_store.network_refs(conn, c.datacenter)
             src = self._source(conn, template, snapshot)
             check_source_networks(src.nics, networks, f"cluster {cluster} lacks")
-            taken = store.existing_vm_names(conn, names)
-            if taken:
-                raise AlreadyExists(f"VM {taken[0]!r} already exists ({len(taken)} of the {count} names are taken)")
+            existing = store.existing_vm_names(conn, names)
+            if existing and not resume:
+                raise AlreadyExists(f"VM {existing[0]!r} already exists ({len(existing)} of the {count} names are "
+                                    "taken); to continue a run that was cut off, repeat it with resume")
+            if resume:
+                _refuse_foreign(store.vm_sources(conn, existing), src)
+            todo = [n for n in names if n not in set(existing)]
             # A probe rolled back at once: an exhausted pool is refused before any VM exists.
             with conn.transaction(force_rollback=True):
-                allocate_macs(conn, c.id, count * len(src.nics))
+                allocate_macs(conn, c.id, len(todo) * len(src.nics))
         per_vm = len(src.nics)
         created: list[str] = []
-        for first in range(0, count, batch):
-            chunk = names[first:first + batch]
+        if existing:
+            yield BulkProgress(count, len(existing), 0, [], src.rule)
+        for first in range(0, len(todo), batch):
+            chunk = todo[first:first + batch]
+            failpoints.hit(f"vm_bulk_batch_{first // batch}")
             with self._pool.connection() as conn, conn.transaction():
                 macs = allocate_macs(conn, c.id, len(chunk) * per_vm)
                 ids = store.insert_vms(conn, cluster_id=c.id, names=chunk, memory_mib=src.memory_mib,
@@ -184,10 +219,12 @@ class VmService:
                     for k, vm in enumerate(chunk)
                     for n in planned_vnics(src, macs[k * per_vm:(k + 1) * per_vm])))
             created.extend(chunk)
-            yield BulkProgress(count, len(created), 0, chunk, src.rule)
-        log.info("created %d VMs from %s %s", count, src.kind.value, src.name)
+            yield BulkProgress(count, len(existing) + len(created), 0, chunk, src.rule)
+        log.info("created %d VMs from %s %s", len(created), src.kind.value, src.name)
         if start:
-            for started, vm in enumerate(created, 1):
+            with self._pool.connection() as conn:
+                down = set(store.down_vm_names(conn, names))
+            for started, vm in enumerate((n for n in names if n in down), 1):
                 self._runtime.start(vm)
                 yield BulkProgress(count, count, started, [vm], src.rule)
 

@@ -1,12 +1,16 @@
 """A VM's vNICs added and removed: recorded with their MAC, and hot-plugged when the VM runs.
 
 The MAC is taken when the vNIC is recorded and given back only when the vNIC is
-gone; a refused hot-plug is forgotten again as if never added.
+gone — from the guest too: a hot-unplug the guest has not completed leaves the
+vNIC `unplugging` (remove_nic). A refused hot-plug is forgotten again as if never added.
 """
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from dataclasses import replace
+from typing import Sequence
 
 from psycopg_pool import ConnectionPool
 
@@ -17,12 +21,36 @@ from ..agents import AgentClients
 from ..domain.vnic import Vnic, check_vnic
 from ..store import vms as store
 from ..store import vnics as vnic_store
-from ..store.vms import VmRecord
+from ..store.vms import HostRef, VmRecord
 from ..store.vnics import PlacedVnic
 from . import macpools
 from .vm_calls import VmAgentCalls, refuse_busy
-from .vmobjects import VmView, allocate_macs, network_id, vm_view
+from .vmobjects import VmView, allocate_macs, attached_network_id, vm_view
 from .vnic_messages import agent_vnic_on, attach_violation, runtime
+
+
+log = logging.getLogger(__name__)
+
+UNPLUG_GRACE_S = 3.0     # how long a guest gets to release an unplugged device before the vNIC is left unplugging
+UNPLUG_POLL_S = 0.25
+
+
+def live_vnic(status: vm_pb2.VmStatus, nic: str) -> bool:
+    """Whether the running domain, as the host read it back, still has vNIC `nic`."""
+    return any(r.name == nic for r in runtime(status))
+
+
+def check_new_vnic(vm_name: str, n: Vnic, current: Sequence[Vnic]) -> None:
+    """A vNIC added to a VM takes a name and a PCI address none of its vNICs has (unplugging ones included)."""
+    for x in current:
+        if x.name == n.name and x.unplugging:
+            raise InvalidArgument("nic.name", f"VM {vm_name}'s vNIC {n.name} is still being unplugged (its guest "
+                                              f"has not released it; it keeps MAC {x.mac}): run `vm nic remove "
+                                              f"{vm_name} {n.name}` again once it has, or stop the VM")
+        if x.name == n.name:
+            raise InvalidArgument("nic.name", f"VM {vm_name} already has a vNIC {n.name}")
+        if n.pci is not None and x.pci == n.pci:
+            raise InvalidArgument("nic.pci_address", f"{n.pci} is the PCI address of VM {vm_name}'s vNIC {x.name}")
 
 
 class VnicService:
@@ -41,9 +69,8 @@ class VnicService:
             vm = store.get_vm(conn, vm_name, lock=True)
             refuse_busy(vm)
             networks = vnic_store.network_refs(conn, vm.datacenter)
-            net_id = network_id(n, networks, "nic.network")
-            if n.name in {x.name for x in vnic_store.vm_vnics(conn, vm.id)}:
-                raise InvalidArgument("nic.name", f"VM {vm_name} already has a vNIC {n.name}")
+            net_id = attached_network_id(n, networks, "nic.network")
+            check_new_vnic(vm_name, n, vnic_store.vm_vnics(conn, vm.id))
             mac = macpools.claim_mac(conn, vm.cluster_id, n.mac) if n.mac else allocate_macs(conn, vm.cluster_id, 1)[0]
             n = replace(n, mac=mac, position=vnic_store.next_position(conn, vm.id), host_device=None)
             vnic_store.insert_vm_vnics(conn, [PlacedVnic(vm.id, n, net_id)])
@@ -75,22 +102,58 @@ class VnicService:
             store.release_claim(conn, vm.id, token)
 
     def remove_nic(self, vm_name: str, nic: str) -> VmView:
-        """Unplugged from the host first when the VM runs; then the vNIC and its MAC go."""
+        """Unplugged from the host first when the VM runs; the vNIC and its MAC go once the guest let go.
+
+        libvirt's detach only asks the guest to release the device. When the live domain
+        XML still has it afterwards (a guest that ignores the request, or is slow), the
+        vNIC stays recorded as `unplugging` with its MAC leased, so no other vNIC gets
+        that MAC while this guest may still use it. The rule that completes it: a later
+        `vm nic remove` of the same vNIC that finds it gone from the live XML (it asks
+        the guest again when not), or the VM's stop. The reply (the VM) lists the vNIC
+        with `unplugging` set when it stays.
+        """
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, vm_name, lock=True)
             refuse_busy(vm)
-            if nic not in {x.name for x in vnic_store.vm_vnics(conn, vm.id)}:
+            found = {x.name: x for x in vnic_store.vm_vnics(conn, vm.id)}
+            if nic not in found:
                 raise NotFound(f"vNIC {nic!r} does not exist")
             host = vm.placement
             if host is None:
                 macpools.release_macs(conn, vm.cluster_id, [vnic_store.delete_vnic(conn, vm.id, nic)])
             else:
                 token = store.claim(conn, vm.id)
-        if host is not None:
-            try:
-                self._calls.call(host, lambda s, t: s.DetachNic(vm_pb2.DetachNicRequest(vm=vm.name, nic=nic), timeout=t))
-            except BaseException:
-                self._calls.release(vm.id, token)
-                raise
+        if host is None:
+            return self._view(vm_name)
+        try:
+            released = self._unplug(host, vm.name, nic, again=found[nic].unplugging)
+        except BaseException:
+            self._calls.release(vm.id, token)
+            raise
+        if released:
             self._drop_nic(vm, nic, token)
+        else:
+            log.warning("VM %s: the guest has not released vNIC %s; kept as unplugging with MAC %s",
+                        vm.name, nic, found[nic].mac)
+            with self._pool.connection() as conn, conn.transaction():
+                vnic_store.mark_unplugging(conn, vm.id, nic)
+                store.release_claim(conn, vm.id, token)
         return self._view(vm_name)
+
+    def _unplug(self, host: HostRef, vm: str, nic: str, *, again: bool) -> bool:
+        """Ask the host to unplug `nic`; whether the guest has released it (gone from the live XML).
+
+        A vNIC already `unplugging` is first looked up (GetVm): gone means done. Otherwise
+        the unplug is asked (again), and the live XML read for UNPLUG_GRACE_S while a
+        cooperating guest finishes its part.
+        """
+        if again:
+            status = self._calls.call(host, lambda s, t: s.GetVm(vm_pb2.GetVmRequest(name=vm), timeout=t))
+            if not live_vnic(status, nic):
+                return True
+        status = self._calls.call(host, lambda s, t: s.DetachNic(vm_pb2.DetachNicRequest(vm=vm, nic=nic), timeout=t))
+        deadline = time.monotonic() + UNPLUG_GRACE_S
+        while live_vnic(status, nic) and time.monotonic() < deadline:
+            time.sleep(UNPLUG_POLL_S)
+            status = self._calls.call(host, lambda s, t: s.GetVm(vm_pb2.GetVmRequest(name=vm), timeout=t))
+        return not live_vnic(status, nic)

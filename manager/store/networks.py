@@ -79,8 +79,31 @@ def get_network(conn: psycopg.Connection, name: str, datacenter: str = "Default"
 
 
 def delete_network(conn: psycopg.Connection, name: str, datacenter: str = "Default") -> None:
+    """Refused while hosts, VMs, templates or snapshots use the network, naming them.
+
+    Templates and snapshots name the network (no foreign key: they are portable), so
+    they are checked here, with the network's row locked: a template created meanwhile
+    locks the networks it names (vnics.network_refs(lock=True)) and so waits or is seen.
+    """
     net = get_network(conn, name, datacenter)
     with conn.transaction():
+        dc_id = conn.execute("SELECT datacenter_id FROM networks WHERE id = %s FOR UPDATE", (net.id,)).fetchone()[0]
+        templates = [r[0] for r in conn.execute(
+            """SELECT DISTINCT t.name FROM template_nics n JOIN templates t ON t.id = n.template_id
+                WHERE n.network = %s AND t.datacenter_id = %s ORDER BY t.name""", (net.name, dc_id))]
+        if templates:
+            raise FailedPrecondition(
+                f"network {name!r} is used by vNICs of {len(templates)} template(s): {_names(templates)}; "
+                "delete those templates first")
+        snapshots = [r[0] for r in conn.execute(
+            """SELECT DISTINCT s.name FROM snapshot_nics n JOIN snapshots s ON s.id = n.snapshot_id
+                 JOIN vms v ON v.id = s.vm_id JOIN clusters c ON c.id = v.cluster_id
+                WHERE n.network = %s AND c.datacenter_id = %s ORDER BY s.name""",
+            (net.name, dc_id))]
+        if snapshots:
+            raise FailedPrecondition(
+                f"network {name!r} is used by vNICs of {len(snapshots)} snapshot(s): {_names(snapshots)}; "
+                "delete those snapshots first")
         hosts = [r[0] for r in conn.execute(
             """SELECT h.name FROM host_network_attachments a JOIN hosts h ON h.id = a.host_id
                 WHERE a.network_id = %s ORDER BY h.name""", (net.id,))]
@@ -95,6 +118,10 @@ def delete_network(conn: psycopg.Connection, name: str, datacenter: str = "Defau
                 f"network {name!r} is used by vNICs of {len(vms)} VM(s): {', '.join(vms[:10])}"
                 f"{' …' if len(vms) > 10 else ''}; remove those vNICs first")
         conn.execute("DELETE FROM networks WHERE id = %s", (net.id,))
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (" …" if len(names) > 10 else "")
 
 
 def lock_networks(conn: psycopg.Connection, ids: list[int]) -> set[str]:

@@ -106,6 +106,18 @@ def existing_vm_names(conn: psycopg.Connection, names: Sequence[str]) -> list[st
     return [r[0] for r in rows]
 
 
+def vm_sources(conn: psycopg.Connection, names: Sequence[str]) -> list[tuple[str, str | None, str | None]]:
+    """(name, source kind, source name) of those VMs."""
+    rows = conn.execute("SELECT name, source_kind, source_name FROM vms WHERE name = ANY(%s) ORDER BY name",
+                        (list(names),)).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def down_vm_names(conn: psycopg.Connection, names: Sequence[str]) -> list[str]:
+    rows = conn.execute("SELECT name FROM vms WHERE name = ANY(%s) AND state = 'down'", (list(names),)).fetchall()
+    return [r[0] for r in rows]
+
+
 def insert_vms(conn: psycopg.Connection, *, cluster_id: int, names: Sequence[str], memory_mib: int, vcpus: int,
                source_kind: str | None, source_name: str | None, template_id: int | None,
                snapshot_id: int | None, nic_rule: str | None) -> dict[str, int]:

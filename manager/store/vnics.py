@@ -77,23 +77,26 @@ def _attachment_values(v: Vnic) -> tuple:
 
 
 _SELECT = """SELECT {prefix}n.name, n.position, n.kind, {network} AS network, n.virtual_network, n.direct_nic,
-                    n.direct_mode, n.virtualport, n.model, {mac} AS mac, n.pci_address, {host_device} AS host_device
+                    n.direct_mode, n.virtualport, n.model, {mac} AS mac, n.pci_address, {host_device} AS host_device,
+                    {unplugging} AS unplugging
                FROM {table} n {join}"""
 
 
 def _vnic(row: Sequence[Any]) -> Vnic:
     """A row in _SELECT's column order (after any prefix columns)."""
-    name, position, kind, network, virtual_network, direct_nic, mode, port, model, mac, pci, device = row
+    name, position, kind, network, virtual_network, direct_nic, mode, port, model, mac, pci, device, unplugging = row
     return Vnic(name=name, kind=VnicKind(kind), network=network, virtual_network=virtual_network,
                 direct_nic=direct_nic, direct_mode=DirectMode(mode) if mode else None,
                 virtualport=virtualport_from_json(port), model=model, mac=mac,
-                pci=PciAddress.parse(pci) if pci else None, position=position, host_device=device)
+                pci=PciAddress.parse(pci) if pci else None, position=position, host_device=device,
+                unplugging=unplugging)
 
 
 # -- a VM's vNICs ---------------------------------------------------------------------------------
 
 _VM_SELECT = _SELECT.format(network="net.name", mac="n.mac::text", host_device="n.host_device", table="vnics",
-                            join="LEFT JOIN networks net ON net.id = n.network_id", prefix="{prefix}")
+                            unplugging="n.unplugging", join="LEFT JOIN networks net ON net.id = n.network_id",
+                            prefix="{prefix}")
 
 
 def vm_vnics(conn: psycopg.Connection, vm_id: int) -> list[Vnic]:
@@ -143,15 +146,33 @@ def delete_vnic(conn: psycopg.Connection, vm_id: int, name: str) -> str | None:
     return row[0] if row else None
 
 
+def mark_unplugging(conn: psycopg.Connection, vm_id: int, name: str) -> None:
+    """The guest still holds the device after the unplug: keep the vNIC (and its MAC) until it is gone."""
+    conn.execute("UPDATE vnics SET unplugging = true WHERE vm_id = %s AND name = %s", (vm_id, name))
+
+
+def delete_unplugging(conn: psycopg.Connection, vm_id: int) -> list[str]:
+    """Remove the vNICs that were being unplugged (their VM stopped); their MACs, for the pool."""
+    rows = conn.execute("DELETE FROM vnics WHERE vm_id = %s AND unplugging RETURNING mac::text", (vm_id,))
+    return [r[0] for r in rows]
+
+
+def pci_holder(conn: psycopg.Connection, vm_id: int, pci: PciAddress) -> str | None:
+    """The name of the VM's vNIC at `pci`, if one is."""
+    row = conn.execute("SELECT name FROM vnics WHERE vm_id = %s AND pci_address = %s", (vm_id, str(pci))).fetchone()
+    return row[0] if row else None
+
+
 def delete_vm_vnics(conn: psycopg.Connection, vm_id: int) -> None:
     conn.execute("DELETE FROM vnics WHERE vm_id = %s", (vm_id,))
 
 
-def network_refs(conn: psycopg.Connection, datacenter: str) -> dict[str, NetworkRef]:
-    """The datacenter's logical networks by name."""
+def network_refs(conn: psycopg.Connection, datacenter: str, *, lock: bool = False) -> dict[str, NetworkRef]:
+    """The datacenter's logical networks by name; `lock` keeps them from deletion to the end of the transaction
+    (for a template, whose vNICs name a network without a foreign key)."""
     rows = conn.execute(
         """SELECT n.name, n.id, n.vm_network, n.vlan FROM networks n JOIN datacenters d ON d.id = n.datacenter_id
-            WHERE d.name = %s""", (datacenter,)).fetchall()
+            WHERE d.name = %s""" + (" FOR SHARE OF n" if lock else ""), (datacenter,)).fetchall()
     return {r[0]: NetworkRef(r[1], r[2], r[3]) for r in rows}
 
 
@@ -161,7 +182,7 @@ def network_refs(conn: psycopg.Connection, datacenter: str) -> dict[str, Network
 def source_vnics(conn: psycopg.Connection, kind: SourceKind, owner_id: int) -> list[Vnic]:
     t = _SOURCE_TABLES[kind]
     query = _SELECT.format(prefix="", network="n.network", mac="n.mac::text" if t.mac else "NULL::text",
-                           host_device="NULL::text", table=t.table, join="")
+                           host_device="NULL::text", unplugging="false", table=t.table, join="")
     return [_vnic(r) for r in conn.execute(query + f" WHERE n.{t.owner} = %s ORDER BY n.position", (owner_id,))]
 
 

@@ -9,7 +9,7 @@ from manager.macpool.ranges import parse_range
 from manager.service.macpools import MacPoolService
 from virtfleet.v1 import fleet_pb2, vms_pb2
 
-from .vmhelpers import api, create_template, create_vm, leased, vm_rows
+from .vmhelpers import api, create_template, create_vm, db, leased, vm_rows
 
 
 def shrink_pool(manager, size: int) -> None:
@@ -38,9 +38,12 @@ def test_unknown_template_snapshot_and_network_are_not_found(manager):
 
 
 def test_template_naming_a_network_the_cluster_lacks_is_a_failed_precondition(manager):
-    manager.fleet.CreateNetwork(fleet_pb2.CreateNetworkRequest(network=fleet_pb2.LogicalNetwork(name="vmnet")))
-    create_template(manager, "t1", "nic1=ovirtmgmt", "nic2=vmnet")
-    manager.fleet.DeleteNetwork(fleet_pb2.DeleteNetworkRequest(name="vmnet"))
+    # Templates name networks by name: one made in another datacenter may name a network Default lacks.
+    with db(manager) as conn:
+        conn.execute("INSERT INTO datacenters (name) VALUES ('dc2')")
+    manager.fleet.CreateNetwork(fleet_pb2.CreateNetworkRequest(network=fleet_pb2.LogicalNetwork(name="vmnet",
+                                                                                              datacenter="dc2")))
+    create_template(manager, "t1", "nic2=vmnet", datacenter="dc2")
     err = _fails(lambda: create_vm(manager, "vm1", template="t1"), grpc.StatusCode.FAILED_PRECONDITION)
     assert "vmnet" in err.details() and "nic2" in err.details()
     err = _fails(lambda: api(manager).CreateVirtualMachines(vms_pb2.CreateVirtualMachinesRequest(

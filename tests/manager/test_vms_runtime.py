@@ -223,3 +223,24 @@ def test_no_transaction_or_row_lock_is_held_while_an_agent_is_called(manager, ho
     assert seen == [(0, True)] * 5
     with psycopg.connect(manager.app.pool.conninfo) as conn:
         assert conn.execute("SELECT claim FROM vms WHERE name = 'rt-l'").fetchone()[0] is None
+
+
+def test_create_with_a_start_on_an_unknown_host_leaves_nothing(manager, hosts):
+    err = pytest.raises(grpc.RpcError, api(manager).CreateVirtualMachine, vms_pb2.CreateVirtualMachineRequest(
+        name="rt-h", nics=[vms_pb2.Nic(name="nic1", network="ovirtmgmt")], start=True, host="nohost")).value
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "nohost" in err.details()
+    assert vm_rows(manager) == (0, 0) and leased(manager) == 0
+
+
+def test_create_with_a_start_the_host_refuses_leaves_nothing(manager, hosts, tmp_path):
+    create_vm(manager, "rt-i", "nic1=direct:eth9,mode=passthrough")
+    api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="rt-i", host="host1"))
+    err = pytest.raises(grpc.RpcError, api(manager).CreateVirtualMachine, vms_pb2.CreateVirtualMachineRequest(
+        name="rt-j", nics=[vms_pb2.Nic(name="nic1", direct_nic="eth9", mode=vm_pb2.DIRECT_MODE_PASSTHROUGH)],
+        start=True, host="host1")).value
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "rt-i" in err.details()
+    assert vm_rows(manager) == (1, 1) and leased(manager) == 1
+    with pytest.raises(grpc.RpcError) as gone:
+        _agent_vm(manager, "host1", tmp_path / "agent1.sock", "rt-j")
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    api(manager).StopVirtualMachine(vms_pb2.StopVirtualMachineRequest(name="rt-i", force=True))

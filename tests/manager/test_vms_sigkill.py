@@ -26,12 +26,12 @@ BATCH = 20
 
 
 @contextmanager
-def manager_process(dsn: str, root: Path):
+def manager_process(dsn: str, root: Path, env: dict[str, str] | None = None):
     sock = root / "manager.sock"
     log = open(root / "manager.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "manager.main", "--dsn", dsn, "--listen", str(sock),
                              "--pki-dir", str(root / "pki"), "--log-level", "WARNING"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+                            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2], env=env)
     channel = grpc.insecure_channel(f"unix://{sock}")
     try:
         grpc.channel_ready_future(channel).result(timeout=60)

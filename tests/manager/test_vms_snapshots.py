@@ -6,7 +6,7 @@ import pytest
 
 from virtfleet.v1 import fleet_pb2, vms_pb2
 
-from .vmhelpers import api, create_vm, leased
+from .vmhelpers import api, create_vm, db, leased
 
 
 def test_restore_brings_back_vnics_and_macs(manager):
@@ -61,7 +61,11 @@ def test_restore_needing_a_deleted_network_is_refused_and_changes_nothing(manage
     create_vm(manager, "vm1", "nic1=ovirtmgmt", "nic2=vmnet")
     api(manager).CreateSnapshot(vms_pb2.CreateSnapshotRequest(vm="vm1", name="s1"))
     api(manager).RemoveNic(vms_pb2.RemoveNicRequest(vm="vm1", nic="nic2"))
-    manager.fleet.DeleteNetwork(fleet_pb2.DeleteNetworkRequest(name="vmnet"))
+    with pytest.raises(grpc.RpcError) as refused:
+        manager.fleet.DeleteNetwork(fleet_pb2.DeleteNetworkRequest(name="vmnet"))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "s1" in refused.value.details()
+    with db(manager) as conn:     # gone some way the API does not offer (a hand-edited database)
+        conn.execute("DELETE FROM networks WHERE name = 'vmnet'")
     before = api(manager).GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name="vm1"))
     with pytest.raises(grpc.RpcError) as err:
         api(manager).RestoreSnapshot(vms_pb2.RestoreSnapshotRequest(name="s1"))

@@ -23,7 +23,7 @@ NIC_RULE_NAME_ORDER: NicRule
 NIC_RULE_SNAPSHOT_NEW_MACS: NicRule
 
 class Nic(_message.Message):
-    __slots__ = ("name", "network", "virtual_network", "direct_nic", "mode", "model", "mac", "pci_address", "host_device", "position", "qbg", "qbh")
+    __slots__ = ("name", "network", "virtual_network", "direct_nic", "mode", "model", "mac", "pci_address", "host_device", "position", "qbg", "qbh", "unplugging")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     VIRTUAL_NETWORK_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,7 @@ class Nic(_message.Message):
     POSITION_FIELD_NUMBER: _ClassVar[int]
     QBG_FIELD_NUMBER: _ClassVar[int]
     QBH_FIELD_NUMBER: _ClassVar[int]
+    UNPLUGGING_FIELD_NUMBER: _ClassVar[int]
     name: str
     network: str
     virtual_network: str
@@ -48,7 +49,8 @@ class Nic(_message.Message):
     position: int
     qbg: _vm_pb2.Virtualport8021Qbg
     qbh: _vm_pb2.Virtualport8021Qbh
-    def __init__(self, name: _Optional[str] = ..., network: _Optional[str] = ..., virtual_network: _Optional[str] = ..., direct_nic: _Optional[str] = ..., mode: _Optional[_Union[_vm_pb2.DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci_address: _Optional[str] = ..., host_device: _Optional[str] = ..., position: _Optional[int] = ..., qbg: _Optional[_Union[_vm_pb2.Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[_vm_pb2.Virtualport8021Qbh, _Mapping]] = ...) -> None: ...
+    unplugging: bool
+    def __init__(self, name: _Optional[str] = ..., network: _Optional[str] = ..., virtual_network: _Optional[str] = ..., direct_nic: _Optional[str] = ..., mode: _Optional[_Union[_vm_pb2.DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci_address: _Optional[str] = ..., host_device: _Optional[str] = ..., position: _Optional[int] = ..., qbg: _Optional[_Union[_vm_pb2.Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[_vm_pb2.Virtualport8021Qbh, _Mapping]] = ..., unplugging: _Optional[bool] = ...) -> None: ...
 
 class VirtualMachine(_message.Message):
     __slots__ = ("name", "cluster", "host", "state", "memory_mib", "vcpus", "source_kind", "source_name", "nic_rule", "nics", "created_at", "first_boot_at")
@@ -101,7 +103,7 @@ class CreateVirtualMachineRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., template: _Optional[str] = ..., snapshot: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., start: _Optional[bool] = ..., host: _Optional[str] = ...) -> None: ...
 
 class CreateVirtualMachinesRequest(_message.Message):
-    __slots__ = ("name", "count", "cluster", "template", "snapshot", "batch_size", "start")
+    __slots__ = ("name", "count", "cluster", "template", "snapshot", "batch_size", "start", "resume")
     NAME_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +111,7 @@ class CreateVirtualMachinesRequest(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     name: str
     count: int
     cluster: str
@@ -116,7 +119,8 @@ class CreateVirtualMachinesRequest(_message.Message):
     snapshot: str
     batch_size: int
     start: bool
-    def __init__(self, name: _Optional[str] = ..., count: _Optional[int] = ..., cluster: _Optional[str] = ..., template: _Optional[str] = ..., snapshot: _Optional[str] = ..., batch_size: _Optional[int] = ..., start: _Optional[bool] = ...) -> None: ...
+    resume: bool
+    def __init__(self, name: _Optional[str] = ..., count: _Optional[int] = ..., cluster: _Optional[str] = ..., template: _Optional[str] = ..., snapshot: _Optional[str] = ..., batch_size: _Optional[int] = ..., start: _Optional[bool] = ..., resume: _Optional[bool] = ...) -> None: ...
 
 class CreateVirtualMachinesProgress(_message.Message):
     __slots__ = ("total", "created", "started", "vms", "rule")
