@@ -26,6 +26,7 @@ import grpc
 import pytest
 
 from agent.net import crashpoints
+from agent.net.hostnet import persistence
 from agent.net.hostnet.changes import HostNetworks
 from agent.net.report.capabilities import kernel_features
 from manager.pki import CertificateAuthority
@@ -158,6 +159,7 @@ class Outcome:
     state: dict[str, Any]
     networks: list[str]
     generation: int
+    originals: dict[str, Any]  # what each NIC was before the agent took it, saved with the configuration
 
 
 def prepare(world: World, request: hostnet_pb2.SetupNetworksRequest | None) -> Outcome:
@@ -167,7 +169,11 @@ def prepare(world: World, request: hostnet_pb2.SetupNetworksRequest | None) -> O
         if request is not None:
             networks.setup(request)
         config = networks.config
-    return Outcome(world.state(), [n.network for n in config.networks], config.generation)
+    return Outcome(world.state(), [n.network for n in config.networks], config.generation, _originals(world))
+
+
+def _originals(world: World) -> dict[str, Any]:
+    return persistence.load(world.state_dir / "netconfig.json").originals
 
 
 def twin_after(make_world: Callable[[], World], before: hostnet_pb2.SetupNetworksRequest | None,
@@ -179,7 +185,7 @@ def twin_after(make_world: Callable[[], World], before: hostnet_pb2.SetupNetwork
         networks = twin.networks(ipr)
         change(networks)
         config = networks.config
-    return Outcome(twin.state(), [n.network for n in config.networks], config.generation)
+    return Outcome(twin.state(), [n.network for n in config.networks], config.generation, _originals(twin))
 
 
 def check_restart(world: World, pki: dict[str, Any], before: Outcome, after: Outcome) -> str:
@@ -194,6 +200,7 @@ def check_restart(world: World, pki: dict[str, Any], before: Outcome, after: Out
     assert state in (before.state, after.state), f"half-changed host:\n{state}\nbefore: {before.state}\nafter: {after.state}"
     which = before if state == before.state else after
     assert ([n.network for n in config.networks], config.generation) == (which.networks, which.generation)
+    assert _originals(world) == which.originals  # e.g. eth2's MTU of 1500, to give back when red goes
     assert not [name for name in state["links"] if name.startswith("vfprobe")]
     assert features.kernel_features
     assert not world.journal.exists()
@@ -213,7 +220,7 @@ def test_one_phase_change_killed_at_each_point(point: str, make_world: Callable[
     world = make_world()
     before = prepare(world, hostnet_pb2.SetupNetworksRequest(networks=[BLUE]))
     after = twin_after(make_world, hostnet_pb2.SetupNetworksRequest(networks=[BLUE]), lambda n: n.setup(CHANGE))
-    assert before.state != after.state
+    assert before.state != after.state and after.originals["eth2"]["mtu"] == 1500
     agent = AgentProcess(world, pki, armed=point)
     agent.killed(lambda: _setup(agent))
     side = check_restart(world, pki, before, after)
