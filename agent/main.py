@@ -46,12 +46,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyroute2 import IPRoute
 
-    from .net.apply.transaction import recover_from_journal
+    from .net.hostnet.changes import recover_at_start
+    from .net.report.capabilities import remove_probe_leftovers
     from .net.report.watch import StateWatcher
     from .rpc.network import build_server
 
     with IPRoute() as ipr:
-        if recover_from_journal(ipr, cfg.journal_path):
+        left = remove_probe_leftovers(ipr)
+        if left:
+            log.warning("removed devices a killed feature probe left behind: %s", ", ".join(left))
+        if recover_at_start(ipr, journal_path=cfg.journal_path, config_path=cfg.netconfig_path):
             log.warning("restored the network state from an unfinished change (journal %s)", cfg.journal_path)
         _restore_networks(ipr, cfg)
     watcher = StateWatcher()

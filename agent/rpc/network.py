@@ -64,7 +64,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         events = self._watcher.stream(request.resume_after, request.epoch)
         context.add_callback(events.close)  # a cancelled stream wakes the waiting generator
         try:
-            yield from events.events(request.heartbeat_s or None)
+            for event in events.events(request.heartbeat_s or None):
+                event.config_generation = self.hostnet.generation  # the manager finds lost replies by it
+                yield event
         finally:
             events.close()
 

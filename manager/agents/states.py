@@ -37,6 +37,7 @@ class HostState:
     reported_at: dt.datetime      # wall clock, for people
     reported_mono: float          # monotonic, for the unreachable limit
     reachable: bool = True
+    config_generation: int = 0    # the agent's saved network configuration's generation (lost replies)
 
 
 Listener = Callable[[HostState, agent_pb2.NetworkStateEvent], None]
@@ -82,7 +83,7 @@ class HostStates:
             self.replaced += 1
         news = (held is None or state is not held.state or not held.reachable or held.sequence != event.sequence)
         current = HostState(name, state, event.epoch, event.sequence, dt.datetime.now(dt.timezone.utc),
-                            time.monotonic())
+                            time.monotonic(), config_generation=event.config_generation)
         self._hosts[name] = current
         self.events_ingested += 1
         for listener in self._listeners:

@@ -112,9 +112,15 @@ class HostService:
     def setup_management(self, name: str, nic: str, *, dry_run: bool = False) -> ManagementSetup:
         host = self.get(name)
         request = agent_pb2.SetupManagementNetworkRequest(nic=nic or "eth0", bridge=MANAGEMENT_NETWORK, dry_run=dry_run)
-        reply = self._agents.call(
-            host.name, host.endpoint, lambda stub, t: stub.SetupManagementNetwork(request, timeout=t)
-        )
+        sent_at = self._networks.lost_replies.position(host.name)
+        try:
+            reply = self._agents.call(
+                host.name, host.endpoint, lambda stub, t: stub.SetupManagementNetwork(request, timeout=t)
+            )
+        except Unavailable as exc:
+            if dry_run:
+                raise
+            raise self._networks.reply_lost(host.name, sent_at, [MANAGEMENT_NETWORK], [], exc) from None
         if dry_run:
             return ManagementSetup(False, list(reply.steps), None)
         self._save(host.name, reply.state)

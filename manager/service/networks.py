@@ -1,4 +1,9 @@
-"""Logical networks and their attachment to hosts through the agent's setupNetworks."""
+"""Logical networks and their attachment to hosts through the agent's setupNetworks.
+
+A change call that ends without a reply (UNAVAILABLE) may have been made all
+the same: the host's next report settles it (service.lostreplies), and the
+error says so.
+"""
 from __future__ import annotations
 
 import logging
@@ -17,6 +22,7 @@ from ..store import hosts as host_store
 from ..store import networks as net_store
 from ..store.hosts import HostRecord
 from ..store.networks import AttachmentRecord, BondRecord, NetworkRecord
+from .lostreplies import LostReplies, Position
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,7 @@ class NetworkService:
         self._pool = pool
         self._agents = agents
         self._monitor = monitor  # the freshest state of each host, kept from its agent's stream
+        self.lost_replies = LostReplies(pool, agents, monitor)
 
     # -- logical networks -------------------------------------------------------------
 
@@ -143,14 +150,21 @@ class NetworkService:
             bonds=[agent_bond(b) for b in bond_records], remove_bonds=remove_bonds,
             connectivity_timeout_s=connectivity_timeout_s, dry_run=plan,
         )
+        touched = ([net.name for net, _ in upserts] + [n.name for n in detached],
+                   [b.name for b in bond_records] + list(remove_bonds))
+        sent_at = self.lost_replies.position(host.name)
         try:
             reply = self._agents.call(host.name, host.endpoint, lambda s, t: s.SetupNetworks(request, timeout=t))
         except InvalidArgument as err:
             raise InvalidArgument(admin_field(err.field), err.description) from None
+        except Unavailable as exc:
+            if plan:
+                raise
+            raise self.reply_lost(host.name, sent_at, *touched, exc) from None
         if plan:
             return SetupResult(list(reply.steps), False, None)
         if reply.change_id:
-            self._confirm(host.name, host.endpoint, reply.change_id, connectivity_timeout_s)
+            self._confirm(host.name, host.endpoint, reply.change_id, connectivity_timeout_s, sent_at, touched)
         with self._pool.connection() as conn, conn.transaction():
             self._recheck(conn, host, [net for net, _ in upserts])
             net_store.record_host_change(conn, host.id, upsert=upserts, detach=detached, bonds_upsert=bond_records,
@@ -169,14 +183,25 @@ class NetworkService:
                                      "changed; the host carries them now, unrecorded (the audit shows them as "
                                      "unexpected)")
 
-    def _confirm(self, name: str, endpoint: str, change_id: str, timeout_s: int) -> None:
+    def _confirm(self, name: str, endpoint: str, change_id: str, timeout_s: int, sent_at: Position | None,
+                 touched: tuple[list[str], list[str]]) -> None:
         """Reaching the agent again over a fresh call is the connectivity check."""
         try:
             self._agents.call(name, endpoint, lambda s, t: s.CommitNetworks(
                 hostnet_pb2.CommitNetworksRequest(change_id=change_id), timeout=min(t, max(timeout_s, 1))))
         except Unavailable as exc:
+            # The commit may have been saved before its reply was lost: the next report settles which.
+            self.lost_replies.note(name, sent_at, *touched)
             raise Unavailable(f"host {name} became unreachable after the change; its agent rolls the change back "
-                              f"within {timeout_s} s ({exc.message})") from None
+                              f"within {timeout_s} s unless the commit reached it, which the manager learns and "
+                              f"records at the agent's next report ({exc.message})") from None
+
+    def reply_lost(self, host_name: str, sent_at: Position | None, networks: list[str], bonds: list[str],
+                   exc: Unavailable) -> Unavailable:
+        """Note a change call that got no reply; the error to raise says what happens next."""
+        self.lost_replies.note(host_name, sent_at, networks, bonds)
+        return Unavailable(f"{exc.message}; if the change was made before the agent went away, the manager "
+                           f"records it at the agent's next report (`host networks {host_name}` shows it then)")
 
     def _attachment(self, networks: dict[str, NetworkRecord], a: fleet_pb2.HostAttachment, field: str) -> tuple[NetworkRecord, AttachmentRecord]:
         net = networks.get(a.network)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from pyroute2 import IPRoute
 
+from agent.net import crashpoints
 from agent.net.apply import operations
 from agent.net.apply.operations import AddBridge, DeleteLink, Operation, SetMaster, SetMtu, SetUp
 from agent.net.netlink.socket import (
@@ -78,22 +79,32 @@ class LinkBatch:
         """Apply `ops` in order; BatchFailed at the first refusal."""
         chunk: list[tuple[int, bytes]] = []  # (position, message)
         size = 0
+        done = 0  # steps known to have reached the kernel (for the crash points)
+
+        def flush() -> None:
+            nonlocal chunk, size, done
+            if chunk:
+                self._flush(chunk)
+                crashpoints.progress(done, chunk[-1][0] + 1, len(ops))
+                done = chunk[-1][0] + 1
+            chunk, size = [], 0
+
         for position, op in enumerate(ops):
             message = self._encode(op)
             if message is None:
-                self._flush(chunk)
-                chunk, size = [], 0
+                flush()
                 try:
                     operations.apply(ipr, op)
                 except Exception as error:
                     raise BatchFailed(position, position, str(error)) from error
+                crashpoints.progress(done, position + 1, len(ops))
+                done = position + 1
                 continue
             if size + len(message) > CHUNK_BYTES:
-                self._flush(chunk)
-                chunk, size = [], 0
+                flush()
             chunk.append((position, message))
             size += len(message)
-        self._flush(chunk)
+        flush()
 
     def _flush(self, chunk: list[tuple[int, bytes]]) -> None:
         if not chunk:

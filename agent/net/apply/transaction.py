@@ -7,6 +7,14 @@ the journal and undoes them then (`recover_from_journal`). Undos restore
 values captured beforehand and tolerate "already so", so running all of them
 is correct whether or not their step ever reached the kernel — which is what
 makes recovery possible without knowing where the crash happened.
+
+Order on disk for a change that succeeds: journal written → steps → verified →
+`finish` (the caller saves the new configuration, the commit point) → journal
+removed. A crash before `finish` has written leaves a journal whose
+generation is not saved: recovery undoes it (before-state). A crash after
+leaves the new configuration saved: recovery drops the journal (after-state).
+A two-phase change (`keep_journal`) leaves the journal to its commit, which
+follows the same order (agent.net.hostnet.changes).
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ from collections.abc import Callable, Sequence
 
 from pyroute2 import IPRoute
 
+from agent.net import crashpoints
 from agent.net.apply import journal, operations, snapshot
 from agent.net.apply.operations import Operation, Step
 from agent.net.report.state import read_state
+from virtfleet import failpoints
 from virtfleet.errors import Aborted
 from virtfleet.v1.netstate_pb2 import NetworkState
 
@@ -63,6 +73,8 @@ def execute(
     current: NetworkState | None = None,
     keep_journal: bool = False,
     run: Callable[[IPRoute, Sequence[Operation]], None] | None = None,
+    generation: int | None = None,
+    finish: Callable[[], None] | None = None,
 ) -> None:
     """Run `steps`, then `verify` (which returns difference lines); roll back on any failure.
 
@@ -72,11 +84,15 @@ def execute(
     two-phase connectivity check — and a crash meanwhile rolls it back at start.
     `run` applies many steps at once (agent.net.apply.batch); a failure it
     raises carries `position`, the last step that may have reached the kernel,
-    and `failed_position`, the step that was refused.
+    and `failed_position`, the step that was refused. `generation` goes into
+    the journal: the saved configuration's generation that makes this change
+    final. `finish` runs once the change is verified, before the journal goes
+    (the caller saves its configuration there); if it fails, the change is
+    rolled back.
     """
     previous = snapshot.take(current if current is not None else read_state(ipr), touched)
     if journal_path is not None:
-        journal.write(journal_path, previous, steps)
+        journal.write(journal_path, previous, steps, generation)
     position = 0
     try:
         if run is not None:
@@ -87,12 +103,16 @@ def execute(
             if fail_at == position:
                 raise InjectedFault(f"fault injected before step {position}: {step.describe()}")
             operations.apply(ipr, step.do)
+            crashpoints.progress(position, position + 1, len(steps))
         position = len(steps)
+        failpoints.hit(crashpoints.KERNEL_ALL)
         if crash_at == position:
             raise SimulatedCrash("crash before verification")
         differences = verify()
         if differences:
             raise ApplyFailed("the host did not reach the requested state", "\n".join(differences))
+        if finish is not None and not keep_journal:
+            finish()
     except SimulatedCrash:
         raise
     except BaseException as error:
@@ -119,14 +139,21 @@ def _run_all(ipr: IPRoute, run: Callable[[IPRoute, Sequence[Operation]], None], 
     return stop
 
 
-def recover_from_journal(ipr: IPRoute, journal_path: pathlib.Path) -> bool:
-    """Undo a transaction a dead agent left behind; True if there was one.
+def recover_from_journal(ipr: IPRoute, journal_path: pathlib.Path, *, saved_generation: int | None = None) -> bool:
+    """Undo a transaction a dead agent left behind; True if there was one to undo.
 
     Call at agent start, before serving requests, so the host is back to its
-    last committed configuration before anyone reads or changes it.
+    last committed configuration before anyone reads or changes it. With
+    `saved_generation`, a journal whose change reached that saved generation
+    was committed before the agent died: it is dropped, not undone.
     """
     entry = journal.read(journal_path)
     if entry is None:
+        return False
+    if entry.generation is not None and saved_generation is not None and entry.generation <= saved_generation:
+        log.warning("the change journaled in %s was saved (generation %d) before the agent died: kept",
+                    journal_path, entry.generation)
+        journal.remove(journal_path)
         return False
     log.warning("recovering %d journaled network steps from %s", len(entry.steps), journal_path)
     errors = _undo(ipr, entry.steps)
@@ -159,11 +186,12 @@ def _roll_back(
 def _undo(ipr: IPRoute, steps: Sequence[Step]) -> list[str]:
     """Best effort: one failed undo must not stop the others."""
     errors = []
-    for step in reversed(steps):
+    for done, step in enumerate(reversed(steps)):
         try:
             operations.apply(ipr, step.undo, tolerant=True)
         except Exception as error:  # keep undoing; report every failure at the end
             errors.append(f"undo `{step.undo.describe()}` failed: {error}")
+        crashpoints.progress(done, done + 1, len(steps), undo=True)
     return errors
 
 

@@ -10,18 +10,20 @@ canonicalize.management whose bridge takes over its NIC.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.net.apply import batch, operations, transaction
+from agent.net import crashpoints
+from agent.net.apply import batch, journal, operations, snapshot, transaction
 from agent.net.apply.transaction import ApplyFailed
 from agent.net.hostnet.model import BridgeSpec, Devices, devices
 from agent.net.hostnet.plan import Originals, plan, port_mac
 from agent.net.hostnet.validation import validate
 from agent.net.report.state import read_state
+from virtfleet import failpoints
 from virtfleet.hostnet import netcompare
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
@@ -48,6 +50,8 @@ def setup_networks(
     current: netstate_pb2.NetworkState | None = None,
     fail_at: int | None = None,
     crash_at: int | None = None,
+    generation: int | None = None,
+    save: Callable[[hostnet_pb2.HostNetworkConfig, Originals], None] | None = None,
 ) -> SetupResult:
     """Change the host from `running` by `request`; on failure the host is as it was (ApplyFailed).
 
@@ -56,6 +60,9 @@ def setup_networks(
     confirmed (two-phase). `takeover` names bridges that take over their port
     (the management network); `current` is the state the caller completed the
     request from, read just now. `fail_at`/`crash_at` are fault-injection seams.
+    `save` stores the new configuration once the change is verified and before
+    its journal goes, under `generation` (which the journal names): the commit
+    point that decides, after a crash, between before and after.
     """
     current = current if current is not None else read_state(ipr)
     config = validate(request, running, current, features)
@@ -71,14 +78,18 @@ def setup_networks(
         after.append(read_state(ipr))
         return verify(after[-1], config, old, new) + verify_takeovers(current, after[-1], new)
 
+    finish = (lambda: save(config, steps.originals)) if save is not None else None
     if request.no_rollback:
-        _apply_without_rollback(ipr, steps.steps, check)
+        previous = snapshot.take(current, sorted(steps.touched))
+        _apply_without_rollback(ipr, steps.steps, check, previous=previous, journal_path=journal_path,
+                                generation=generation, finish=finish, keep_journal=keep_journal)
     else:
         writer = batch.for_socket(ipr, {link.name: link.index for link in current.links})
         try:
             transaction.execute(
                 ipr, steps.steps, touched=sorted(steps.touched), verify=check, journal_path=journal_path,
                 fail_at=fail_at, crash_at=crash_at, current=current, keep_journal=keep_journal, run=writer.run,
+                generation=generation, finish=finish,
             )
         finally:
             writer.close()
@@ -139,13 +150,31 @@ def _verify_takeover(bridge: BridgeSpec, before: netstate_pb2.NetworkState, afte
     return lines
 
 
-def _apply_without_rollback(ipr: IPRoute, steps, check) -> None:
-    """The admin asked to keep a failed change as it is (for diagnosis): no journal, no undo."""
-    for step in steps:
+def _apply_without_rollback(ipr: IPRoute, steps, check, *, previous: snapshot.Snapshot,
+                            journal_path: pathlib.Path | None, generation: int | None,
+                            finish: Callable[[], None] | None, keep_journal: bool) -> None:
+    """The admin asked to keep a failed change as it is (for diagnosis): no undo on a refusal.
+
+    A crash is not a refusal: the journal is written all the same, so until the
+    change is saved a restarted agent undoes it. A refused step drops the
+    journal and leaves the host as it is, unsaved, as asked.
+    """
+    if journal_path is not None:
+        journal.write(journal_path, previous, steps, generation)
+    for done, step in enumerate(steps):
         try:
             operations.apply(ipr, step.do)
         except NetlinkError as error:
+            journal.remove(journal_path)
             raise ApplyFailed(f"`{step.describe()}` failed ({error}); the host was left as it is (no_rollback)") from error
+        crashpoints.progress(done, done + 1, len(steps))
+    failpoints.hit(crashpoints.KERNEL_ALL)
     differences = check()
     if differences:
+        journal.remove(journal_path)
         raise ApplyFailed("the host did not reach the requested state (no_rollback: left as it is)", "\n".join(differences))
+    if keep_journal:
+        return  # two-phase: the commit saves and drops it, the timer undoes it
+    if finish is not None:
+        finish()
+    journal.remove(journal_path)

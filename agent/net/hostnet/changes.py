@@ -10,6 +10,17 @@ manager reaching the agent again over a fresh call is the proof the host is
 still reachable. An agent killed while a change is pending finds the journal
 at its next start and rolls it back before anything else (agent.main), then
 restores the last committed configuration (`restore`).
+
+The commit point of every change is the save of its configuration (with the
+next `generation`), which comes after the kernel reached and verified the new
+state and before the journal goes. So a SIGKILL anywhere leaves one of:
+journal and old configuration (recovery undoes the change: before), journal
+and new configuration (recovery keeps it and drops the journal: after), or no
+journal (the saved configuration is what the kernel has). The same order holds
+for one-phase changes, CommitNetworks, the management network and a change
+the kernel already satisfies; the rollback timer and the restore at start save
+nothing. The generation goes out in GetNetworkConfig and in every state
+stream event, for the manager to notice a change whose reply it lost.
 """
 
 from __future__ import annotations
@@ -38,7 +49,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Pending:
     change_id: str
-    saved: persistence.Saved
+    config: hostnet_pb2.HostNetworkConfig
+    originals: persistence.Originals
+    generation: int  # what its journal names; the commit saves exactly this one
     timer: threading.Timer
 
 
@@ -58,19 +71,27 @@ class HostNetworks:
         with self._lock:
             return self._saved.config
 
+    @property
+    def generation(self) -> int:
+        """The saved configuration's generation; read without the lock (one attribute read) for the state stream."""
+        return self._saved.generation
+
     def setup(self, request: hostnet_pb2.SetupNetworksRequest, **seams: int) -> hostnet_pb2.SetupNetworksResponse:
         with self._lock:
             self._refuse_if_pending()
             two_phase = request.connectivity_timeout_s > 0 and not request.dry_run
+            generation = self._saved.generation + 1
             result = setup_networks(
                 self._ipr, request, self._saved.config, self._saved.originals, features=self._features(),
-                journal_path=self._journal_path, keep_journal=two_phase, **seams,
+                journal_path=self._journal_path, keep_journal=two_phase, generation=generation,
+                save=None if two_phase or request.dry_run else self._save, **seams,
             )
             response = hostnet_pb2.SetupNetworksResponse(steps=result.steps, state=result.state, config=result.config)
             if two_phase and result.changed:
-                response.change_id = self._hold(result, request.connectivity_timeout_s)
+                response.change_id = self._hold(result, generation, request.connectivity_timeout_s)
             elif not request.dry_run:
                 self._record(result)
+                response.config.CopyFrom(self._saved.config)
             return response
 
     def setup_management(self, nic: str, bridge: str, *, dry_run: bool = False, **seams: int) -> SetupResult:
@@ -89,7 +110,8 @@ class HostNetworks:
                 result = setup_networks(
                     self._ipr, management.request, self._saved.config, self._saved.originals,
                     features=self._features(), journal_path=self._journal_path, takeover=[management.bridge],
-                    current=current, **seams,
+                    current=current, generation=self._saved.generation + 1,
+                    save=None if dry_run else self._save, **seams,
                 )
             except InvalidArgument as error:
                 raise canonicalize.management_error(error) from None
@@ -105,7 +127,8 @@ class HostNetworks:
                                          "(already committed, or rolled back after its connectivity timeout)")
             pending.timer.cancel()
             self._pending = None
-            self._commit(pending.saved)
+            assert pending.generation == self._saved.generation + 1, "a change was saved while another was pending"
+            self._save(pending.config, pending.originals)  # the commit point: the journal goes after it
             journal.remove(self._journal_path)
             log.info("network change %s committed", change_id)
             return self._saved.config
@@ -127,11 +150,11 @@ class HostNetworks:
             if self._pending is not None:
                 self._pending.timer.cancel()
 
-    def _hold(self, result: SetupResult, timeout_s: int) -> str:
+    def _hold(self, result: SetupResult, generation: int, timeout_s: int) -> str:
         change_id = uuid.uuid4().hex
         timer = threading.Timer(timeout_s, self._expire, args=(change_id,))
         timer.daemon = True
-        self._pending = _Pending(change_id, persistence.Saved(result.config, result.originals), timer)
+        self._pending = _Pending(change_id, result.config, result.originals, generation, timer)
         timer.start()
         log.info("network change %s pending; rolled back unless committed within %d s", change_id, timeout_s)
         return change_id
@@ -142,7 +165,7 @@ class HostNetworks:
                 return  # committed meanwhile
             self._pending = None
             try:
-                recover_from_journal(self._ipr, self._journal_path)
+                recover_from_journal(self._ipr, self._journal_path, saved_generation=self._saved.generation)
                 log.warning("network change %s not committed in time: rolled back", change_id)
             except VirtfleetError:
                 log.exception("rolling back network change %s failed; journal kept", change_id)
@@ -154,18 +177,41 @@ class HostNetworks:
                                      "commit it or wait for its automatic rollback")
 
     def _record(self, result: SetupResult) -> None:
-        """What a finished change left is the running configuration (already so on the kernel when unchanged)."""
-        if result.changed or result.config != self._saved.config:
-            self._commit(persistence.Saved(result.config, result.originals))
+        """A change the kernel already satisfied may still change the configuration (no journal: saving is all).
 
-    def _commit(self, saved: persistence.Saved) -> None:
-        """Saved before the journal goes: a crash in between replays the change at start (recover, then restore)."""
+        A change that reached the kernel was saved by `setup_networks` before its journal went.
+        """
+        if not result.changed and _unstamped(result.config) != _unstamped(self._saved.config):
+            self._save(result.config, result.originals)
+
+    def _save(self, config: hostnet_pb2.HostNetworkConfig, originals: persistence.Originals) -> None:
+        """The commit point: `config` saved as the next generation (the one the change's journal names)."""
+        stamped = _unstamped(config)
+        stamped.generation = self._saved.generation + 1
+        saved = persistence.Saved(stamped, originals)
         persistence.save(self._config_path, saved)
         self._saved = saved
 
 
+def _unstamped(config: hostnet_pb2.HostNetworkConfig) -> hostnet_pb2.HostNetworkConfig:
+    copy = hostnet_pb2.HostNetworkConfig()
+    copy.CopyFrom(config)
+    copy.ClearField("generation")
+    return copy
+
+
+def recover_at_start(ipr: IPRoute, *, journal_path: pathlib.Path, config_path: pathlib.Path) -> bool:
+    """At agent start, first of all: finish what a dead agent left; True if a change was undone.
+
+    A journal whose change was saved is dropped (the host keeps the after-state
+    the saved configuration describes); any other is undone (before-state).
+    ApplyFailed, with the journal kept, if the undo did not bring the host back.
+    """
+    return recover_from_journal(ipr, journal_path, saved_generation=persistence.load(config_path).generation)
+
+
 def restore_saved(ipr: IPRoute, *, journal_path: pathlib.Path, config_path: pathlib.Path) -> SetupResult | None:
-    """At agent start, before the server binds: a client that can connect sees the restored host."""
+    """At agent start, after recovery and before the server binds: a client that can connect sees the restored host."""
     networks = HostNetworks(ipr, threading.Lock(), journal_path=journal_path, config_path=config_path,
                             features=lambda: kernel_features(ipr))
     return networks.restore()

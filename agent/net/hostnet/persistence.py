@@ -4,6 +4,12 @@ Saved atomically and durably, the way the journal is (agent.net.apply.journal):
 a crash leaves the old file or the new one, never half of either. Next to the
 configuration sits what each NIC was like before the agent took it (MTU,
 up/down), so releasing a NIC later gives back exactly that.
+
+The configuration's `generation` counts the changes saved on this host. A
+change's journal names the generation its save will have, which is how a
+restarted agent tells a change that was saved (keep it) from one that was not
+(undo it); the manager compares it with the one it recorded to find a change
+whose reply it never got.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from dataclasses import dataclass, field
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from agent.net import crashpoints
 from agent.net.apply import journal
 from agent.net.hostnet.plan import Originals
+from virtfleet import failpoints
 from virtfleet.errors import FailedPrecondition
 from virtfleet.v1 import hostnet_pb2
 
@@ -26,6 +34,10 @@ VERSION = 1
 class Saved:
     config: hostnet_pb2.HostNetworkConfig = field(default_factory=hostnet_pb2.HostNetworkConfig)
     originals: Originals = field(default_factory=dict)
+
+    @property
+    def generation(self) -> int:
+        return self.config.generation
 
 
 def load(path: pathlib.Path) -> Saved:
@@ -41,5 +53,8 @@ def load(path: pathlib.Path) -> Saved:
 
 
 def save(path: pathlib.Path, saved: Saved) -> None:
+    """The commit point of a change: once this returns, a restarted agent keeps the change."""
     data = {"version": VERSION, "config": MessageToDict(saved.config), "originals": saved.originals}
+    failpoints.hit(crashpoints.CONFIG_SAVING)
     journal.write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
+    failpoints.hit(crashpoints.CONFIG_SAVED)

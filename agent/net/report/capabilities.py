@@ -4,21 +4,34 @@ Module lists and /proc/config.gz lie in containers and under custom kernels;
 the only reliable answer to "can I make a macvtap here?" is to make one. Each
 kind is probed once per process with a throwaway device that is deleted at
 once, in whatever namespace `ipr` talks to.
+
+A process killed between making and deleting a probe device leaves it
+behind, so the agent removes every `vfprobe<N>[p|u]` device at start, before
+anything else (`remove_probe_leftovers`): the prefix is the agent's own.
+(A throwaway network namespace was measured as the alternative: about 30 ms
+more than the 140 ms probe, but a named one is itself left behind by a kill
+(its /run/netns mount), and an unnamed one needs a forked child, which a
+process already running gRPC threads must not make. The cleanup at start
+covers the same kill for nothing.)
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections.abc import Callable
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from agent.net import crashpoints
+from virtfleet import failpoints
 from virtfleet.v1 import netstate_pb2
 
 FEATURES = ("bridge", "tun", "veth", "macvlan", "macvtap", "vxlan", "bond", "vlan", "dummy")
 PROBE_PREFIX = "vfprobe"
+PROBE_NAME = re.compile(rf"{PROBE_PREFIX}\d+[pu]?")
 
 # Link kinds that are never the host's way out: software devices made on top of NICs.
 _NOT_NICS = {"bridge", "tun", "macvtap", "macvlan", "bond", "vlan", "vxlan", "dummy", "team"}
@@ -53,6 +66,15 @@ def nics(state: netstate_pb2.NetworkState) -> list[str]:
     return found
 
 
+def remove_probe_leftovers(ipr: IPRoute) -> list[str]:
+    """Delete the devices a killed probe left; returns their names (at agent start, before any probe)."""
+    left = sorted(name for msg in ipr.link("dump")
+                  if PROBE_NAME.fullmatch(name := msg.get_attr("IFLA_IFNAME") or ""))
+    for name in left:
+        _delete(ipr, name)  # a veth's peer goes with it: ENODEV then is fine
+    return left
+
+
 def _probe_all(ipr: IPRoute) -> list[str]:
     taken = {msg.get_attr("IFLA_IFNAME") for msg in ipr.link("dump")}
     name, lower, upper = next(
@@ -63,6 +85,7 @@ def _probe_all(ipr: IPRoute) -> list[str]:
     found: dict[str, bool] = {}
     # macvlan, macvtap and vlan need an Ethernet device below them: the veth probe's peer.
     found["veth"] = _creates(ipr, name, keep=True, kind="veth", peer=lower)
+    failpoints.hit(crashpoints.PROBE_CREATED)
     try:
         lower_index = ipr.link_lookup(ifname=lower)[0] if found["veth"] else 0
         stacked: dict[str, Callable[[], bool]] = {

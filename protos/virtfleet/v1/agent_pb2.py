@@ -26,7 +26,7 @@ from virtfleet.v1 import hostnet_pb2 as virtfleet_dot_v1_dot_hostnet__pb2
 from virtfleet.v1 import netstate_pb2 as virtfleet_dot_v1_dot_netstate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18virtfleet/v1/agent.proto\x12\x0cvirtfleet.v1\x1a\x1avirtfleet/v1/hostnet.proto\x1a\x1bvirtfleet/v1/netstate.proto\"\x18\n\x16GetCapabilitiesRequest\"v\n\x0c\x43\x61pabilities\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x16\n\x0ekernel_release\x18\x03 \x01(\t\x12\x17\n\x0fkernel_features\x18\x04 \x03(\t\x12\x0c\n\x04nics\x18\x05 \x03(\t\"\x18\n\x16GetNetworkStateRequest\"T\n\x18WatchNetworkStateRequest\x12\x14\n\x0cresume_after\x18\x01 \x01(\x04\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x13\n\x0bheartbeat_s\x18\x03 \x01(\r\"\x8f\x01\n\x11NetworkStateEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12)\n\x05state\x18\x02 \x01(\x0b\x32\x1a.virtfleet.v1.NetworkState\x12.\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x1f.virtfleet.v1.NetworkStateDelta\x12\r\n\x05\x65poch\x18\x04 \x01(\t\"M\n\x1dSetupManagementNetworkRequest\x12\x0b\n\x03nic\x18\x01 \x01(\t\x12\x0e\n\x06\x62ridge\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\"k\n\x1eSetupManagementNetworkResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\x12\r\n\x05steps\x18\x02 \x03(\t\x12)\n\x05state\x18\x03 \x01(\x0b\x32\x1a.virtfleet.v1.NetworkState2\xa0\x05\n\x0c\x41gentService\x12S\n\x0fGetCapabilities\x12$.virtfleet.v1.GetCapabilitiesRequest\x1a\x1a.virtfleet.v1.Capabilities\x12S\n\x0fGetNetworkState\x12$.virtfleet.v1.GetNetworkStateRequest\x1a\x1a.virtfleet.v1.NetworkState\x12^\n\x11WatchNetworkState\x12&.virtfleet.v1.WatchNetworkStateRequest\x1a\x1f.virtfleet.v1.NetworkStateEvent0\x01\x12s\n\x16SetupManagementNetwork\x12+.virtfleet.v1.SetupManagementNetworkRequest\x1a,.virtfleet.v1.SetupManagementNetworkResponse\x12X\n\rSetupNetworks\x12\".virtfleet.v1.SetupNetworksRequest\x1a#.virtfleet.v1.SetupNetworksResponse\x12[\n\x0e\x43ommitNetworks\x12#.virtfleet.v1.CommitNetworksRequest\x1a$.virtfleet.v1.CommitNetworksResponse\x12Z\n\x10GetNetworkConfig\x12%.virtfleet.v1.GetNetworkConfigRequest\x1a\x1f.virtfleet.v1.HostNetworkConfigb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18virtfleet/v1/agent.proto\x12\x0cvirtfleet.v1\x1a\x1avirtfleet/v1/hostnet.proto\x1a\x1bvirtfleet/v1/netstate.proto\"\x18\n\x16GetCapabilitiesRequest\"v\n\x0c\x43\x61pabilities\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x16\n\x0ekernel_release\x18\x03 \x01(\t\x12\x17\n\x0fkernel_features\x18\x04 \x03(\t\x12\x0c\n\x04nics\x18\x05 \x03(\t\"\x18\n\x16GetNetworkStateRequest\"T\n\x18WatchNetworkStateRequest\x12\x14\n\x0cresume_after\x18\x01 \x01(\x04\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x13\n\x0bheartbeat_s\x18\x03 \x01(\r\"\xaa\x01\n\x11NetworkStateEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12)\n\x05state\x18\x02 \x01(\x0b\x32\x1a.virtfleet.v1.NetworkState\x12.\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x1f.virtfleet.v1.NetworkStateDelta\x12\r\n\x05\x65poch\x18\x04 \x01(\t\x12\x19\n\x11\x63onfig_generation\x18\x05 \x01(\x04\"M\n\x1dSetupManagementNetworkRequest\x12\x0b\n\x03nic\x18\x01 \x01(\t\x12\x0e\n\x06\x62ridge\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\"k\n\x1eSetupManagementNetworkResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\x12\r\n\x05steps\x18\x02 \x03(\t\x12)\n\x05state\x18\x03 \x01(\x0b\x32\x1a.virtfleet.v1.NetworkState2\xa0\x05\n\x0c\x41gentService\x12S\n\x0fGetCapabilities\x12$.virtfleet.v1.GetCapabilitiesRequest\x1a\x1a.virtfleet.v1.Capabilities\x12S\n\x0fGetNetworkState\x12$.virtfleet.v1.GetNetworkStateRequest\x1a\x1a.virtfleet.v1.NetworkState\x12^\n\x11WatchNetworkState\x12&.virtfleet.v1.WatchNetworkStateRequest\x1a\x1f.virtfleet.v1.NetworkStateEvent0\x01\x12s\n\x16SetupManagementNetwork\x12+.virtfleet.v1.SetupManagementNetworkRequest\x1a,.virtfleet.v1.SetupManagementNetworkResponse\x12X\n\rSetupNetworks\x12\".virtfleet.v1.SetupNetworksRequest\x1a#.virtfleet.v1.SetupNetworksResponse\x12[\n\x0e\x43ommitNetworks\x12#.virtfleet.v1.CommitNetworksRequest\x1a$.virtfleet.v1.CommitNetworksResponse\x12Z\n\x10GetNetworkConfig\x12%.virtfleet.v1.GetNetworkConfigRequest\x1a\x1f.virtfleet.v1.HostNetworkConfigb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,11 +42,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHNETWORKSTATEREQUEST']._serialized_start=271
   _globals['_WATCHNETWORKSTATEREQUEST']._serialized_end=355
   _globals['_NETWORKSTATEEVENT']._serialized_start=358
-  _globals['_NETWORKSTATEEVENT']._serialized_end=501
-  _globals['_SETUPMANAGEMENTNETWORKREQUEST']._serialized_start=503
-  _globals['_SETUPMANAGEMENTNETWORKREQUEST']._serialized_end=580
-  _globals['_SETUPMANAGEMENTNETWORKRESPONSE']._serialized_start=582
-  _globals['_SETUPMANAGEMENTNETWORKRESPONSE']._serialized_end=689
-  _globals['_AGENTSERVICE']._serialized_start=692
-  _globals['_AGENTSERVICE']._serialized_end=1364
+  _globals['_NETWORKSTATEEVENT']._serialized_end=528
+  _globals['_SETUPMANAGEMENTNETWORKREQUEST']._serialized_start=530
+  _globals['_SETUPMANAGEMENTNETWORKREQUEST']._serialized_end=607
+  _globals['_SETUPMANAGEMENTNETWORKRESPONSE']._serialized_start=609
+  _globals['_SETUPMANAGEMENTNETWORKRESPONSE']._serialized_end=716
+  _globals['_AGENTSERVICE']._serialized_start=719
+  _globals['_AGENTSERVICE']._serialized_end=1391
 # @@protoc_insertion_point(module_scope)

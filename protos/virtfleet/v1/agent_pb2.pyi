@@ -41,16 +41,18 @@ class WatchNetworkStateRequest(_message.Message):
     def __init__(self, resume_after: _Optional[int] = ..., epoch: _Optional[str] = ..., heartbeat_s: _Optional[int] = ...) -> None: ...
 
 class NetworkStateEvent(_message.Message):
-    __slots__ = ("sequence", "state", "delta", "epoch")
+    __slots__ = ("sequence", "state", "delta", "epoch", "config_generation")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_GENERATION_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     state: _netstate_pb2.NetworkState
     delta: _netstate_pb2.NetworkStateDelta
     epoch: str
-    def __init__(self, sequence: _Optional[int] = ..., state: _Optional[_Union[_netstate_pb2.NetworkState, _Mapping]] = ..., delta: _Optional[_Union[_netstate_pb2.NetworkStateDelta, _Mapping]] = ..., epoch: _Optional[str] = ...) -> None: ...
+    config_generation: int
+    def __init__(self, sequence: _Optional[int] = ..., state: _Optional[_Union[_netstate_pb2.NetworkState, _Mapping]] = ..., delta: _Optional[_Union[_netstate_pb2.NetworkStateDelta, _Mapping]] = ..., epoch: _Optional[str] = ..., config_generation: _Optional[int] = ...) -> None: ...
 
 class SetupManagementNetworkRequest(_message.Message):
     __slots__ = ("nic", "bridge", "dry_run")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from virtfleet.v1 import netstate_pb2 as virtfleet_dot_v1_dot_netstate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avirtfleet/v1/hostnet.proto\x12\x0cvirtfleet.v1\x1a\x1bvirtfleet/v1/netstate.proto\"Q\n\nIpv4Config\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\tprefixlen\x18\x03 \x01(\r\x12\x0f\n\x07gateway\x18\x04 \x01(\t\"\x9c\x01\n\x11NetworkAttachment\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0b\n\x03nic\x18\x02 \x01(\t\x12\x0c\n\x04vlan\x18\x03 \x01(\r\x12\x0b\n\x03mtu\x18\x04 \x01(\r\x12\x0f\n\x07\x62ridged\x18\x05 \x01(\x08\x12&\n\x04ipv4\x18\x06 \x01(\x0b\x32\x18.virtfleet.v1.Ipv4Config\x12\x15\n\rdefault_route\x18\x07 \x01(\x08\"\x94\x01\n\x04\x42ond\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06slaves\x18\x02 \x03(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x30\n\x07options\x18\x04 \x03(\x0b\x32\x1f.virtfleet.v1.Bond.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x11HostNetworkConfig\x12\x31\n\x08networks\x18\x01 \x03(\x0b\x32\x1f.virtfleet.v1.NetworkAttachment\x12!\n\x05\x62onds\x18\x02 \x03(\x0b\x32\x12.virtfleet.v1.Bond\"\xe1\x01\n\x14SetupNetworksRequest\x12\x31\n\x08networks\x18\x01 \x03(\x0b\x32\x1f.virtfleet.v1.NetworkAttachment\x12\x17\n\x0fremove_networks\x18\x02 \x03(\t\x12!\n\x05\x62onds\x18\x03 \x03(\x0b\x32\x12.virtfleet.v1.Bond\x12\x14\n\x0cremove_bonds\x18\x04 \x03(\t\x12\x13\n\x0bno_rollback\x18\x05 \x01(\x08\x12\x1e\n\x16\x63onnectivity_timeout_s\x18\x06 \x01(\r\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\"\x95\x01\n\x15SetupNetworksResponse\x12\r\n\x05steps\x18\x01 \x03(\t\x12\x11\n\tchange_id\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0b\x32\x1a.virtfleet.v1.NetworkState\x12/\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x1f.virtfleet.v1.HostNetworkConfig\"*\n\x15\x43ommitNetworksRequest\x12\x11\n\tchange_id\x18\x01 \x01(\t\"I\n\x16\x43ommitNetworksResponse\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.virtfleet.v1.HostNetworkConfig\"\x19\n\x17GetNetworkConfigRequestb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avirtfleet/v1/hostnet.proto\x12\x0cvirtfleet.v1\x1a\x1bvirtfleet/v1/netstate.proto\"Q\n\nIpv4Config\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\tprefixlen\x18\x03 \x01(\r\x12\x0f\n\x07gateway\x18\x04 \x01(\t\"\x9c\x01\n\x11NetworkAttachment\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0b\n\x03nic\x18\x02 \x01(\t\x12\x0c\n\x04vlan\x18\x03 \x01(\r\x12\x0b\n\x03mtu\x18\x04 \x01(\r\x12\x0f\n\x07\x62ridged\x18\x05 \x01(\x08\x12&\n\x04ipv4\x18\x06 \x01(\x0b\x32\x18.virtfleet.v1.Ipv4Config\x12\x15\n\rdefault_route\x18\x07 \x01(\x08\"\x94\x01\n\x04\x42ond\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06slaves\x18\x02 \x03(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x30\n\x07options\x18\x04 \x03(\x0b\x32\x1f.virtfleet.v1.Bond.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"}\n\x11HostNetworkConfig\x12\x31\n\x08networks\x18\x01 \x03(\x0b\x32\x1f.virtfleet.v1.NetworkAttachment\x12!\n\x05\x62onds\x18\x02 \x03(\x0b\x32\x12.virtfleet.v1.Bond\x12\x12\n\ngeneration\x18\x03 \x01(\x04\"\xe1\x01\n\x14SetupNetworksRequest\x12\x31\n\x08networks\x18\x01 \x03(\x0b\x32\x1f.virtfleet.v1.NetworkAttachment\x12\x17\n\x0fremove_networks\x18\x02 \x03(\t\x12!\n\x05\x62onds\x18\x03 \x03(\x0b\x32\x12.virtfleet.v1.Bond\x12\x14\n\x0cremove_bonds\x18\x04 \x03(\t\x12\x13\n\x0bno_rollback\x18\x05 \x01(\x08\x12\x1e\n\x16\x63onnectivity_timeout_s\x18\x06 \x01(\r\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\"\x95\x01\n\x15SetupNetworksResponse\x12\r\n\x05steps\x18\x01 \x03(\t\x12\x11\n\tchange_id\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0b\x32\x1a.virtfleet.v1.NetworkState\x12/\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x1f.virtfleet.v1.HostNetworkConfig\"*\n\x15\x43ommitNetworksRequest\x12\x11\n\tchange_id\x18\x01 \x01(\t\"I\n\x16\x43ommitNetworksResponse\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.virtfleet.v1.HostNetworkConfig\"\x19\n\x17GetNetworkConfigRequestb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,15 +43,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BOND_OPTIONSENTRY']._serialized_start=418
   _globals['_BOND_OPTIONSENTRY']._serialized_end=464
   _globals['_HOSTNETWORKCONFIG']._serialized_start=466
-  _globals['_HOSTNETWORKCONFIG']._serialized_end=571
-  _globals['_SETUPNETWORKSREQUEST']._serialized_start=574
-  _globals['_SETUPNETWORKSREQUEST']._serialized_end=799
-  _globals['_SETUPNETWORKSRESPONSE']._serialized_start=802
-  _globals['_SETUPNETWORKSRESPONSE']._serialized_end=951
-  _globals['_COMMITNETWORKSREQUEST']._serialized_start=953
-  _globals['_COMMITNETWORKSREQUEST']._serialized_end=995
-  _globals['_COMMITNETWORKSRESPONSE']._serialized_start=997
-  _globals['_COMMITNETWORKSRESPONSE']._serialized_end=1070
-  _globals['_GETNETWORKCONFIGREQUEST']._serialized_start=1072
-  _globals['_GETNETWORKCONFIGREQUEST']._serialized_end=1097
+  _globals['_HOSTNETWORKCONFIG']._serialized_end=591
+  _globals['_SETUPNETWORKSREQUEST']._serialized_start=594
+  _globals['_SETUPNETWORKSREQUEST']._serialized_end=819
+  _globals['_SETUPNETWORKSRESPONSE']._serialized_start=822
+  _globals['_SETUPNETWORKSRESPONSE']._serialized_end=971
+  _globals['_COMMITNETWORKSREQUEST']._serialized_start=973
+  _globals['_COMMITNETWORKSREQUEST']._serialized_end=1015
+  _globals['_COMMITNETWORKSRESPONSE']._serialized_start=1017
+  _globals['_COMMITNETWORKSRESPONSE']._serialized_end=1090
+  _globals['_GETNETWORKCONFIGREQUEST']._serialized_start=1092
+  _globals['_GETNETWORKCONFIGREQUEST']._serialized_end=1117
 # @@protoc_insertion_point(module_scope)

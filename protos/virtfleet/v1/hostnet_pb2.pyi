@@ -57,12 +57,14 @@ class Bond(_message.Message):
     def __init__(self, name: _Optional[str] = ..., slaves: _Optional[_Iterable[str]] = ..., mode: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class HostNetworkConfig(_message.Message):
-    __slots__ = ("networks", "bonds")
+    __slots__ = ("networks", "bonds", "generation")
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     BONDS_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
     networks: _containers.RepeatedCompositeFieldContainer[NetworkAttachment]
     bonds: _containers.RepeatedCompositeFieldContainer[Bond]
-    def __init__(self, networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., bonds: _Optional[_Iterable[_Union[Bond, _Mapping]]] = ...) -> None: ...
+    generation: int
+    def __init__(self, networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., bonds: _Optional[_Iterable[_Union[Bond, _Mapping]]] = ..., generation: _Optional[int] = ...) -> None: ...
 
 class SetupNetworksRequest(_message.Message):
     __slots__ = ("networks", "remove_networks", "bonds", "remove_bonds", "no_rollback", "connectivity_timeout_s", "dry_run")
