@@ -31,7 +31,7 @@ from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import HostRef, VmRecord
 from .vm_calls import VmAgentCalls, refuse_busy
-from .vmobjects import VmView, forget_unplugging, vm_view
+from .vmobjects import VmView, forget_unplugging, read_vm_view
 from .vnic_messages import agent_vnic_on, runtime, spec_violation
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,6 @@ class VmRuntime:
     def __init__(self, pool: ConnectionPool, agents: AgentClients) -> None:
         self._pool = pool
         self._calls = VmAgentCalls(pool, agents)
-
-    def _view(self, name: str) -> VmView:
-        with self._pool.connection() as conn:
-            return vm_view(conn, name)
 
     def start(self, name: str, *, host: str = "", paused: bool = False) -> VmView:
         """Define and start the VM on a host; store the PCI addresses and devices the host reports."""
@@ -73,7 +69,7 @@ class VmRuntime:
             raise Aborted(f"VM {name} changed while it was being started on {target.name} (deleted, or taken over "
                           f"after its claim expired); it was stopped there again")
         log.info("started VM %s on %s", name, target.name)
-        return self._view(name)
+        return read_vm_view(self._pool, name)
 
     def _define_and_start(self, host: HostRef, spec: vm_pb2.VmSpec, nics: Sequence[Vnic],
                           paused: bool) -> vm_pb2.VmStatus:
@@ -152,4 +148,4 @@ class VmRuntime:
             if not store.finish_stop(conn, vm.id, host.id):
                 log.warning("VM %s was stopped on %s but is no longer recorded there", name, vm.host)
             forget_unplugging(conn, vm.id, vm.cluster_id)   # its guest holds no device now
-        return self._view(name)
+        return read_vm_view(self._pool, name)

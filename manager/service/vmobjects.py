@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from virtfleet import macaddr, rules
 from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, shown
@@ -35,6 +36,13 @@ class VmView:
 def vm_view(conn: psycopg.Connection, name: str) -> VmView:
     vm = store.get_vm(conn, name)
     return VmView(vm, guest_order(vnic_store.vm_vnics(conn, vm.id)))
+
+
+
+def read_vm_view(pool: ConnectionPool, name: str) -> VmView:
+    """The VM as a reply shows it, read on a connection of its own (after a change is recorded)."""
+    with pool.connection() as conn:
+        return vm_view(conn, name)
 
 
 def object_name(name: str, what: str) -> str:

@@ -25,7 +25,7 @@ from ..store.vms import HostRef, VmRecord
 from ..store.vnics import PlacedVnic
 from . import macpools
 from .vm_calls import VmAgentCalls, refuse_busy
-from .vmobjects import VmView, allocate_macs, attached_network_id, vm_view
+from .vmobjects import VmView, allocate_macs, attached_network_id, read_vm_view
 from .vnic_messages import agent_vnic_on, attach_violation, runtime
 
 
@@ -58,11 +58,12 @@ class VnicService:
         self._pool = pool
         self._calls = VmAgentCalls(pool, agents)
 
-    def _view(self, name: str) -> VmView:
-        with self._pool.connection() as conn:
-            return vm_view(conn, name)
-
     def add_nic(self, vm_name: str, nic: Vnic) -> VmView:
+        """A hot-plug is one of the manager's bounded VM changes (vm_calls.VmAgentCalls.change)."""
+        with self._calls.change(f"adding vNIC {nic.name} to VM {vm_name}"):
+            return self._add_nic(vm_name, nic)
+
+    def _add_nic(self, vm_name: str, nic: Vnic) -> VmView:
         """Recorded first (MAC taken), then hot-plugged when the VM runs; a refused hot-plug is forgotten again."""
         n = check_vnic(nic, "nic")
         with self._pool.connection() as conn, conn.transaction():
@@ -79,7 +80,7 @@ class VnicService:
                 plug = agent_vnic_on(n, networks)
                 token = store.claim(conn, vm.id)
         if host is None:
-            return self._view(vm_name)
+            return read_vm_view(self._pool, vm_name)
         try:
             status = self._calls.call(host, lambda s, t: s.AttachNic(vm_pb2.AttachNicRequest(vm=vm.name, nic=plug),
                                                                timeout=t))
@@ -91,7 +92,7 @@ class VnicService:
         with self._pool.connection() as conn, conn.transaction():
             vnic_store.store_runtime(conn, vm.id, [r for r in runtime(status) if r.name == n.name])
             store.release_claim(conn, vm.id, token)
-        return self._view(vm_name)
+        return read_vm_view(self._pool, vm_name)
 
     def _drop_nic(self, vm: VmRecord, nic: str, token: uuid.UUID) -> None:
         """The vNIC and its MAC go, and the claim ends: after a refused hot-plug (as if never added), or an unplug."""
@@ -102,6 +103,10 @@ class VnicService:
             store.release_claim(conn, vm.id, token)
 
     def remove_nic(self, vm_name: str, nic: str) -> VmView:
+        with self._calls.change(f"removing vNIC {nic} from VM {vm_name}"):
+            return self._remove_nic(vm_name, nic)
+
+    def _remove_nic(self, vm_name: str, nic: str) -> VmView:
         """Unplugged from the host first when the VM runs; the vNIC and its MAC go once the guest let go.
 
         libvirt's detach only asks the guest to release the device. When the live domain
@@ -124,7 +129,7 @@ class VnicService:
             else:
                 token = store.claim(conn, vm.id)
         if host is None:
-            return self._view(vm_name)
+            return read_vm_view(self._pool, vm_name)
         try:
             released = self._unplug(host, vm.name, nic, again=found[nic].unplugging)
         except BaseException:
@@ -138,7 +143,7 @@ class VnicService:
             with self._pool.connection() as conn, conn.transaction():
                 vnic_store.mark_unplugging(conn, vm.id, nic)
                 store.release_claim(conn, vm.id, token)
-        return self._view(vm_name)
+        return read_vm_view(self._pool, vm_name)
 
     def _unplug(self, host: HostRef, vm: str, nic: str, *, again: bool) -> bool:
         """Ask the host to unplug `nic`; whether the guest has released it (gone from the live XML).

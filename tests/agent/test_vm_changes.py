@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 from concurrent import futures
-from pathlib import Path
 
 import grpc
 import pytest

@@ -12,7 +12,7 @@ from manager.cli.main import cli
 from virtfleet.rpc import field_violations
 from virtfleet.v1 import fleet_pb2, vms_pb2
 
-from .vmhelpers import api, create_template, create_vm, db, leased, nics, vm_rows
+from .vmhelpers import api, create_template, create_vm, leased, nics, vm_rows
 
 
 def _refused(call, code=grpc.StatusCode.INVALID_ARGUMENT) -> grpc.RpcError:
