@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import grpc
 
+from virtfleet import rpc, rules
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
@@ -41,6 +42,7 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
 
     @manager_only
     def StopVm(self, request, context):
+        rules.timeout_s(request.timeout_s)
         timeout = float(request.timeout_s) if request.timeout_s else lifecycle.DEFAULT_STOP_TIMEOUT_S
         stopped, destroyed = lifecycle.stop_vm(self._hv, _required(request.name, "name"), timeout)
         return vm_pb2.StopVmResponse(vm=vm_status_to_proto(stopped), destroyed=destroyed)
@@ -100,7 +102,7 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
 def add_vm_service(server: grpc.Server, libvirt_uri: str) -> VmAgentServicer:
     """Registers VmAgentService; libvirt is connected on first use, so an agent starts without it."""
     servicer = VmAgentServicer(Hypervisor(libvirt_uri))
-    vm_pb2_grpc.add_VmAgentServiceServicer_to_server(servicer, server)
+    rpc.add_service(server, vm_pb2_grpc.add_VmAgentServiceServicer_to_server, servicer)
     return servicer
 
 

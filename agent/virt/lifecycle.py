@@ -66,7 +66,7 @@ def _other_direct_uses(conn: libvirt.virConnect, vm: str) -> list[HostNicUse]:
 
 
 def define_vm(hv: Hypervisor, spec: VmSpec) -> VmStatus:
-    validate_vm(spec)
+    validate_vm(spec, hv.limits())
     with hv.change() as conn:
         existing = _find(conn, spec.name)
         kept_ids: dict[str, str] = {}

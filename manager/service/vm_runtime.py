@@ -13,6 +13,7 @@ from typing import Sequence
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from virtfleet import rules
 from virtfleet.errors import Aborted, FailedPrecondition, InvalidArgument, VirtfleetError
 from virtfleet.v1 import vm_pb2
 
@@ -105,6 +106,7 @@ class VmRuntime:
         return candidates[0]
 
     def stop(self, name: str, *, force: bool = False, timeout_s: int = 0) -> VmView:
+        rules.timeout_s(timeout_s)
         with self._pool.connection() as conn, conn.transaction():
             vm = store.get_vm(conn, name, lock=True)
             host = vm.placement
