@@ -75,6 +75,7 @@ def mem_take(alloc: MacAllocator, count: int, batch: int) -> float:
 
 def bench_memory(count: int, batch: int) -> dict[str, float]:
     empty = MacAllocator([RANGE])
+    bytes_per_range = empty.memory()
     at_0 = mem_take(empty, count, batch)
 
     full = MacAllocator([RANGE])
@@ -87,7 +88,7 @@ def bench_memory(count: int, batch: int) -> dict[str, float]:
     fill_s = time.perf_counter() - t
     fill_before = 1 - full.free / full.total
     at_99 = mem_take(full, count, batch)
-    return {"at_0": at_0, "at_99": at_99, "fill_s": fill_s, "fill_before": fill_before,
+    return {"at_0": at_0, "at_99": at_99, "fill_s": fill_s, "fill_before": fill_before, "bytes": bytes_per_range,
             "fill_after": 1 - full.free / full.total}
 
 
@@ -236,11 +237,13 @@ def main(argv: list[str] | None = None) -> int:
           "each written to the WAL in full after a checkpoint)")
     print(f"persisted vs naive: {db['at_0'] / db['naive_0']:.0f}x at 0 %, {db['at_99'] / db['naive_99']:.0f}x at 99 %")
     print(f"duplicate MACs in the database afterwards: {db['duplicates']}")
+    print(f"allocator memory per 2^24 range: {mem['bytes'] / 2**20:.1f} MiB (a bit per address)")
     print(json.dumps({
         "mem_per_s": round(min(mem["at_0"], mem["at_99"])),
         "persisted_per_s": round(min(db["at_0"], db["at_99"])),
         "naive_per_s": round(db["naive_0"]),
         "slowdown_at_99pct": round(max(mem_slow, db_slow), 3),
+        "allocator_bytes_per_2^24": int(mem["bytes"]),
     }))
     return 0
 

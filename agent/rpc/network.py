@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pyroute2 import IPRoute
 
-from virtfleet import keepalive
+from virtfleet import keepalive, rpc
 from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2
 
@@ -94,7 +94,7 @@ def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agent"),
                          options=keepalive.SERVER_OPTIONS)
     servicer = AgentServicer(cfg, watcher)
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(servicer, server)
+    rpc.add_service(server, agent_pb2_grpc.add_AgentServiceServicer_to_server, servicer)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     add_vm_service(server, cfg.libvirt_uri, vm_changes_max=cfg.vm_changes_max)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import grpc
 
-from virtfleet import rules
+from virtfleet import rpc, rules
 from virtfleet.deadline import serving
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
@@ -121,7 +121,7 @@ def add_vm_service(server: grpc.Server, libvirt_uri: str, *,
                    vm_changes_max: int = DEFAULT_MAX_ACTIVE) -> VmAgentServicer:
     """Registers VmAgentService; libvirt is connected on first use, so an agent starts without it."""
     servicer = VmAgentServicer(Hypervisor(libvirt_uri, vm_changes_max=vm_changes_max))
-    vm_pb2_grpc.add_VmAgentServiceServicer_to_server(servicer, server)
+    rpc.add_service(server, vm_pb2_grpc.add_VmAgentServiceServicer_to_server, servicer)
     return servicer
 
 

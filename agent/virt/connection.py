@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import libvirt
 
-from virtfleet import deadline
+from virtfleet import deadline, rules
 from virtfleet.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, Unavailable,
                               Unimplemented)
 
@@ -46,6 +47,14 @@ def translate(err: libvirt.libvirtError, what: str) -> Exception:
     return FailedPrecondition(message)
 
 
+@dataclass(frozen=True)
+class HostLimits:
+    """What one VM may have on this host (each also capped by virtfleet.rules' global limits)."""
+
+    max_vcpus: int = rules.MAX_VCPUS
+    memory_mib: int = rules.MAX_MEMORY_MIB
+
+
 class Hypervisor:
     """The host's libvirt, by URI (qemu:///system in production, test:///default in unit tests)."""
 
@@ -56,6 +65,7 @@ class Hypervisor:
         self._connecting = threading.Lock()   # not `lock`: a read must not wait for a change's libvirt call
         self._conn: libvirt.virConnect | None = None
         self._domain_type: str | None = None
+        self._limits: HostLimits | None = None
 
     @property
     def conn(self) -> libvirt.virConnect:
@@ -97,6 +107,20 @@ class Hypervisor:
         if self._domain_type is None:
             self._domain_type = pick_domain_type(self.conn.getCapabilities())
         return self._domain_type
+
+    def limits(self) -> HostLimits:
+        """The host's own ceilings for one VM, read once: libvirt's max vCPUs for the domain type, and its memory.
+
+        A vCPU count above them made libvirtd allocate without bound (4,294,967,295 vCPUs crashed it)."""
+        if self._limits is None:
+            conn = self.conn
+            try:
+                max_vcpus = conn.getMaxVcpus(self.default_domain_type())
+            except libvirt.libvirtError:
+                max_vcpus = rules.MAX_VCPUS
+            self._limits = HostLimits(max_vcpus=max_vcpus if max_vcpus > 0 else rules.MAX_VCPUS,
+                                      memory_mib=conn.getInfo()[1] or rules.MAX_MEMORY_MIB)
+        return self._limits
 
     def close(self) -> None:
         with self._connecting:

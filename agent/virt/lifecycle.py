@@ -69,7 +69,7 @@ def _other_direct_uses(conn: libvirt.virConnect, vm: str) -> list[HostNicUse]:
 
 
 def define_vm(hv: Hypervisor, spec: VmSpec) -> VmStatus:
-    validate_vm(spec)
+    validate_vm(spec, hv.limits())
     with hv.vm_change(spec.name, "define"), hv.change() as conn:
         existing = _find(conn, spec.name)
         kept_ids: dict[str, str] = {}

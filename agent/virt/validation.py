@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from virtfleet import macaddr, rules
-from virtfleet.errors import FailedPrecondition, InvalidArgument
+from virtfleet.errors import FailedPrecondition, InvalidArgument, shown
 
+from .connection import HostLimits
 from .spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicRuntime,
                    VNicSpec)
 
@@ -106,14 +107,14 @@ def _validate_virtualport(nic: VNicSpec, bad: Callable[[str, str], InvalidArgume
 
 # --- a whole VM ------------------------------------------------------------------------------
 
-def validate_vm(spec: VmSpec) -> None:
+def validate_vm(spec: VmSpec, limits: HostLimits = HostLimits()) -> None:
+    """`limits` are the host's own (Hypervisor.limits): a VM larger than the host is refused before libvirt."""
     rules.vm_name(spec.name, "spec.name")
     if spec.uuid and not _uuid_ok(spec.uuid):
-        raise InvalidArgument("spec.uuid", f"{spec.uuid!r} is not a UUID")
-    if spec.memory_mib <= 0:
-        raise InvalidArgument("spec.memory_mib", "memory must be at least 1 MiB")
-    if spec.vcpus <= 0:
-        raise InvalidArgument("spec.vcpus", "a VM needs at least one vCPU")
+        raise InvalidArgument("spec.uuid", f"{shown(spec.uuid)} is not a UUID")
+    rules.memory_mib(spec.memory_mib, "spec.memory_mib", limits.memory_mib)
+    rules.vcpus(spec.vcpus, "spec.vcpus", limits.max_vcpus)
+    rules.count_within(len(spec.nics), rules.MAX_VNICS_PER_VM, "spec.nics", "vNICs per VM")
     if spec.domain_type and spec.domain_type not in DOMAIN_TYPES:
         raise InvalidArgument("spec.domain_type", f"domain type {spec.domain_type!r} is not one of "
                               f"{', '.join(sorted(DOMAIN_TYPES))}")

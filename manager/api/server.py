@@ -7,6 +7,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from virtfleet import rpc
+
 from virtfleet.v1 import (audit_pb2, audit_pb2_grpc, fleet_pb2, fleet_pb2_grpc, macpool_pb2, macpool_pb2_grpc,
                           vms_pb2, vms_pb2_grpc)
 
@@ -19,10 +21,11 @@ from .vms import VmServicer
 
 def build_server(app: ManagerApp, *, max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"))
-    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(app.hosts, app.networks), server)
-    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(app.audits), server)
-    vms_pb2_grpc.add_VmServiceServicer_to_server(VmServicer(app.vms, app.vm_runtime, app.vnics, app.templates, app.snapshots), server)
-    macpool_pb2_grpc.add_MacPoolServiceServicer_to_server(MacPoolServicer(app.macpools), server)
+    rpc.add_service(server, fleet_pb2_grpc.add_FleetServiceServicer_to_server, FleetServicer(app.hosts, app.networks))
+    rpc.add_service(server, audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(app.audits))
+    rpc.add_service(server, vms_pb2_grpc.add_VmServiceServicer_to_server,
+                    VmServicer(app.vms, app.vm_runtime, app.vnics, app.templates, app.snapshots))
+    rpc.add_service(server, macpool_pb2_grpc.add_MacPoolServiceServicer_to_server, MacPoolServicer(app.macpools))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,

@@ -21,12 +21,23 @@ class NetworkDefinition:
     name: str
     vlan: int | None
     mtu: int
+    description: str = ""
 
 
-def network_definition(name: str, vlan: int, mtu: int, field: str = "network") -> NetworkDefinition:
-    """A VM network's name becomes its bridge's name on every host: the kernel's rule for it applies."""
+def network_definition(name: str, vlan: int, mtu: int, field: str = "network",
+                       description: str = "") -> NetworkDefinition:
+    """A VM network's name becomes its bridge's name on every host: the kernel's rule for it applies.
+    The description is bounded so that listing every network stays far below a gRPC message's size."""
     return NetworkDefinition(rules.device_name(name, f"{field}.name", "network"),
-                             rules.vlan_id(vlan, f"{field}.vlan"), rules.mtu(mtu, f"{field}.mtu"))
+                             rules.vlan_id(vlan, f"{field}.vlan"), rules.mtu(mtu, f"{field}.mtu"),
+                             rules.description(description, f"{field}.description"))
+
+
+def setup_limits(attach: int, detach: int, bonds: int, remove_bonds: int, connectivity_timeout_s: int) -> None:
+    """The sizes of one host setup request: its lists and its wait (virtfleet.rules' limits)."""
+    for count, field in ((attach, "attach"), (detach, "detach"), (bonds, "bonds"), (remove_bonds, "remove_bonds")):
+        rules.count_within(count, rules.MAX_ITEMS_PER_REQUEST, field, "items in one request")
+    rules.timeout_s(connectivity_timeout_s, "connectivity_timeout_s")
 
 
 def ipv4_config(cfg: hostnet_pb2.Ipv4Config, field: str) -> hostnet_pb2.Ipv4Config:
@@ -47,5 +58,6 @@ def host_attachment(att: fleet_pb2.HostAttachment, field: str) -> fleet_pb2.Host
 def check_bond(b: hostnet_pb2.Bond, field: str) -> None:
     """A bond's name and its slaves' names are kernel device names; mode and options are the host's to judge."""
     rules.device_name(b.name, f"{field}.name", "bond")
+    rules.count_within(len(b.slaves), rules.MAX_BOND_SLAVES, f"{field}.slaves", "slaves in one bond")
     for j, slave in enumerate(b.slaves):
         rules.device_name(slave, f"{field}.slaves[{j}]", "slave NIC")

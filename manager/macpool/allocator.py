@@ -1,10 +1,17 @@
-"""The in-memory allocator: one byte per address (1 = free) per unicast segment.
+"""The in-memory allocator: one bit per address (1 = free) per unicast segment.
 
-Finding the next free address is `bytearray.find`, a C memchr, so the cost per
-MAC stays nearly flat from an empty pool to a 99 % full one. A rotating cursor
-hands out the next free address after the last one handed out, so a MAC that
-was just released comes back only after every other free one has been used.
-Addresses outside the ranges ("custom", claimed explicitly) live in a set.
+A bit, not a byte: a whole OUI (2^24 addresses, the largest range) costs 2 MiB,
+so a pool's memory is bounded by its ranges (at most `MAX_RANGES_PER_POOL`) —
+a byte per address made 32 such ranges cost half a GiB.
+
+Finding free addresses stays at C speed: a window of the bitmap is translated
+(`bytes.translate`, one table lookup per byte) into 0/1 per byte and searched with
+`find` (a C memchr); a free byte yields up to eight addresses from a table, and a
+run of wholly free bytes is taken with one slice. Loading and counting go through
+Python's big integers (also C loops). A rotating cursor hands out the next free
+address after the last one handed out, so a MAC that was just released comes back
+only after every other free one has been used. Addresses outside the ranges
+("custom", claimed explicitly) live in a set.
 """
 from __future__ import annotations
 
@@ -17,8 +24,12 @@ from typing import Iterable, Sequence
 
 from .ranges import MacRange, contains, merge_ranges, subtract_range, unicast_segments
 
-FREE = 1
-USED = 0
+_WINDOW = 4096                                    # bitmap bytes searched at most per step
+_NONZERO = bytes([0] + [1] * 255)                 # translate table: a byte with any free bit -> 1
+_WHOLE = bytes([0] * 255 + [1])                   # translate table: a byte with all eight free -> 1
+_BITS = tuple(tuple(i for i in range(8) if b >> i & 1) for b in range(256))   # the free bits of a byte
+_LONE = bytes(bits[0] if len(bits) == 1 else 8 for bits in _BITS)          # its only one, or 8
+_LOW_MASK = tuple((1 << i) - 1 for i in range(9))  # bits below i
 
 
 class PoolExhausted(Exception):
@@ -42,17 +53,108 @@ class Usage:
     custom: int     # in use outside the ranges
 
 
+def _all_free(size: int) -> bytearray:
+    """`size` free bits; the padding bits of the last byte are 0 (never free)."""
+    fmap = bytearray(b"\xff") * (size // 8)
+    if size % 8:
+        fmap.append(_LOW_MASK[size % 8])
+    return fmap
+
+
+def _bits(fmap: bytes | bytearray) -> int:
+    return int.from_bytes(fmap, "little")
+
+
+def _take_scattered(window: bytearray, start: int, pos: int, need: int, found: list[int]) -> int:
+    """Scattered free bits from byte `pos` on (a nearly full pool): memchr to the next byte that has
+    any, its one free bit by table; the bytes passed are cleared with one slice at the end."""
+    find = window.translate(_NONZERO).find
+    lone, append = _LONE, found.append
+    begin = pos
+    while True:
+        bit = lone[window[pos]]
+        if bit < 8:
+            append(start + (pos << 3) + bit)
+            need -= 1
+        else:
+            b = window[pos]
+            bits = _BITS[b]
+            if len(bits) > need:                        # part of this byte: the cursor stops inside it
+                for bit in bits[:need]:
+                    append(start + (pos << 3) + bit)
+                    b &= ~(1 << bit)
+                window[begin:pos] = bytes(pos - begin)
+                window[pos] = b
+                return 0
+            found.extend([start + (pos << 3) + bit for bit in bits])
+            need -= len(bits)
+        if not need:
+            end = pos + 1
+            break
+        pos = find(1, pos + 1)
+        if pos < 0:
+            end = len(window)
+            break
+    window[begin:end] = bytes(end - begin)
+    return need
+
+
+def _take_window(window: bytearray, start: int, need: int, found: list[int]) -> int:
+    """Take up to `need` free addresses from `window` (bitmap bytes whose bit 0 is address `start`),
+    clearing their bits; returns how many are still needed.
+
+    Runs of wholly free bytes go by slices; scattered free bits (a nearly full pool) are
+    visited in one C pass over the bytes that have any (`compress`), a byte with one free bit
+    costing a table lookup.
+    """
+    marks = window.translate(_NONZERO)
+    whole = None
+    pos = marks.find(1)
+    n = len(window)
+    while pos != -1 and need:
+        if window[pos] == 0xFF and need >= 8:           # a run of wholly free bytes: one slice
+            if whole is None:
+                whole = window.translate(_WHOLE)
+            run = min(need >> 3, n - pos)
+            stop = whole.find(0, pos, pos + run)
+            run = stop - pos if stop != -1 else run
+            first = start + (pos << 3)
+            found.extend(range(first, first + (run << 3)))
+            window[pos:pos + run] = bytes(run)
+            need -= run << 3
+            pos = marks.find(1, pos + run)
+            continue
+        need = _take_scattered(window, start, pos, need, found)
+        pos = -1
+    return need
+
+
 class _Segment:
     __slots__ = ("first", "last", "free_map")
 
     def __init__(self, r: MacRange) -> None:
         self.first = r.first
         self.last = r.last
-        self.free_map = bytearray(b"\x01") * r.size
+        self.free_map = _all_free(r.size)
 
     @property
     def size(self) -> int:
         return self.last - self.first + 1
+
+    def free_count(self) -> int:
+        return _bits(self.free_map).bit_count()
+
+    def free_bits(self, lo: int, hi: int) -> int:
+        """Bits lo..hi (offsets, inclusive) as an int, bit 0 = offset lo."""
+        return (_bits(self.free_map[lo >> 3:(hi >> 3) + 1]) >> (lo & 7)) & ((1 << (hi - lo + 1)) - 1)
+
+    def set_bits(self, lo: int, hi: int, value: int) -> None:
+        """Overwrite bits lo..hi (offsets, inclusive) with `value` (bit 0 = offset lo)."""
+        a, b = lo >> 3, (hi >> 3) + 1
+        width = hi - lo + 1
+        mask = ((1 << width) - 1) << (lo & 7)
+        old = _bits(self.free_map[a:b])
+        self.free_map[a:b] = ((old & ~mask) | ((value << (lo & 7)) & mask)).to_bytes(b - a, "little")
 
 
 class MacAllocator:
@@ -76,6 +178,10 @@ class MacAllocator:
     def free(self) -> int:
         return self._free
 
+    def memory(self) -> int:
+        """Bytes held for the ranges' bitmaps (the custom set aside): what a pool costs a manager."""
+        return sum(len(s.free_map) for s in self._segments)
+
     def usage(self) -> Usage:
         total = self.total
         return Usage(total=total, used=total - self._free + len(self._custom), free=self._free,
@@ -85,7 +191,8 @@ class MacAllocator:
         seg = self._segment_of(mac)
         if seg is None:
             return mac in self._custom
-        return seg.free_map[mac - seg.first] == USED
+        pos = mac - seg.first
+        return not seg.free_map[pos >> 3] >> (pos & 7) & 1
 
     def in_ranges(self, mac: int) -> bool:
         return contains(self.ranges, mac)
@@ -104,19 +211,40 @@ class MacAllocator:
             index, offset = 0, 0
         while len(found) < count:
             seg = self._segments[index]
-            fmap = seg.free_map
-            pos = fmap.find(FREE, offset)
-            while pos != -1 and len(found) < count:
-                fmap[pos] = USED
-                found.append(seg.first + pos)
-                offset = pos + 1
-                pos = fmap.find(FREE, offset)
+            offset = self._take(seg, offset, count - len(found), found)
             if len(found) < count or offset >= seg.size:
                 index, offset = (index + 1) % len(self._segments), 0
         self._cursor = (index, offset)
         self._free -= count
         found.sort()
         return found
+
+    @staticmethod
+    def _take(seg: _Segment, offset: int, need: int, found: list[int]) -> int:
+        """Up to `need` free addresses of `seg` from `offset` on, appended to `found` in ascending order;
+        returns the offset after the last one taken (the segment's size when it ran out)."""
+        fmap, nbytes = seg.free_map, len(seg.free_map)
+        byte = offset >> 3
+        taken_before = len(found)
+        if offset & 7 and byte < nbytes:            # the cursor's own byte: only bits from the cursor on
+            b = fmap[byte]
+            bits = _BITS[b & ~_LOW_MASK[offset & 7] & 0xFF][:need]
+            for bit in bits:
+                found.append(seg.first + (byte << 3) + bit)
+                b &= ~(1 << bit)
+            fmap[byte] = b
+            need -= len(bits)
+            byte += 1
+        width = min(_WINDOW, max(16, need))
+        while need and byte < nbytes:
+            end = min(byte + width, nbytes)
+            window = fmap[byte:end]
+            need = _take_window(window, seg.first + (byte << 3), need, found)
+            fmap[byte:end] = window
+            byte, width = end, min(_WINDOW, width * 4)
+        if len(found) > taken_before:
+            return max(found[taken_before:]) - seg.first + 1
+        return min(byte << 3, seg.size)
 
     def claim(self, mac: int) -> bool:
         """Mark `mac` in use; False when it already was (the caller decides if that is a duplicate)."""
@@ -127,9 +255,11 @@ class MacAllocator:
             self._custom.add(mac)
             return True
         pos = mac - seg.first
-        if seg.free_map[pos] == USED:
+        b = seg.free_map[pos >> 3]
+        bit = 1 << (pos & 7)
+        if not b & bit:
             return False
-        seg.free_map[pos] = USED
+        seg.free_map[pos >> 3] = b & ~bit
         self._free -= 1
         return True
 
@@ -137,7 +267,8 @@ class MacAllocator:
         """Mark many addresses used at C speed (loading a pool of millions).
 
         Fast when `macs` is ascending and lies in one segment, as the service
-        loads them; anything else goes one by one.
+        loads them: a byte per address for their span only (a temporary), packed to
+        bits with big-integer arithmetic; anything else goes one by one.
         """
         if not macs:
             return
@@ -146,11 +277,19 @@ class MacAllocator:
             for mac in macs:
                 self.claim(mac)
             return
-        fmap = seg.free_map
-        lo, hi = macs[0] - seg.first, macs[-1] - seg.first + 1
-        before = fmap.count(FREE, lo, hi)
-        deque(map(fmap.__setitem__, map(operator.sub, macs, repeat(seg.first)), repeat(USED)), maxlen=0)
-        self._free -= before - fmap.count(FREE, lo, hi)
+        lo = (macs[0] - seg.first) & ~7
+        hi = macs[-1] - seg.first
+        span = ((hi - lo) | 7) + 1                      # whole bytes of the bitmap
+        used = bytearray(span)                          # 1 = claimed now, one byte per address
+        deque(map(used.__setitem__, map(operator.sub, macs, repeat(seg.first + lo)), repeat(1)), maxlen=0)
+        packed = 0
+        for k in range(8):                              # byte k of every 8 -> bit k of one byte
+            packed |= _bits(used[k::8]) << k
+        a, b = lo >> 3, (lo + span) >> 3
+        old = _bits(seg.free_map[a:b])
+        new = old & ~packed
+        seg.free_map[a:b] = new.to_bytes(b - a, "little")
+        self._free -= old.bit_count() - new.bit_count()
 
     def segments(self) -> list[MacRange]:
         """The unicast parts of the ranges: the only addresses handed out."""
@@ -162,8 +301,10 @@ class MacAllocator:
             self._custom.discard(mac)
             return
         pos = mac - seg.first
-        if seg.free_map[pos] == USED:
-            seg.free_map[pos] = FREE
+        b = seg.free_map[pos >> 3]
+        bit = 1 << (pos & 7)
+        if not b & bit:
+            seg.free_map[pos >> 3] = b | bit
             self._free += 1
 
     # -- changing the ranges -----------------------------------------------------------------
@@ -173,8 +314,7 @@ class MacAllocator:
         for seg in self._segments:
             lo, hi = max(seg.first, r.first), min(seg.last, r.last)
             if lo <= hi:
-                part = seg.free_map[lo - seg.first:hi - seg.first + 1]
-                n += len(part) - part.count(FREE)
+                n += (hi - lo + 1) - seg.free_bits(lo - seg.first, hi - seg.first).bit_count()
         return n
 
     def add_range(self, r: MacRange) -> None:
@@ -198,9 +338,9 @@ class MacAllocator:
             for old in old_segments:
                 lo, hi = max(new.first, old.first), min(new.last, old.last)
                 if lo <= hi:
-                    new.free_map[lo - new.first:hi - new.first + 1] = old.free_map[lo - old.first:hi - old.first + 1]
+                    new.set_bits(lo - new.first, hi - new.first, old.free_bits(lo - old.first, hi - old.first))
         customs, self._custom = self._custom, set()
-        self._free = sum(s.size - s.free_map.count(USED) for s in self._segments)
+        self._free = sum(s.free_count() for s in self._segments)
         for mac in customs:
             self.claim(mac)
         self._cursor = self._position_at_or_after(cursor_mac)

@@ -28,8 +28,10 @@ from typing import Callable
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from virtfleet import macaddr
+from virtfleet import macaddr, rules
 from virtfleet.macaddr import format_mac
+
+from virtfleet.errors import shown
 
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from ..macpool.allocator import MacAllocator, PoolExhausted
@@ -105,6 +107,24 @@ def forget_cache() -> None:
     """Drop every cached pool (tests simulating a fresh manager process)."""
     with _caches_lock:
         _caches.clear()
+
+
+def forget_pool(conn: psycopg.Connection, pool: PoolRecord) -> None:
+    """Free a deleted pool's allocator: up to 2 MiB per range, kept for the process's life otherwise."""
+    with _caches_lock:
+        _caches.pop(_key(conn, pool), None)
+
+
+def cached_pools() -> int:
+    """How many pools this process holds an allocator for."""
+    with _caches_lock:
+        return len(_caches)
+
+
+def _ranges_within_limit(ranges: list[MacRange], field: str) -> list[MacRange]:
+    merged = merged_within_limit(ranges, field)
+    rules.count_within(len(merged), rules.MAX_RANGES_PER_POOL, field, "ranges (after merging) per MAC pool")
+    return merged
 
 
 # -- what vNICs call, inside the caller's transaction ------------------------------------------
@@ -260,7 +280,7 @@ def _view(conn: psycopg.Connection, pool: PoolRecord) -> PoolView:
 
 def _check_name(name: str, field: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name or ""):
-        raise InvalidArgument(field, f"{name!r}: 1-63 letters, digits, '_', '.', '-', starting with a letter or digit")
+        raise InvalidArgument(field, f"{shown(name)}: 1-63 letters, digits, '_', '.', '-', starting with a letter or digit")
 
 
 class MacPoolService:
@@ -280,7 +300,7 @@ class MacPoolService:
         def do(conn):
             dc = store.datacenter_id(conn, datacenter or "Default")
             store.insert_pool(conn, name=name, datacenter_id=dc, allow_duplicates=allow_duplicates,
-                              ranges=merged_within_limit(ranges, "pool.ranges"))
+                              ranges=_ranges_within_limit(ranges, "pool.ranges"))
             return _view(conn, store.get_pool(conn, name, datacenter or "Default"))
         return self._run(do)
 
@@ -300,12 +320,13 @@ class MacPoolService:
                 raise FailedPrecondition(f"MAC pool {name!r} is used by {len(c.clusters)} cluster(s): "
                                          f"{', '.join(c.clusters)}; move them to another pool first")
             store.delete_pool(conn, pool.id)
+            forget_pool(conn, pool)     # before the commit: a rollback only costs a reload
         self._run(do)
 
     def add_range(self, name: str, r: MacRange, datacenter: str = "") -> PoolView:
         def do(conn):
             pool = store.get_pool(conn, name, datacenter or "Default", lock="FOR UPDATE")
-            store.replace_ranges(conn, pool.id, merged_within_limit([*pool.ranges, r], "range"))
+            store.replace_ranges(conn, pool.id, _ranges_within_limit([*pool.ranges, r], "range"))
             return _view(conn, store.get_pool_by_id(conn, pool.id))
         return self._run(do)
 

@@ -107,10 +107,10 @@ class NetworkService:
 
     def create(self, *, name: str, datacenter: str, vlan: int, mtu: int, vm_network: bool,
                description: str) -> NetworkRecord:
-        net = netinput.network_definition(name, vlan, mtu)
+        net = netinput.network_definition(name, vlan, mtu, description=description)
         with self._pool.connection() as conn:
             return net_store.insert_network(conn, name=net.name, datacenter=datacenter or "Default", vlan=net.vlan,
-                                            mtu=net.mtu, vm_network=vm_network, description=description)
+                                            mtu=net.mtu, vm_network=vm_network, description=net.description)
 
     def list(self) -> list[NetworkRecord]:
         with self._pool.connection() as conn:
@@ -132,6 +132,7 @@ class NetworkService:
                    bonds: list[hostnet_pb2.Bond], remove_bonds: list[str], plan: bool,
                    connectivity_timeout_s: int) -> SetupResult:
         """Check, ask the agent, then record: no transaction is open while the agent works."""
+        netinput.setup_limits(len(attach), len(detach), len(bonds), len(remove_bonds), connectivity_timeout_s)
         with self._pool.connection() as conn:
             host = host_store.get_host(conn, host_name)
             networks = {n.name: n for n in net_store.list_networks(conn, host.datacenter)}

@@ -6,6 +6,7 @@ from typing import Sequence
 
 from psycopg_pool import ConnectionPool
 
+from virtfleet import rules
 from virtfleet.errors import InvalidArgument
 
 from ..domain.vmorder import SourceKind, source_guest_order
@@ -45,6 +46,7 @@ class TemplateService:
                nics: Sequence[Vnic] = ()) -> TemplateView:
         """From a VM (its vNICs, without MACs, with the PCI addresses of its first boot) or directly."""
         object_name(name, "template")
+        rules.vm_resources(memory_mib, vcpus, len(nics))
         if from_vm and nics:
             raise InvalidArgument("nics", "a template made from a VM takes the VM's vNICs")
         with self._pool.connection() as conn, conn.transaction():

@@ -120,6 +120,7 @@ class VmService:
     def create(self, *, name: str, cluster: str = "", template: str = "", snapshot: str = "", memory_mib: int = 0,
                vcpus: int = 0, nics: Sequence[Vnic] = (), start: bool = False, host: str = "") -> VmView:
         rules.vm_name(name, "name")
+        rules.vm_resources(memory_mib, vcpus, len(nics))
         if template and snapshot:
             raise InvalidArgument("snapshot", "give a template or a snapshot, not both")
         if (template or snapshot) and nics:

@@ -138,6 +138,72 @@ def default_route(wanted: bool, ipv4: Ipv4Values, field: str) -> bool:
     return wanted
 
 
+# -- limits -------------------------------------------------------------------------------------
+# Every number and list a request carries has a ceiling, checked at both ends by the functions
+# below, so no value reaches libvirt, the kernel or a PostgreSQL `integer` column that would make
+# it allocate without bound, hang or fail with an internal error. A host's own capabilities
+# (libvirt's max vCPUs, its memory) narrow the vCPU and memory limits further on the agent.
+
+PG_INT_MAX = 2**31 - 1          # a PostgreSQL `integer` column
+MAX_VCPUS = 4096                # QEMU's ceiling for any machine type; a host's own is usually lower
+MAX_MEMORY_MIB = 16 * 1024**2   # 16 TiB: the largest x86 host libvirt runs today
+MAX_TIMEOUT_S = 3600            # any wait a call may ask for (stop, connectivity check)
+MAX_DESCRIPTION = 1024          # characters: a note, not a document (1 MiB ones broke `network list`)
+MAX_VNICS_PER_VM = 64           # PCI slots a VM's buses can give vNICs
+MAX_BOND_SLAVES = 64            # ports per bond a request may name
+MAX_ITEMS_PER_REQUEST = 256     # networks, attachments, bonds in one request
+MAX_RANGES_PER_POOL = 32        # MAC ranges (merged): at 2 MiB per whole-OUI range, 64 MiB per pool at most
+
+
+def count_within(count: int, limit: int, field: str, what: str) -> int:
+    """A list's length: `what` says what is counted ("vNICs per VM")."""
+    if count > limit:
+        raise InvalidArgument(field, f"{count} {what}; at most {limit}")
+    return count
+
+
+def int_within(value: int, low: int, high: int, field: str, what: str) -> int:
+    if not low <= value <= high:
+        raise InvalidArgument(field, f"{what} {shown(value)} is outside {low}-{high}")
+    return value
+
+
+def pg_integer(value: int, field: str) -> int:
+    """Any integer stored in an `integer` column: a larger one is the caller's error, not INTERNAL."""
+    return int_within(value, -PG_INT_MAX - 1, PG_INT_MAX, field, "value")
+
+
+def vcpus(value: int, field: str = "vcpus", host_max: int = MAX_VCPUS) -> int:
+    """1 to the smaller of MAX_VCPUS and the host's own ceiling (libvirt's getMaxVcpus)."""
+    return int_within(value, 1, min(MAX_VCPUS, host_max or MAX_VCPUS), field, "vCPU count")
+
+
+def memory_mib(value: int, field: str = "memory_mib", host_max: int = MAX_MEMORY_MIB) -> int:
+    """1 MiB to the smaller of MAX_MEMORY_MIB and the host's memory."""
+    return int_within(value, 1, min(MAX_MEMORY_MIB, host_max or MAX_MEMORY_MIB), field, "memory (MiB)")
+
+
+def timeout_s(value: int, field: str = "timeout_s") -> int:
+    """0 keeps its meaning (the default, or no wait); otherwise at most MAX_TIMEOUT_S."""
+    return int_within(value, 0, MAX_TIMEOUT_S, field, "timeout (s)")
+
+
+def vm_resources(memory: int, cpus: int, vnics: int, field: str = "") -> None:
+    """A VM's sizes as a request gives them; 0 memory or vCPUs means "the default or the source's"."""
+    prefix = f"{field}." if field else ""
+    if memory:
+        memory_mib(memory, f"{prefix}memory_mib")
+    if cpus:
+        vcpus(cpus, f"{prefix}vcpus")
+    count_within(vnics, MAX_VNICS_PER_VM, f"{prefix}nics", "vNICs per VM")
+
+
+def description(text: str, field: str = "description") -> str:
+    if len(text) > MAX_DESCRIPTION:
+        raise InvalidArgument(field, f"is {len(text)} characters long; at most {MAX_DESCRIPTION}")
+    return text
+
+
 DEFAULT_STOP_TIMEOUT_S = 60
 MAX_STOP_TIMEOUT_S = 300   # with the manager's agent timeout on top, still inside a VM claim's 10 minutes
 
