@@ -4,7 +4,7 @@ Translation only: protobuf in -> typed spec -> agent.virt -> protobuf out. Every
 method passes the one manager-only guard and the one error mapping
 (agent.rpc.guard): a bad field travels as a google.rpc.BadRequest field
 violation, so the manager can point at the vNIC and field without parsing text.
-Every method also runs `serving` its request (virtfleet.deadline), so the VM
+Every method also runs as its request's caller (virtfleet.deadline), so the VM
 lifecycle below starts no change for a caller (the manager) that gave up, and
 waits no longer than it does.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import grpc
 
 from virtfleet import rpc, rules
-from virtfleet.deadline import serving
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
@@ -38,45 +37,37 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
         self._hv.close()
 
     @manager_only
-    @serving
     def DefineVm(self, request, context):
         return vm_status_to_proto(lifecycle.define_vm(self._hv, vm_from_proto(request.spec)))
 
     @manager_only
-    @serving
     def StartVm(self, request, context):
         return vm_status_to_proto(lifecycle.start_vm(self._hv, _required(request.name, "name"), request.paused))
 
     @manager_only
-    @serving
     def StopVm(self, request, context):
         timeout = float(rules.stop_timeout(request.timeout_s, "timeout_s"))
         stopped, destroyed = lifecycle.stop_vm(self._hv, _required(request.name, "name"), timeout)
         return vm_pb2.StopVmResponse(vm=vm_status_to_proto(stopped), destroyed=destroyed)
 
     @manager_only
-    @serving
     def DestroyVm(self, request, context):
         return vm_status_to_proto(lifecycle.destroy_vm(self._hv, _required(request.name, "name")))
 
     @manager_only
-    @serving
     def UndefineVm(self, request, context):
         lifecycle.undefine_vm(self._hv, _required(request.name, "name"))
         return vm_pb2.UndefineVmResponse()
 
     @manager_only
-    @serving
     def ListVms(self, request, context):
         return vm_pb2.ListVmsResponse(vms=[vm_status_to_proto(s) for s in lifecycle.list_vms(self._hv)])
 
     @manager_only
-    @serving
     def GetVm(self, request, context):
         return vm_status_to_proto(lifecycle.get_vm(self._hv, _required(request.name, "name")))
 
     @manager_only
-    @serving
     def AttachNic(self, request, context):
         vm = _required(request.vm, "vm")
         if not request.HasField("nic"):
@@ -84,34 +75,28 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
         return vm_status_to_proto(lifecycle.attach_nic(self._hv, vm, nic_from_proto(request.nic)))
 
     @manager_only
-    @serving
     def DetachNic(self, request, context):
         vm, nic = _required(request.vm, "vm"), _required(request.nic, "nic")
         return vm_status_to_proto(lifecycle.detach_nic(self._hv, vm, nic))
 
     @manager_only
-    @serving
     def DefineVirtualNetwork(self, request, context):
         return network_status_to_proto(networks.define_network(self._hv, network_from_proto(request.network)))
 
     @manager_only
-    @serving
     def StartVirtualNetwork(self, request, context):
         return network_status_to_proto(networks.start_network(self._hv, _required(request.name, "name")))
 
     @manager_only
-    @serving
     def DestroyVirtualNetwork(self, request, context):
         return network_status_to_proto(networks.destroy_network(self._hv, _required(request.name, "name")))
 
     @manager_only
-    @serving
     def UndefineVirtualNetwork(self, request, context):
         networks.undefine_network(self._hv, _required(request.name, "name"))
         return vm_pb2.UndefineVirtualNetworkResponse()
 
     @manager_only
-    @serving
     def ListVirtualNetworks(self, request, context):
         return vm_pb2.ListVirtualNetworksResponse(
             networks=[network_status_to_proto(s) for s in networks.list_networks(self._hv)])

@@ -1,14 +1,14 @@
 """VmService: VMs, templates and snapshots for the CLI (one gRPC service, three services behind it).
 
-Every method runs `serving` its request (virtfleet.deadline): the caller's deadline
-reaches the agent calls below without passing through the services' signatures,
-and a request whose caller gave up while it queued is not started.
+Like every servicer, each method runs as its request's caller (translating_errors →
+virtfleet.deadline): the caller's deadline reaches the agent calls below without
+passing through the services' signatures, and a request whose caller gave up while
+it queued is not started.
 """
 from __future__ import annotations
 
 from typing import Iterator
 
-from virtfleet.deadline import serving
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import vms_pb2, vms_pb2_grpc
 
@@ -35,7 +35,6 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
     # -- VMs -----------------------------------------------------------------------------------------
 
     @translating_errors
-    @serving
     def CreateVirtualMachine(self, request, context):
         return vm_message(self._vms.create(
             name=request.name, cluster=request.cluster, template=request.template, snapshot=request.snapshot,
@@ -43,7 +42,6 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
             start=request.start, host=request.host))
 
     @translating_errors
-    @serving
     def CreateVirtualMachines(self, request, context) -> Iterator[vms_pb2.CreateVirtualMachinesProgress]:
         """Streams one message per committed batch (and per started VM); errors end the stream with a status."""
         for p in self._vms.create_many(name=request.name, count=request.count, cluster=request.cluster,
@@ -54,66 +52,54 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
                                                         vms=p.vms, rule=RULE_MESSAGE[p.rule])
 
     @translating_errors
-    @serving
     def ListVirtualMachines(self, request, context):
         return vms_pb2.ListVirtualMachinesResponse(vms=[vm_message(v) for v in self._vms.list()])
 
     @translating_errors
-    @serving
     def GetVirtualMachine(self, request, context):
         return vm_message(self._vms.get(request.name))
 
     @translating_errors
-    @serving
     def StartVirtualMachine(self, request, context):
         return vm_message(self._runtime.start(request.name, host=request.host, paused=request.paused))
 
     @translating_errors
-    @serving
     def StopVirtualMachine(self, request, context):
         return vm_message(self._runtime.stop(request.name, force=request.force, timeout_s=request.timeout_s))
 
     @translating_errors
-    @serving
     def DeleteVirtualMachine(self, request, context):
         return vms_pb2.DeleteVirtualMachineResponse(released_macs=self._vms.delete(request.name))
 
     @translating_errors
-    @serving
     def AddNic(self, request, context):
         return vm_message(self._vnics.add_nic(request.vm, vnic_from_message(request.nic, "nic")))
 
     @translating_errors
-    @serving
     def RemoveNic(self, request, context):
         return vm_message(self._vnics.remove_nic(request.vm, request.nic))
 
     @translating_errors
-    @serving
     def CheckOrder(self, request, context):
         return order_message(self._vms.check_order(request.vm))
 
     # -- templates -----------------------------------------------------------------------------------
 
     @translating_errors
-    @serving
     def CreateTemplate(self, request, context):
         return template_message(self._templates.create(
             name=request.name, from_vm=request.from_vm, datacenter=request.datacenter,
             memory_mib=request.memory_mib, vcpus=request.vcpus, nics=vnics_from_messages(request.nics)))
 
     @translating_errors
-    @serving
     def ListTemplates(self, request, context):
         return vms_pb2.ListTemplatesResponse(templates=[template_message(t) for t in self._templates.list()])
 
     @translating_errors
-    @serving
     def GetTemplate(self, request, context):
         return template_message(self._templates.get(request.name))
 
     @translating_errors
-    @serving
     def DeleteTemplate(self, request, context):
         self._templates.delete(request.name)
         return vms_pb2.DeleteTemplateResponse()
@@ -121,28 +107,23 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
     # -- snapshots -----------------------------------------------------------------------------------
 
     @translating_errors
-    @serving
     def CreateSnapshot(self, request, context):
         return snapshot_message(self._snapshots.create(request.vm, request.name))
 
     @translating_errors
-    @serving
     def ListSnapshots(self, request, context):
         return vms_pb2.ListSnapshotsResponse(snapshots=[snapshot_message(s) for s in self._snapshots.list(request.vm)])
 
     @translating_errors
-    @serving
     def GetSnapshot(self, request, context):
         return snapshot_message(self._snapshots.get(request.name))
 
     @translating_errors
-    @serving
     def RestoreSnapshot(self, request, context):
         view, changes = self._snapshots.restore(request.name)
         return vms_pb2.RestoreSnapshotResponse(vm=vm_message(view), mac_changes=[mac_change_message(c) for c in changes])
 
     @translating_errors
-    @serving
     def DeleteSnapshot(self, request, context):
         self._snapshots.delete(request.name)
         return vms_pb2.DeleteSnapshotResponse()

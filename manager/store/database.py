@@ -41,6 +41,8 @@ from time import monotonic
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from virtfleet.deadline import wait_s as caller_wait_s
+
 from ..errors import ResourceExhausted, Unavailable
 from .migrations import apply_migrations
 
@@ -117,7 +119,8 @@ class FleetPool(ConnectionPool):
             raise self._unreachable(f"the connection was lost ({_reason(err)})") from None
 
     def getconn(self, timeout: float | None = None) -> psycopg.Connection:
-        budget = self.timeout if timeout is None else timeout
+        """A live connection within `timeout` (default `db_wait_s`), or sooner if the caller's deadline is nearer."""
+        budget = caller_wait_s(self.timeout if timeout is None else timeout)
         deadline = monotonic() + budget
         while True:
             left = deadline - monotonic()

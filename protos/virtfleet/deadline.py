@@ -1,7 +1,7 @@
 """The caller of the request being served: its deadline, and whether it is still waiting.
 
 A servicer method runs in one worker thread with its gRPC `context`. `serving`
-makes that context the thread's current caller (a contextvar) for the method's
+(applied to every servicer method by `virtfleet.rpc.translating_errors`) makes that context the thread's current caller (a contextvar) for the method's
 duration, so the code far below it — the manager's agent clients, the agent's
 VM lifecycle — can read the caller's deadline without every service signature
 carrying a context. Outside a request (background work, a test calling a service
@@ -16,14 +16,11 @@ Two uses, one rule each:
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
-import functools
-import inspect
-from typing import Callable, Protocol, TypeVar
+from typing import Iterator, Protocol
 
 from .errors import DeadlineExceeded
-
-F = TypeVar("F", bound=Callable)
 
 MARGIN_S = 0.5          # kept back from a callee's budget: the caller's side records the result and replies
 _NO_DEADLINE_S = 1e9    # grpc reports "no deadline" as a remaining time of centuries
@@ -40,31 +37,20 @@ class Caller(Protocol):
 _CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("virtfleet_caller", default=None)
 
 
-def serving(method: F) -> F:
-    """Servicer methods (unary or streaming): the request's context is the current caller while they run.
+@contextlib.contextmanager
+def serving(context: Caller, what: str) -> Iterator[None]:
+    """While a servicer method runs: its request's context is the current caller.
 
     A request whose caller gave up while it waited for a worker thread is not started.
+    `virtfleet.rpc.translating_errors` wraps every servicer method in this, so no
+    method has to remember it.
     """
-    if inspect.isgeneratorfunction(method):
-        @functools.wraps(method)
-        def streaming(self, request, context):
-            token = _CALLER.set(context)
-            try:
-                check(f"serving {method.__name__}")
-                yield from method(self, request, context)
-            finally:
-                _CALLER.reset(token)
-        return streaming  # type: ignore[return-value]
-
-    @functools.wraps(method)
-    def unary(self, request, context):
-        token = _CALLER.set(context)
-        try:
-            check(f"serving {method.__name__}")
-            return method(self, request, context)
-        finally:
-            _CALLER.reset(token)
-    return unary  # type: ignore[return-value]
+    token = _CALLER.set(context)
+    try:
+        check(f"serving {what}")
+        yield
+    finally:
+        _CALLER.reset(token)
 
 
 def remaining() -> float | None:

@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from . import deadline
 from .errors import BY_CODE, InvalidArgument, VirtfleetError, shown
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,9 @@ def _abort(context: grpc.ServicerContext, err: BaseException, method: str, who: 
 def translating_errors(method: F | None = None, *, who: str = "server") -> F:
     """Servicer methods (unary or streaming) raise VirtfleetError; callers see the mapped status.
 
+    The request is checked at the door first, and while the method runs its caller's deadline
+    is the one every call made on its behalf inherits (virtfleet.deadline).
+
     `context.abort` raises itself, so an abort from inside the method passes through untouched.
     """
 
@@ -152,7 +156,8 @@ def translating_errors(method: F | None = None, *, who: str = "server") -> F:
             def streaming(self, request, context: grpc.ServicerContext):
                 try:
                     _check_arrival(request)
-                    yield from fn(self, request, context)
+                    with deadline.serving(context, name):
+                        yield from fn(self, request, context)
                 except Exception as err:  # noqa: BLE001 - every failure becomes a status
                     if _is_abort(err):
                         raise
@@ -163,7 +168,8 @@ def translating_errors(method: F | None = None, *, who: str = "server") -> F:
         def unary(self, request, context: grpc.ServicerContext):
             try:
                 _check_arrival(request)
-                return fn(self, request, context)
+                with deadline.serving(context, name):
+                    return fn(self, request, context)
             except Exception as err:  # noqa: BLE001 - every failure becomes a status
                 if _is_abort(err):
                     raise
