@@ -17,7 +17,6 @@ printed and named in every failure), `VIRTFLEET_FUZZ_EXAMPLES` scales the exampl
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
