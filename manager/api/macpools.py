@@ -1,6 +1,7 @@
 """MacPoolService: MAC pools and the pool each cluster uses."""
 from __future__ import annotations
 
+from virtfleet import rules
 from virtfleet.macaddr import format_mac
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import macpool_pb2, macpool_pb2_grpc
@@ -31,6 +32,8 @@ class MacPoolServicer(macpool_pb2_grpc.MacPoolServiceServicer):
     @translating_errors
     def CreateMacPool(self, request, context):
         p = request.pool
+        # Counted before any is parsed: a request may not make the manager parse an unbounded list.
+        rules.count_within(len(p.ranges), rules.MAX_RANGES_PER_POOL, "pool.ranges", "ranges per MAC pool")
         ranges = [range_from_message(r, f"pool.ranges[{i}]") for i, r in enumerate(p.ranges)]
         return pool_message(self._pools.create(name=p.name, datacenter=p.datacenter, ranges=ranges,
                                                 allow_duplicates=p.allow_duplicates))

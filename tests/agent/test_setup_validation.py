@@ -229,3 +229,16 @@ def test_a_vlan_without_kernel_8021q_is_failed_precondition_naming_it() -> None:
 
 def test_rule_errors_come_before_capability_errors() -> None:
     refused("bonds[0].mode", features=THIS_KERNEL, bonds=[bond(mode="0")], networks=[net("vm", "bond0", bridged=True)])
+
+
+@pytest.mark.parametrize("request_kw, field", [
+    ({"networks": [net(f"n{i}", "eth1", vlan=i + 1) for i in range(257)]}, "networks"),
+    ({"remove_networks": [f"n{i}" for i in range(257)]}, "remove_networks"),
+    ({"bonds": [bond(f"bond{i}") for i in range(257)]}, "bonds"),
+    ({"remove_bonds": [f"bond{i}" for i in range(257)]}, "remove_bonds"),
+    ({"bonds": [bond(slaves=[f"e{i}" for i in range(65)])]}, "bonds[0].slaves"),
+    ({"connectivity_timeout_s": 2**32 - 1}, "connectivity_timeout_s"),
+])
+def test_list_lengths_and_the_connectivity_wait_are_bounded_as_the_manager_bounds_them(request_kw, field) -> None:
+    """The same virtfleet.rules limits as the manager's door, checked before anything is merged."""
+    assert "at most" in refused(field, **request_kw) or "outside" in refused(field, **request_kw)

@@ -186,3 +186,16 @@ def test_ranges_merging_past_one_oui_are_refused(manager, pools):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in field_violations(err.value)] == ["range"]
     assert _state(manager) == before
+
+
+def test_too_many_ranges_are_counted_before_any_is_parsed(manager, pools):
+    """A list past the limit is refused by its length, even when its items are garbage the parser would name."""
+    from virtfleet import rules
+
+    before = _state(manager)
+    garbage = [macpool_pb2.MacRange(first="not-a-mac")] * (rules.MAX_RANGES_PER_POOL + 1)
+    with pytest.raises(grpc.RpcError) as err:
+        pools.CreateMacPool(macpool_pb2.CreateMacPoolRequest(pool=macpool_pb2.MacPool(name="many", ranges=garbage)))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(err.value)] == ["pool.ranges"]
+    assert _state(manager) == before

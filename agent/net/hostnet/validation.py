@@ -62,7 +62,17 @@ class _Fields:
         return f"bonds[{i}].{attr}" if i is not None else f"bond {name} (running).{attr}"
 
 
+def _check_sizes(request: hostnet_pb2.SetupNetworksRequest) -> None:
+    """The request's lists and its wait, by the limits the manager checks them with (virtfleet.rules)."""
+    for field in ("networks", "remove_networks", "bonds", "remove_bonds"):
+        rules.count_within(len(getattr(request, field)), rules.MAX_ITEMS_PER_REQUEST, field, "items in one request")
+    for i, bond in enumerate(request.bonds):
+        rules.count_within(len(bond.slaves), rules.MAX_BOND_SLAVES, f"bonds[{i}].slaves", "slaves in one bond")
+    rules.timeout_s(request.connectivity_timeout_s, "connectivity_timeout_s")
+
+
 def _check_request(request: hostnet_pb2.SetupNetworksRequest, running: hostnet_pb2.HostNetworkConfig) -> None:
+    _check_sizes(request)
     seen: set[str] = set()
     for i, att in enumerate(request.networks):
         rules.device_name(att.network, f"networks[{i}].network", "network")
