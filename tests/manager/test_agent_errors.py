@@ -8,10 +8,8 @@ judge them (its NICs, its kernel, bonding under a VM bridge).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +17,9 @@ import grpc
 import pytest
 
 from manager.service.networks import admin_field
-from tests.fixtures.agent_process import start_agent
+from tests.fixtures.agent_process import enrolled_agent
 from tests.fixtures.netns import plug_nics
-from virtfleet.enroll import make_key_and_csr
 from virtfleet.rpc import field_violations
-from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, fleet_pb2, hostnet_pb2
 
 CLI = str(Path(sys.executable).with_name("virtfleet"))
@@ -49,19 +45,8 @@ def host(manager, netns_factory) -> Iterator[str]:
         pytest.skip("the agent runs in a network namespace (root)")
     ns = netns_factory()
     plug_nics(ns, netns_factory(), 3)
-    root = Path(tempfile.mkdtemp(prefix="vft-agent-"))  # short: a unix socket path has 107 bytes
-    sock = root / "agent.sock"
-    key, csr = make_key_and_csr("host1")
-    enrolled = manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(
-        name="host1", address="192.0.2.11", csr_pem=csr, endpoint=f"unix://{sock}"))
-    TlsMaterial(enrolled.ca_certificate_pem, enrolled.certificate_pem, key).save(root / "pki")
-    proc = start_agent(ns.name, sock, root / "pki", root / "state")
-    try:
+    with enrolled_agent(manager, ns.name):
         yield "host1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _setup(manager, **request) -> grpc.RpcError:

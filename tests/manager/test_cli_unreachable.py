@@ -7,20 +7,15 @@ relayed by the manager is the agent's, not the manager's.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.agent_process import start_agent
+from tests.fixtures.agent_process import enrolled_agent
 from tests.fixtures.netns import plug_nics
-from virtfleet.enroll import make_key_and_csr
-from virtfleet.tls import TlsMaterial
-from virtfleet.v1 import fleet_pb2
 
 CLI = str(Path(sys.executable).with_name("virtfleet"))
 
@@ -34,25 +29,12 @@ def test_an_agent_that_is_down_is_named_and_the_manager_is_not_blamed(manager, n
         pytest.skip("the agent runs in a network namespace (root)")
     ns = netns_factory()
     plug_nics(ns, netns_factory(), 1)
-    root = Path(tempfile.mkdtemp(prefix="vft-agent-"))  # short: a unix socket path has 107 bytes
-    sock = root / "agent.sock"
-    key, csr = make_key_and_csr("host1")
-    enrolled = manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(
-        name="host1", address="192.0.2.11", csr_pem=csr, endpoint=f"unix://{sock}"))
-    TlsMaterial(enrolled.ca_certificate_pem, enrolled.certificate_pem, key).save(root / "pki")
-    proc = start_agent(ns.name, sock, root / "pki", root / "state")
-    try:
+    with enrolled_agent(manager, ns.name) as proc:
         served = _cli(manager.target, "host", "setup-management", "host1", "--plan")
         assert served.returncode == 0, served.stderr
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=20)
-
         done = _cli(manager.target, "host", "setup-management", "host1", "--plan")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=20)
-        shutil.rmtree(root, ignore_errors=True)
     print(done.stderr)
     assert done.returncode == 1
     assert "error: UNAVAILABLE: the agent of host host1 is unreachable" in done.stderr, done.stderr
