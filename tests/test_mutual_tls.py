@@ -104,6 +104,17 @@ def test_a_client_certificate_that_is_not_the_managers_is_denied(pki, agent_sock
         _call(agent_socket, creds)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "manager" in err.value.details()
+    # and a request it could probe the agent's checks with is denied before any check reads it
+    with grpc.secure_channel(f"unix://{agent_socket}", creds,
+                             options=[("grpc.ssl_target_name_override", "host1")]) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            agent_pb2_grpc.AgentServiceStub(channel).SetupManagementNetwork(
+                agent_pb2.SetupManagementNetworkRequest(nic="eth0\x00"), timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        raw = channel.unary_unary("/virtfleet.v1.AgentService/GetNetworkState")
+        with pytest.raises(grpc.RpcError) as err:
+            raw(b"\xff\xff\xff", timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_manager_refuses_an_agent_whose_certificate_names_another_host(pki, agent_socket):

@@ -37,18 +37,25 @@ def manager_only(method: F) -> F:
         return _async_streaming(method)  # type: ignore[return-value]
     if inspect.iscoroutinefunction(method):
         return _async_unary(method)  # type: ignore[return-value]
+    translated = translating_errors(method, who=WHO)
     if inspect.isgeneratorfunction(method):
         @functools.wraps(method)
         def streaming(self, request, context):
-            check_manager(context)
-            yield from method(self, request, context)
-        return translating_errors(streaming, who=WHO)  # type: ignore[return-value]
+            _refuse_others(context)
+            yield from translated(self, request, context)
+        return streaming  # type: ignore[return-value]
 
     @functools.wraps(method)
     def unary(self, request, context):
-        check_manager(context)
-        return method(self, request, context)
-    return translating_errors(unary, who=WHO)  # type: ignore[return-value]
+        _refuse_others(context)
+        return translated(self, request, context)
+    return unary  # type: ignore[return-value]
+
+
+def _refuse_others(context: grpc.ServicerContext) -> None:
+    """Before anything looks at the request: a caller that is not the manager learns nothing else."""
+    if not is_manager(context):
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, NOT_MANAGER)
 
 
 def _async_unary(method):
