@@ -1,8 +1,10 @@
 """The in-memory allocator agrees with a plain set model, and keeps its promises on its own."""
 from __future__ import annotations
 
+import random
+
 import pytest
-from hypothesis import settings, strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from manager.errors import InvalidArgument
@@ -175,3 +177,50 @@ def test_bulk_claim_agrees_with_one_by_one():
     bulk.claim_many(used[:2])          # claiming again changes nothing
     assert one.usage() == bulk.usage() and all(bulk.is_used(m) for m in used)
     assert one.allocate(5) == bulk.allocate(5)
+
+
+# -- the bitmap search at any fill (the scattered, nearly full case above all) --------------------------
+
+UNICAST = 0x02_00_00_00_00_00
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 6000), shift=st.integers(0, 15), share=st.sampled_from([0.003, 0.01, 0.05, 0.3, 0.9, 1.0]),
+       seed=st.integers(0, 2**32), cursor=st.integers(0, 6000), batches=st.lists(st.integers(1, 900), max_size=8))
+def test_allocation_at_any_fill_hands_out_the_next_free_addresses(size, shift, share, seed, cursor, batches):
+    """Against a list of the free addresses in cursor order: every density, alignment and cursor
+    (sparse bytes with one free bit, bytes with several, wholly free runs, the cursor inside a byte)."""
+    r = MacRange(UNICAST + shift, UNICAST + shift + size - 1)
+    rnd = random.Random(seed)
+    free = sorted(rnd.sample(range(r.first, r.last + 1), max(1, int(size * share))))
+    alloc = MacAllocator([r])
+    alloc.claim_many(sorted(set(range(r.first, r.last + 1)) - set(free)))
+    start = r.first + cursor % size
+    alloc.start_after(start - 1)
+    order = [m for m in free if m >= start] + [m for m in free if m < start]
+    taken = 0
+    for n in batches:
+        if n > len(order) - taken:
+            with pytest.raises(PoolExhausted):
+                alloc.allocate(n)
+            continue
+        assert alloc.allocate(n) == sorted(order[taken:taken + n])
+        taken += n
+    assert alloc.free == len(free) - taken
+    assert all(alloc.is_used(m) for m in order[:taken]) and not any(alloc.is_used(m) for m in order[taken:])
+
+
+def test_a_nearly_full_large_range_hands_out_its_scattered_free_addresses_in_order():
+    """99 % used at random over 2^18 addresses (the bench's case, smaller): several search windows
+    per segment, and the turn past the segment's end."""
+    r = MacRange(UNICAST, UNICAST + (1 << 18) - 1)
+    rnd = random.Random(7)
+    free = sorted(rnd.sample(range(r.first, r.last + 1), r.size // 100))
+    alloc = MacAllocator([r])
+    alloc.claim_many(sorted(set(range(r.first, r.last + 1)) - set(free)))
+    alloc.start_after(free[len(free) // 2] - 1)
+    order = free[len(free) // 2:] + free[:len(free) // 2]
+    got = [m for _ in range(len(free) // 1000) for m in alloc.allocate(1000)]
+    assert sorted(got) == sorted(order[:len(got)]) and got[:1000] == order[:1000]
+    rest = alloc.allocate(alloc.free)
+    assert sorted(got + rest) == free and alloc.free == 0
