@@ -327,8 +327,10 @@ def report(args: argparse.Namespace, mem: dict[str, list[float]], db: dict, fill
         "persisted_99_per_s": round(med(db["at_99"])), "persisted_99_per_s_best": round(max(db["at_99"])),
         "naive_per_s": round(med(db["naive_0"])), "naive_per_s_best": round(max(db["naive_0"])),
         "naive_99_per_s": round(med(db["naive_99"])), "naive_99_per_s_best": round(max(db["naive_99"])),
-        "slowdown_at_99pct": round(max(med(mem_slow), med(db_slow)), 3),
-        "slowdown_at_99pct_best": round(max(min(mem_slow), min(db_slow)), 3),
+        "slowdown_at_99pct": round(med(db_slow), 3),           # persisted: the figure the target is for
+        "slowdown_at_99pct_best": round(min(db_slow), 3),
+        "mem_slowdown_at_99pct": round(med(mem_slow), 3),      # in memory the empty pool is the outlier
+        "mem_slowdown_at_99pct_best": round(min(mem_slow), 3),
         "persisted_vs_naive": round(med(vs_naive_0), 1), "persisted_vs_naive_99": round(med(vs_naive_99), 1),
         "load_s": round(db["load_s"], 2),
         "duplicates": db["duplicates"],
