@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from agent.net.hostnet.validation import validate
+from virtfleet import rules
 from virtfleet.errors import FailedPrecondition, InvalidArgument
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
@@ -232,11 +233,11 @@ def test_rule_errors_come_before_capability_errors() -> None:
 
 
 @pytest.mark.parametrize("request_kw, field", [
-    ({"networks": [net(f"n{i}", "eth1", vlan=i + 1) for i in range(257)]}, "networks"),
-    ({"remove_networks": [f"n{i}" for i in range(257)]}, "remove_networks"),
-    ({"bonds": [bond(f"bond{i}") for i in range(257)]}, "bonds"),
-    ({"remove_bonds": [f"bond{i}" for i in range(257)]}, "remove_bonds"),
-    ({"bonds": [bond(slaves=[f"e{i}" for i in range(65)])]}, "bonds[0].slaves"),
+    ({"networks": [net(f"n{i}", "eth1", vlan=i % 4094 + 1) for i in range(rules.MAX_ITEMS_PER_REQUEST + 1)]}, "networks"),
+    ({"remove_networks": [f"n{i}" for i in range(rules.MAX_ITEMS_PER_REQUEST + 1)]}, "remove_networks"),
+    ({"bonds": [bond(f"bond{i}") for i in range(rules.MAX_ITEMS_PER_REQUEST + 1)]}, "bonds"),
+    ({"remove_bonds": [f"bond{i}" for i in range(rules.MAX_ITEMS_PER_REQUEST + 1)]}, "remove_bonds"),
+    ({"bonds": [bond(slaves=[f"e{i}" for i in range(rules.MAX_BOND_SLAVES + 1)])]}, "bonds[0].slaves"),
     ({"connectivity_timeout_s": 2**32 - 1}, "connectivity_timeout_s"),
 ])
 def test_list_lengths_and_the_connectivity_wait_are_bounded_as_the_manager_bounds_them(request_kw, field) -> None:
