@@ -36,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--figure", required=True, help="the JSON key to compare")
     p.add_argument("--lower-is-better", action="store_true", help="the figure is a time, not a rate")
-    p.add_argument("args", nargs="*", help="arguments for the benchmark (after --)")
-    a = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    a = p.parse_args(argv[:split])
+    a.args = argv[split + 1:]          # everything after `--` goes to the benchmark
     this, other = [], []
     for _ in range(a.rounds):
         this.append(float(run(HERE, a.name, a.args)[a.figure]))
