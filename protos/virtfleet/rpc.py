@@ -215,8 +215,4 @@ def error_from_call(exc: grpc.RpcError, *, field_prefix: str = "", where: str = 
             field, description = violations[0]
             return InvalidArgument(field, description).under(field_prefix)
         return InvalidArgument(field_prefix or "request", message)
-    cls = BY_CODE.get(code)
-    if cls is None:
-        err = VirtfleetError(message)
-        return err
-    return cls(message)
+    return BY_CODE.get(code, VirtfleetError)(message)
