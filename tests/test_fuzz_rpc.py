@@ -20,9 +20,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,8 @@ from google.protobuf.json_format import MessageToDict
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.netns import Namespace
+from tests.fixtures.agent_process import host_pki, start_agent
+from tests.fixtures.netns import Namespace, plug_nics
 from virtfleet.enroll import make_key_and_csr
 from virtfleet.v1 import (agent_pb2, audit_pb2, fleet_pb2, fleet_pb2_grpc, hostnet_pb2, macpool_pb2,
                           macpool_pb2_grpc, vm_pb2, vm_pb2_grpc, vms_pb2, vms_pb2_grpc)
@@ -380,25 +379,12 @@ class FuzzAgent:
     """The real agent process in a lab host's namespace (NICs eth0..eth2), VMs on libvirt's test driver."""
 
     def __init__(self, ns: Namespace, root: Path) -> None:
-        from manager.pki import CertificateAuthority
-        from virtfleet.tls import TlsMaterial
-
         self.ns, self.root = ns, root
-        ca = CertificateAuthority.load_or_create(root / "ca")
-        key, csr = make_key_and_csr("host1")
-        TlsMaterial(ca.cert_pem, ca.sign_agent_csr(csr, "host1", "192.0.2.11"), key).save(root / "agent")
+        manager = host_pki(root)
         self.sock = root / "agent.sock"
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.name, sys.executable, "-m", "agent.main", "--listen", f"unix://{self.sock}",
-             "--pki-dir", str(root / "agent"), "--state-dir", str(root / "state"),
-             "--libvirt-uri", "test:///default"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while not self.sock.exists():
-            assert self.proc.poll() is None, self.proc.stderr.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "agent did not start"
-            time.sleep(0.02)
-        self.channel = grpc.secure_channel(f"unix://{self.sock}", ca.manager_material().channel_credentials(),
+        self.proc = start_agent(ns.name, self.sock, root / "agent", root / "state",
+                                args=["--libvirt-uri", "test:///default"])
+        self.channel = grpc.secure_channel(f"unix://{self.sock}", manager.channel_credentials(),
                                            options=[("grpc.ssl_target_name_override", "host1")])
 
     def alive(self) -> None:
@@ -430,13 +416,8 @@ def fuzz_agent(netns_factory: Callable[[], Namespace], tmp_path: Path) -> Iterat
     if os.geteuid() != 0:
         pytest.skip("the agent runs in a network namespace (root)")
     pytest.importorskip("libvirt", reason="libvirt-python is not installed")
-    ns, switch = netns_factory(), netns_factory()
-    switch.ip("link", "add", "sw", "type", "bridge")
-    switch.ip("link", "set", "sw", "up")
-    for i in range(3):
-        ns.ip("link", "add", f"eth{i}", "type", "veth", "peer", "name", f"port{i}", "netns", switch.name)
-        switch.ip("link", "set", f"port{i}", "master", "sw", "up")
-        ns.ip("link", "set", f"eth{i}", "up")
+    ns = netns_factory()
+    plug_nics(ns, netns_factory(), 3)
     agent = FuzzAgent(ns, tmp_path)
     try:
         yield agent

@@ -29,11 +29,9 @@ from agent.net import crashpoints
 from agent.net.hostnet import persistence
 from agent.net.hostnet.changes import HostNetworks
 from agent.net.report.capabilities import kernel_features
-from manager.pki import CertificateAuthority
+from tests.fixtures.agent_process import host_pki
 from tests.fixtures.netns import Namespace, plug_nics
 from virtfleet import failpoints
-from virtfleet.enroll import make_key_and_csr
-from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the agent runs in a network namespace (root)")]
@@ -51,10 +49,7 @@ CHANGE = hostnet_pb2.SetupNetworksRequest(networks=[RED], remove_networks=["blue
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: Any) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("pki")
-    ca = CertificateAuthority.load_or_create(root / "ca")
-    key, csr = make_key_and_csr("host1")
-    TlsMaterial(ca.cert_pem, ca.sign_agent_csr(csr, "host1", "192.0.2.11"), key).save(root / "agent")
-    return {"root": root, "manager": ca.manager_material()}
+    return {"root": root, "manager": host_pki(root)}
 
 
 @dataclass

@@ -18,11 +18,9 @@ from typing import Any
 import grpc
 import pytest
 
-from manager.pki import CertificateAuthority
-from virtfleet.enroll import make_key_and_csr
-from tests.fixtures.netns import Namespace
+from tests.fixtures.agent_process import host_pki
+from tests.fixtures.netns import Namespace, plug_nics
 from virtfleet.rpc import field_violations
-from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, hostnet_pb2
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the agent runs in a network namespace (root)")]
@@ -31,10 +29,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: Any) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("pki")
-    ca = CertificateAuthority.load_or_create(root / "ca")
-    key, csr = make_key_and_csr("host1")
-    TlsMaterial(ca.cert_pem, ca.sign_agent_csr(csr, "host1", "192.0.2.11"), key).save(root / "agent")
-    return {"root": root, "manager": ca.manager_material()}
+    return {"root": root, "manager": host_pki(root)}
 
 
 class Agent:
@@ -79,13 +74,8 @@ class Agent:
 
 @pytest.fixture
 def agent(netns_factory: Any, pki: dict[str, Any], tmp_path: Path) -> Iterator[Agent]:
-    ns, switch = netns_factory(), netns_factory()
-    switch.ip("link", "add", "sw", "type", "bridge")
-    switch.ip("link", "set", "sw", "up")
-    for i in range(3):
-        ns.ip("link", "add", f"eth{i}", "type", "veth", "peer", "name", f"port{i}", "netns", switch.name)
-        switch.ip("link", "set", f"port{i}", "master", "sw", "up")
-        ns.ip("link", "set", f"eth{i}", "up")
+    ns = netns_factory()
+    plug_nics(ns, netns_factory(), 3)
     agent = Agent(ns, pki, tmp_path / "state")
     agent.start()
     try:
