@@ -14,7 +14,7 @@ from agent.virt.validation import validate_vm as agent_validate_vm
 from manager.api.vnics import vnics_from_messages
 from manager.domain.netinput import host_attachment, network_definition
 from manager.domain.vnic import check_vnics
-from manager.service.vmobjects import object_name
+from virtfleet import rules
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import fleet_pb2, hostnet_pb2, netstate_pb2, vms_pb2
 
@@ -91,7 +91,8 @@ def manager_attachment(nic: str = "eth0", ipv4: hostnet_pb2.Ipv4Config | None = 
 
 @pytest.mark.parametrize("name, ok", VM_NAMES)
 def test_vm_names(name, ok):
-    assert both(lambda: object_name(name, "VM"), lambda: agent_vm(name=name)) == (ok, ok)
+    # the manager's door for VM, template and snapshot names (their services' create) is rules.vm_name
+    assert both(lambda: rules.vm_name(name, "name", "template"), lambda: agent_vm(name=name)) == (ok, ok)
 
 
 @pytest.mark.parametrize("name, ok", VNIC_NAMES)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from virtfleet import rules
 from virtfleet.errors import FailedPrecondition, VirtfleetError
 
 from ..domain import vmorder
@@ -18,7 +19,7 @@ from ..store import vnics as vnic_store
 from ..store.snapshots import SnapshotRecord
 from ..store.vnics import PlacedVnic
 from . import macpools
-from .vmobjects import allocate_macs, check_source_networks, network_id, object_name
+from .vmobjects import allocate_macs, check_source_networks, network_id
 from .vms import VmView, refuse_busy, vm_view
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class SnapshotService:
         self._pool = pool
 
     def create(self, vm_name: str, name: str) -> SnapshotView:
-        object_name(name, "snapshot")
+        rules.vm_name(name, "name", "snapshot")
         with self._pool.connection() as conn, conn.transaction():
             vm = vm_store.get_vm(conn, vm_name, lock=True)
             vnics = [replace(v, host_device=None) for v in vnic_store.vm_vnics(conn, vm.id) if not v.unplugging]

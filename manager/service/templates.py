@@ -15,7 +15,7 @@ from ..store import templates as store
 from ..store import vms as vm_store
 from ..store import vnics as vnic_store
 from ..store.templates import TemplateRecord
-from .vmobjects import DEFAULT_MEMORY_MIB, attached_network_id, object_name
+from .vmobjects import DEFAULT_MEMORY_MIB, attached_network_id
 
 DEFAULT_DATACENTER = "Default"
 
@@ -45,7 +45,7 @@ class TemplateService:
     def create(self, *, name: str, from_vm: str = "", datacenter: str = "", memory_mib: int = 0, vcpus: int = 0,
                nics: Sequence[Vnic] = ()) -> TemplateView:
         """From a VM (its vNICs, without MACs, with the PCI addresses of its first boot) or directly."""
-        object_name(name, "template")
+        rules.vm_name(name, "name", "template")
         rules.vm_resources(memory_mib, vcpus, len(nics))
         if from_vm and nics:
             raise InvalidArgument("nics", "a template made from a VM takes the VM's vNICs")

@@ -11,8 +11,8 @@ from typing import Mapping, Sequence
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from virtfleet import macaddr, rules
-from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, shown
+from virtfleet import macaddr
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound
 
 from ..domain.vmorder import guest_order
 from ..domain.vnic import Vnic, VnicKind
@@ -43,14 +43,6 @@ def read_vm_view(pool: ConnectionPool, name: str) -> VmView:
     """The VM as a reply shows it, read on a connection of its own (after a change is recorded)."""
     with pool.connection() as conn:
         return vm_view(conn, name)
-
-
-def object_name(name: str, what: str) -> str:
-    """Templates and snapshots follow the VM name rule (one database domain holds all three)."""
-    try:
-        return rules.vm_name(name, "name")
-    except InvalidArgument:
-        raise InvalidArgument("name", f"{what} name {shown(name)}: {rules.VM_NAME_RULE}") from None
 
 
 def allocate_macs(conn: psycopg.Connection, cluster_id: int, count: int) -> list[str]:

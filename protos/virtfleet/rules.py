@@ -58,9 +58,10 @@ def mtu(value: int, field: str = "mtu") -> int:
     return value
 
 
-def vm_name(name: str, field: str = "name") -> str:
+def vm_name(name: str, field: str = "name", what: str = "VM") -> str:
+    """Also templates' and snapshots' names (`what`): one database domain holds all three."""
     if not _VM_NAME.fullmatch(name or ""):
-        raise InvalidArgument(field, f"VM name {shown(name)}: {VM_NAME_RULE}")
+        raise InvalidArgument(field, f"{what} name {shown(name)}: {VM_NAME_RULE}")
     return name
 
 
