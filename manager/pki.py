@@ -17,9 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from virtfleet.enroll import key_pem, new_key, subject
+from virtfleet.errors import InvalidArgument
 from virtfleet.tls import MANAGER_COMMON_NAME, TlsMaterial
-
-from .errors import InvalidArgument
 
 CA_KEY = "ca-key.pem"
 CA_CERT = "ca.pem"

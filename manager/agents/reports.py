@@ -15,7 +15,8 @@ from collections.abc import Callable
 from google.protobuf.json_format import MessageToDict
 from psycopg_pool import ConnectionPool
 
-from ..errors import Unavailable
+from virtfleet.errors import Unavailable
+
 from ..store import hosts as host_store
 from .states import HostState, HostStates
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from virtfleet.errors import InvalidArgument
 from virtfleet.tls import DEFAULT_AGENT_PORT
-
-from ..errors import InvalidArgument
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOST_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")

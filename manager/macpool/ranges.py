@@ -4,9 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from virtfleet.errors import InvalidArgument
 from virtfleet.macaddr import MAX_MAC, MULTICAST_BIT, format_mac, parse_field
-
-from ..errors import InvalidArgument
 
 # A whole OUI: the largest range one pool range may hold (its bitmap is 16 MiB).
 MAX_RANGE_SIZE = 1 << 24

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound
 from virtfleet.v1 import agent_pb2, fleet_pb2, hostnet_pb2
 
 from ..agents import AgentClients, HostMonitor
@@ -23,7 +24,6 @@ from ..audit import CATEGORIES, Finding, audit, filter_findings
 from ..audit.inputs import FleetInput, HostInput, NicOrderInput, VnicInput
 from ..domain.vmorder import SourceNic
 from ..domain.vnic import VnicKind
-from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store import audit as audit_store
 from ..store import hosts as host_store
 from ..store import networks as net_store

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from google.protobuf.json_format import MessageToDict, ParseDict
 from psycopg_pool import ConnectionPool
 
+from virtfleet.errors import InvalidArgument, Unavailable
 from virtfleet.v1 import agent_pb2, netstate_pb2
 
 from ..agents import AgentClients, HostMonitor
 from ..domain.hostinput import check_address, check_host_name, endpoint_for
-from ..errors import InvalidArgument, Unavailable
 from ..pki import CertificateAuthority, fingerprint
 from ..store import hosts as host_store
 from ..store.database import DatabaseUnreachable

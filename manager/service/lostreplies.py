@@ -36,11 +36,11 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
+from virtfleet.errors import VirtfleetError
 from virtfleet.v1 import agent_pb2, hostnet_pb2
 
 from ..agents import AgentClients, HostMonitor
 from ..agents.states import HostState
-from ..errors import VirtfleetError
 from ..store import hosts as host_store
 from ..store import networks as net_store
 from ..store.networks import AttachmentRecord, BondRecord, NetworkRecord

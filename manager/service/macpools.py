@@ -29,11 +29,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from virtfleet import macaddr, rules
+from virtfleet.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, shown
 from virtfleet.macaddr import format_mac
 
-from virtfleet.errors import shown
-
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from ..macpool.allocator import MacAllocator, PoolExhausted
 from ..macpool.ranges import MacRange, gaps, merged_within_limit, overlaps, subtract_range, unicast_count
 from ..store import macpools as store

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from google.protobuf.json_format import ParseDict
 from psycopg_pool import ConnectionPool
 
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from virtfleet.hostnet.netcompare import compare_attachment
 from virtfleet.v1 import fleet_pb2, hostnet_pb2, netstate_pb2
 
 from ..agents import AgentClients, HostMonitor
 from ..domain import netinput
-from ..errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from ..store import hosts as host_store
 from ..store import networks as net_store
 from ..store.hosts import HostRecord

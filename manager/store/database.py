@@ -42,8 +42,8 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from virtfleet.deadline import wait_s as caller_wait_s
+from virtfleet.errors import ResourceExhausted, Unavailable
 
-from ..errors import ResourceExhausted, Unavailable
 from .migrations import apply_migrations
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from ..errors import AlreadyExists, NotFound
+from virtfleet.errors import AlreadyExists, NotFound
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from ..errors import AlreadyExists, NotFound
+from virtfleet.errors import AlreadyExists, NotFound
+
 from ..macpool.ranges import MacRange
 
 

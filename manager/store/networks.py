@@ -7,7 +7,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from ..errors import AlreadyExists, FailedPrecondition, NotFound
+from virtfleet.errors import AlreadyExists, FailedPrecondition, NotFound
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ from typing import Sequence
 import psycopg
 from psycopg.rows import class_row
 
+from virtfleet.errors import AlreadyExists, InvalidArgument, NotFound
+
 from ..domain.vmorder import SourceKind
 from ..domain.vnic import Vnic
-from ..errors import AlreadyExists, InvalidArgument, NotFound
 from . import vnics
 
 

@@ -21,7 +21,7 @@ from typing import NamedTuple, Sequence
 import psycopg
 from psycopg.rows import class_row
 
-from ..errors import AlreadyExists, InvalidArgument, NotFound
+from virtfleet.errors import AlreadyExists, InvalidArgument, NotFound
 
 CLAIM_LIFETIME = "10 minutes"   # longer than any agent call of a runtime change (DefineVm + StartVm, a guest shutdown)
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from manager.errors import ResourceExhausted
 from manager.store.database import DatabaseUnreachable, FleetPool
+from virtfleet.errors import ResourceExhausted
 
 
 @pytest.fixture

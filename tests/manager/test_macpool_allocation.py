@@ -7,11 +7,11 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from manager.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from manager.macpool.ranges import MacRange
 from manager.service import macpools
 from manager.service.macpools import MacPoolService, allocate_macs, claim_mac, pool_for_cluster, release_macs
 from manager.store.migrations import apply_migrations
+from virtfleet.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 
 BASE = 0x02_00_00_00_10_00
 
@@ -274,7 +274,7 @@ def test_moving_a_cluster_away_from_macs_it_shares_is_refused(db, service):
         claim_mac(conn, other, mac)
         conn.commit()
     before = _leases(db)
-    from manager.errors import FailedPrecondition
+    from virtfleet.errors import FailedPrecondition
     with pytest.raises(FailedPrecondition) as err:
         service.set_cluster_pool("other", "second")
     assert "shares with other clusters" in err.value.message

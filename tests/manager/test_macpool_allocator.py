@@ -4,12 +4,13 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from manager.errors import InvalidArgument
 from manager.macpool.allocator import MacAllocator, PoolExhausted, RangeInUse
-from manager.macpool.ranges import (MacRange, check_range, merge_ranges, unicast_count, unicast_segments)
+from manager.macpool.ranges import MacRange, check_range, merge_ranges, unicast_count, unicast_segments
+from virtfleet.errors import InvalidArgument
 from virtfleet.macaddr import format_mac, is_multicast, parse_field, unicast_field
 
 # Small ranges around the unicast/multicast boundary at 01:00:00:00:00:00, so sequences

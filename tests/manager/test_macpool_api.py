@@ -5,8 +5,8 @@ import grpc
 import psycopg
 import pytest
 
-from virtfleet.rpc import field_violations
 from manager.service import macpools
+from virtfleet.rpc import field_violations
 from virtfleet.v1 import macpool_pb2, macpool_pb2_grpc
 
 A = "02:00:00:00:10:00"
@@ -170,7 +170,7 @@ def test_exhausted_pool_is_resource_exhausted_through_the_api_layer(manager, poo
     _create(pools, ranges=((A, A),))
     pools.SetClusterMacPool(macpool_pb2.SetClusterMacPoolRequest(cluster="Default", mac_pool="lab"))
     _take(manager, "Default", count=1)
-    from manager.errors import ResourceExhausted
+    from virtfleet.errors import ResourceExhausted
     with pytest.raises(ResourceExhausted) as err:
         _take(manager, "Default", count=1)
     assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED

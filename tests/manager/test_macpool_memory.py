@@ -7,13 +7,13 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from manager.errors import InvalidArgument
 from manager.macpool.allocator import MacAllocator
 from manager.macpool.ranges import MacRange
 from manager.service import macpools
 from manager.service.macpools import MacPoolService, allocate_macs
 from manager.store.migrations import apply_migrations
 from virtfleet import rules
+from virtfleet.errors import InvalidArgument
 
 OUI = 1 << 24
 

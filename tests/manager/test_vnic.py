@@ -5,11 +5,20 @@ import pytest
 
 from manager.api.vnics import vnic_from_message, vnic_message
 from manager.domain.vmorder import guest_order, source_guest_order
-from manager.domain.vnic import (DirectMode, PciAddress, Qbg, Qbh, Vnic, VnicKind, attachment_kind, check_vnic,
-                                 check_vnics)
-from manager.errors import InvalidArgument
+from manager.domain.vnic import (
+    DirectMode,
+    PciAddress,
+    Qbg,
+    Qbh,
+    Vnic,
+    VnicKind,
+    attachment_kind,
+    check_vnic,
+    check_vnics,
+)
 from manager.service.vms import bulk_names
 from manager.service.vnic_messages import agent_vnic, attach_violation, pci_message, runtime, spec_violation
+from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vms_pb2
 
 
