@@ -76,30 +76,32 @@ def _free_addresses(part: bytearray, base: int, need: int) -> list[int]:
 
     Sparse (a nearly full pool): the bytes with a free bit become b"\\n", the others b" ", and
     `splitlines(True)` cuts the bitmap after each free byte; `accumulate` turns the pieces'
-    lengths into byte positions, and each byte's lowest free bit comes from a translate that
-    drops the used bytes — all C loops, three of them per address. The few bytes with more
+    lengths into byte positions, and each byte's lowest free bit comes from the free bytes
+    alone (the used ones deleted once, then small translates) — all C loops. The pieces are
+    cut from `bytes`, not a bytearray: one allocation each, which is most of the cost. The few bytes with more
     than one free bit add their other bits in Python, merged in by one sort. Dense: the bytes
     are unpacked to one byte per bit and `compress` walks them.
     """
-    several = part.translate(_SEVERAL, b"\0")         # per byte with a free bit: 1 if it has more
+    free = part.translate(None, b"\0")                # the bytes with a free bit, in order
+    several = free.translate(_SEVERAL)                 # per such byte: 1 if it has more than one
     multi = several.count(1)
     if multi * 4 > len(several):                       # dense: one byte per bit, walked in order
         unpacked = bytearray(len(part) << 3)
         for k in range(8):
             unpacked[k::8] = part.translate(_BIT[k])
         return list(islice(compress(range(base, base + len(unpacked)), unpacked), need))
-    lines = part.translate(_NEWLINE).splitlines(True)  # each ends with a free byte (but maybe the last)
-    byte_of = accumulate(map(len, lines), initial=(base >> 3) - 1)
-    next(byte_of)                                      # (base >> 3) + position, per free byte
-    lowest = part.translate(_LOWEST_PLUS[base & 7], b"\0")   # zip stops here: the last line drops
+    lines = bytes(part).translate(_NEWLINE).splitlines(True)   # each ends with a free byte (but maybe
+    byte_of = accumulate(map(len, lines), initial=(base >> 3) - 1)   # the last); bytes, not bytearray:
+    next(byte_of)                                      # one allocation per piece. (base >> 3) + position
+    lowest = free.translate(_LOWEST_PLUS[base & 7])    # zip stops here: the last line drops
     found = list(islice(map(operator.add, map(operator.lshift, byte_of, repeat(3)), lowest), need))
     if multi:                                          # their other free bits
         more = []
         i = several.find(1, 0, len(found))
         while i != -1:
-            low = found[i]
-            bits = _BITS[part[(low - base) >> 3]]
-            more.extend([low - bits[0] + bit for bit in bits[1:]])
+            bits = _BITS[free[i]]
+            low = found[i] - bits[0]
+            more.extend([low + bit for bit in bits[1:]])
             i = several.find(1, i + 1, len(found))
         if more:
             found += more
@@ -225,14 +227,18 @@ class MacAllocator:
         if index >= len(self._segments):
             index, offset = 0, 0
         per_byte = 1.1 * self.total / (8 * self._free)   # bitmap bytes per free address, about
+        wrapped = False
         while len(found) < count:
             seg = self._segments[index]
             offset = self._take(seg, offset, count - len(found), found, per_byte)
             if len(found) < count or offset >= seg.size:
-                index, offset = (index + 1) % len(self._segments), 0
+                index, offset = index + 1, 0
+                if index == len(self._segments):
+                    index, wrapped = 0, True
         self._cursor = (index, offset)
         self._free -= count
-        found.sort()
+        if wrapped:                       # segments ascend and each is taken in order: only a wrap unsorts
+            found.sort()
         return found
 
     @staticmethod
