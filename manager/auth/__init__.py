@@ -1,0 +1,1 @@
+"""Who is calling the fleet API, and what their role lets them do."""
