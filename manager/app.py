@@ -9,6 +9,8 @@ from psycopg_pool import ConnectionPool
 from .agents import AgentClients, HostMonitor
 from .config import ManagerConfig
 from .pki import CertificateAuthority
+from .auth.sessions import SessionBook
+from .service.admins import AdminService
 from .service.audit import AuditService
 from .service import macpools
 from .service.hosts import HostService
@@ -37,6 +39,8 @@ class ManagerApp:
     vnics: VnicService
     templates: TemplateService
     snapshots: SnapshotService
+    admins: AdminService
+    sessions: SessionBook      # unix-socket logins (manager/auth/login.py)
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -52,7 +56,8 @@ class ManagerApp:
         vm_runtime = VmRuntime(pool, agents)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
                    vms=VmService(pool, vm_runtime), vm_runtime=vm_runtime, vnics=VnicService(pool, agents),
-                   templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool))
+                   templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool),
+                   admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s))
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, and the periodic audit."""

@@ -11,7 +11,9 @@ DEFAULT_CONFIG = Path("/etc/virtfleet/manager.toml")
 @dataclass(frozen=True)
 class ManagerConfig:
     dsn: str = "dbname=virtfleet"
-    listen: str = "/run/virtfleet/manager.sock"   # unix socket of the fleet API (file permissions guard it)
+    # unix socket of the fleet API, mode 0666: each call's caller is identified (uid via `<listen>.login`)
+    # and authorized by role, so the socket's file permissions are no longer the access control
+    listen: str = "/run/virtfleet/manager.sock"
     pki_dir: Path = Path("/etc/pki/virtfleet")
     log_level: str = "INFO"
     agent_timeout_s: float = 30.0
@@ -20,6 +22,11 @@ class ManagerConfig:
     host_unreachable_after_s: float = 30.0   # a host silent this long (agents heartbeat at a third of it) is unreachable
     db_connect_timeout_s: int = 2            # a connection attempt to PostgreSQL gives up after this (libpq: at least 2)
     db_wait_s: float = 10.0                  # a call waits this long for a busy pool's connection (RESOURCE_EXHAUSTED after)
+    fleet_listen: str = ""                   # remote fleet API, TLS + admin client certificates ("[::]:54322"); "" off
+    admin_group: str = "virtfleet-admin"     # local users in this group (and root) are admins on the unix socket
+    operator_group: str = "virtfleet-operator"
+    auditor_group: str = "virtfleet-auditor"
+    session_ttl_s: float = 600.0             # a unix-socket login lasts this long (groups are re-read at the next)
     vm_changes_max: int = 12                 # VM starts/stops waiting on agents at once (of 16 API workers); more: RESOURCE_EXHAUSTED
 
     @classmethod
@@ -38,4 +45,4 @@ class ManagerConfig:
                        host_unreachable_after_s=float(cfg.host_unreachable_after_s),
                        audit_interval_s=float(cfg.audit_interval_s),
                        db_connect_timeout_s=int(cfg.db_connect_timeout_s), db_wait_s=float(cfg.db_wait_s),
-                       vm_changes_max=int(cfg.vm_changes_max))
+                       vm_changes_max=int(cfg.vm_changes_max), session_ttl_s=float(cfg.session_ttl_s))

@@ -24,6 +24,8 @@ CA_KEY = "ca-key.pem"
 CA_CERT = "ca.pem"
 MANAGER_KEY = "manager-key.pem"
 MANAGER_CERT = "manager.pem"
+MANAGER_SERVER_KEY = "manager-server-key.pem"    # the remote fleet API's TLS server certificate
+MANAGER_SERVER_CERT = "manager-server.pem"
 AGENT_CERT_DAYS = 5 * 365
 CA_DAYS = 10 * 365
 
@@ -100,6 +102,41 @@ class CertificateAuthority:
         if address:
             sans.append(x509.IPAddress(ipaddress.ip_address(address)))
         return self._issue(csr.public_key(), host_name, sans, ExtendedKeyUsageOID.SERVER_AUTH)
+
+    def sign_admin_csr(self, csr_pem: bytes, admin_name: str) -> bytes:
+        """A client certificate for the remote fleet API, named for the admin whatever the CSR asked for."""
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError as exc:
+            raise InvalidArgument("csr_pem", f"not a PEM certificate signing request: {exc}") from None
+        if not csr.is_signature_valid:
+            raise InvalidArgument("csr_pem", "the request's signature does not match its key")
+        return self._issue(csr.public_key(), admin_name, [], ExtendedKeyUsageOID.CLIENT_AUTH)
+
+    def manager_server_material(self, names: list[str]) -> TlsMaterial:
+        """The remote fleet API's server certificate: CN and DNS name virtfleet-manager (what clients verify,
+        whatever address they used) plus `names` (host names and addresses); remade when `names` grow."""
+        key_path, cert_path = self.pki_dir / MANAGER_SERVER_KEY, self.pki_dir / MANAGER_SERVER_CERT
+        sans: list[x509.GeneralName] = [x509.DNSName(MANAGER_COMMON_NAME)]
+        for name in names:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(name)))
+            except ValueError:
+                sans.append(x509.DNSName(name))
+        if cert_path.exists() and key_path.exists():
+            have = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            try:
+                covered = set(have.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+            except x509.ExtensionNotFound:
+                covered = set()
+            if set(sans) <= covered:
+                return TlsMaterial(self.cert_pem, cert_path.read_bytes(), key_path.read_bytes())
+        key = new_key()
+        cert = self._issue(key.public_key(), MANAGER_COMMON_NAME, list(dict.fromkeys(sans)),
+                           ExtendedKeyUsageOID.SERVER_AUTH)
+        _write_private(key_path, key_pem(key))
+        cert_path.write_bytes(cert)
+        return TlsMaterial(self.cert_pem, cert, key_pem(key))
 
     def manager_material(self) -> TlsMaterial:
         """The manager's client certificate for calling agents; made once, kept on disk."""

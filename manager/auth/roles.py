@@ -53,6 +53,10 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.MacPoolService/AddMacPoolRange": A,
     "/virtfleet.v1.MacPoolService/RemoveMacPoolRange": A,
     "/virtfleet.v1.MacPoolService/SetClusterMacPool": A,
+    "/virtfleet.v1.AdminService/AddAdmin": A,
+    "/virtfleet.v1.AdminService/ListAdmins": A,         # who holds which certificate is the admins' business
+    "/virtfleet.v1.AdminService/RevokeAdmin": A,
+    "/virtfleet.v1.AdminService/SetAdminRole": A,
     # health and reflection: anyone who may connect (they tell nothing about the fleet)
     "/grpc.health.v1.Health/Check": R,
     "/grpc.health.v1.Health/Watch": R,

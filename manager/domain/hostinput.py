@@ -11,11 +11,12 @@ _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOST_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 
 
-def check_host_name(name: str, field: str = "name") -> str:
+def check_host_name(name: str, field: str = "name", what: str = "host") -> str:
+    """Also admins' names (`what`): both name certificates of the one CA."""
     if not name:
-        raise InvalidArgument(field, "a host name is required")
+        raise InvalidArgument(field, f"a {what} name is required")
     if len(name) > 253 or not _HOST_NAME.match(name):
-        raise InvalidArgument(field, f"{name!r} is not a valid host name (lower-case DNS labels: a-z, 0-9, '-')")
+        raise InvalidArgument(field, f"{name!r} is not a valid {what} name (lower-case DNS labels: a-z, 0-9, '-')")
     return name
 
 
