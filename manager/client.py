@@ -17,6 +17,7 @@ they sit beside the CLI, not below it.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -25,7 +26,10 @@ from pathlib import Path
 
 import grpc
 
+from virtfleet.enroll import make_key_and_csr
 from virtfleet.tls import CA_FILE, CERT_FILE, KEY_FILE, MANAGER_COMMON_NAME
+
+from virtfleet.v1 import admins_pb2, admins_pb2_grpc
 
 from .auth.wire import REQUEST_ID_KEY, SESSION_KEY, login_path, new_request_id
 
@@ -143,8 +147,9 @@ class _Identifying(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
 
 
 def _unauthenticated(outcome) -> bool:
+    """Only a finished call (a blocking one) is looked at: a `.future()` must not be waited for here."""
     try:
-        return outcome.code() == grpc.StatusCode.UNAUTHENTICATED
+        return outcome.done() and outcome.code() == grpc.StatusCode.UNAUTHENTICATED
     except Exception:  # noqa: BLE001 - an outcome that cannot tell is not a refusal
         return False
 
@@ -172,3 +177,27 @@ def open_channel(target: str, *, cert_dir: Path | str | None = None, options: li
         raise LoginFailed(f"cannot read the admin certificate in {d}: {exc.strerror} ({exc.filename})") from None
     opts.append(("grpc.ssl_target_name_override", MANAGER_COMMON_NAME))
     return grpc.intercept_channel(grpc.secure_channel(target, creds, options=opts), _Identifying(None))
+
+
+def save_admin_material(out_dir: Path, ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> None:
+    """ca.pem, cert.pem, key.pem, each 0600 in a 0700 directory: together they are the admin's access."""
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(out_dir, 0o700)
+    for name, data in ((CA_FILE, ca_pem), (CERT_FILE, cert_pem), (KEY_FILE, key_pem)):
+        tmp = out_dir / f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, out_dir / name)
+
+
+def add_admin(channel: grpc.Channel, *, name: str, role: str, out_dir: Path):
+    """The key is made here and never leaves; the manager signs the CSR. Returns the Admin message."""
+    key, csr = make_key_and_csr(name)
+    reply = admins_pb2_grpc.AdminServiceStub(channel).AddAdmin(
+        admins_pb2.AddAdminRequest(name=name, role=role, csr_pem=csr), timeout=30)
+    save_admin_material(out_dir, reply.ca_certificate_pem, reply.certificate_pem, key)
+    return reply.admin

@@ -89,6 +89,8 @@ class LabState:
     postgres_dir: str | None = None   # None when an external DSN is used
     postgres: ProcessId | None = None  # the private cluster's postmaster
     dsn: str = ""
+    fleet_endpoint: str = ""        # HOST:PORT of the manager's remote fleet API (loopback)
+    admin_cert_dir: str = ""        # the lab admin's certificate for it
     hosts: list[LabHost] = field(default_factory=list)
 
     @classmethod
@@ -141,6 +143,10 @@ class LabLayout:
     @property
     def manager_pki(self) -> Path:
         return self.state_dir / "manager-pki"
+
+    @property
+    def admin_cert_dir(self) -> Path:
+        return self.state_dir / "admin-cert"
 
     @property
     def manager_log(self) -> Path:

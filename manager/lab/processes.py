@@ -37,8 +37,9 @@ def spawn(cmd: list[str], log_file: Path) -> int:
     return start(cmd, log_file).pid
 
 
-def manager_command(dsn: str, socket: Path, pki_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "manager.main", "--dsn", dsn, "--listen", str(socket), "--pki-dir", str(pki_dir)]
+def manager_command(dsn: str, socket: Path, pki_dir: Path, fleet_listen: str = "") -> list[str]:
+    return [sys.executable, "-m", "manager.main", "--dsn", dsn, "--listen", str(socket), "--pki-dir", str(pki_dir),
+            *(["--fleet-listen", fleet_listen] if fleet_listen else [])]
 
 
 def agent_command(netns: str, socket: Path, pki_dir: Path, state_dir: Path, libvirt_uri: str = "") -> list[str]:
@@ -121,12 +122,14 @@ def wait_serving(target: str, pid: int, log_file: Path, *, timeout_s: float = 30
     import grpc  # here, not at the top: the lab's supervisor imports this module and needs no gRPC
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from ..client import open_channel   # the manager's socket: log in, as every client does
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not alive(pid):
             raise StartFailed(f"process {pid} exited during start; its log ({log_file}):\n{tail(log_file)}")
         channel = (grpc.secure_channel(target, credentials, options=options or []) if credentials
-                   else grpc.insecure_channel(target))
+                   else open_channel(target))
         with channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)

@@ -26,7 +26,8 @@ def units(state: LabState) -> list[Unit]:
     layout = LabLayout.of(state)
     found = []
     if state.manager is not None:
-        found.append(Unit(MANAGER, manager_command(state.dsn, Path(state.manager_socket), layout.manager_pki),
+        found.append(Unit(MANAGER, manager_command(state.dsn, Path(state.manager_socket), layout.manager_pki,
+                                                    state.fleet_endpoint),
                           layout.manager_log))
     for h in state.hosts:
         if h.agent is not None:

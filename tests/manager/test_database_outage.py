@@ -25,7 +25,8 @@ import pytest
 
 from agent.sim.fleet import FleetSimulator, set_mtu
 from agent.sim.pki import fleet_material
-from manager.api.server import build_server
+from manager.api.listeners import serve
+from manager.client import open_channel
 from manager.app import ManagerApp
 from manager.config import ManagerConfig
 from manager.lab.postgres import PrivateCluster
@@ -75,22 +76,20 @@ def outage() -> Iterator[Outage]:
     cluster = PrivateCluster(root / "pg")
     cluster.init()
     cluster.start(durable=True)
-    app = server = channel = None
+    app = listeners = channel = None
     try:
         cfg = ManagerConfig(dsn=cluster.create_database(), listen=str(root / "manager.sock"), pki_dir=root / "pki",
                             agent_timeout_s=5.0, audit_interval_s=0)
         app = ManagerApp.create(cfg)
-        server, _ = build_server(app, max_workers=16)
-        server.add_insecure_port(f"unix://{cfg.listen}")
-        server.start()
+        listeners = serve(app, cfg, max_workers=16)
         app.start_background()
-        channel = grpc.insecure_channel(f"unix://{cfg.listen}")
+        channel = open_channel(f"unix://{cfg.listen}")
         yield Outage(cluster, app, f"unix://{cfg.listen}", channel)
     finally:
         if channel is not None:
             channel.close()
-        if server is not None:
-            server.stop(grace=None).wait()
+        if listeners is not None:
+            listeners.stop(grace=None)
         if app is not None:
             app.close()
         cluster.stop()
