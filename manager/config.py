@@ -20,6 +20,7 @@ class ManagerConfig:
     host_unreachable_after_s: float = 30.0   # a host silent this long (agents heartbeat at a third of it) is unreachable
     db_connect_timeout_s: int = 2            # a connection attempt to PostgreSQL gives up after this (libpq: at least 2)
     db_wait_s: float = 10.0                  # a call waits this long for a busy pool's connection (RESOURCE_EXHAUSTED after)
+    events_keep_days: int = 400              # audit-trail rows older than this are purged, once a day
     vm_changes_max: int = 12                 # VM starts/stops waiting on agents at once (of 16 API workers); more: RESOURCE_EXHAUSTED
 
     @classmethod
@@ -38,4 +39,4 @@ class ManagerConfig:
                        host_unreachable_after_s=float(cfg.host_unreachable_after_s),
                        audit_interval_s=float(cfg.audit_interval_s),
                        db_connect_timeout_s=int(cfg.db_connect_timeout_s), db_wait_s=float(cfg.db_wait_s),
-                       vm_changes_max=int(cfg.vm_changes_max))
+                       vm_changes_max=int(cfg.vm_changes_max), events_keep_days=int(cfg.events_keep_days))
