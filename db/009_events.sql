@@ -10,7 +10,8 @@
 --   and then only for rows older than that time. The one code path that sets it is purge_events()
 --   (set_config(..., is_local => true): the setting ends with its transaction), which takes the
 --   retention in days (at least 1) and computes the time itself from now(). A `DELETE FROM events`
---   written anywhere else in the manager fails; a purge cannot reach a row younger than a day.
+--   written anywhere else in the manager fails, and the trigger itself refuses a time later than a
+--   day ago: no row younger than a day can be deleted, whoever sets the variable.
 -- This guards against the manager's own code paths and mistakes. A database role that may set
 -- session variables or drop triggers can still erase rows: keeping a copy elsewhere is the answer
 -- to that, not this table.
@@ -41,7 +42,8 @@ CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     purge_before text := current_setting('virtfleet.events_purge_before', true);
 BEGIN
-    IF TG_OP = 'DELETE' AND coalesce(purge_before, '') <> '' AND OLD.at < purge_before::timestamptz THEN
+    IF TG_OP = 'DELETE' AND coalesce(purge_before, '') <> ''
+       AND purge_before::timestamptz <= now() - interval '1 day' AND OLD.at < purge_before::timestamptz THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'events are append-only: % refused (only purge_events() deletes, rows past retention)', TG_OP

@@ -153,7 +153,7 @@ def _field_value(fd: FieldDescriptor, value: Any) -> Any:
         if len(items) > LIST_MAX:
             shown["…"] = f"{len(items) - LIST_MAX} more"
         return shown
-    if fd.label == FieldDescriptor.LABEL_REPEATED:
+    if fd.is_repeated:
         items = [_scalar(fd, v) for v in list(value)[:LIST_MAX]]
         if len(value) > LIST_MAX:
             items.append(f"… {len(value) - LIST_MAX} more")

@@ -103,6 +103,7 @@ class EventRecorder:
         self._written = threading.Condition()    # notified after each stored batch: followers wake
         self._busy = 0                           # rows taken by the writer, not stored yet
         self._closing = False
+        self._flushing = 0                       # callers of flush() waiting: the writer does not wait for more
         self._closed = threading.Event()         # the writer's pause between attempts ends early on close
         self._thread: threading.Thread | None = None
         self.stats = RecorderStats()
@@ -144,12 +145,16 @@ class EventRecorder:
             return not self._queue
         deadline = time.monotonic() + timeout_s
         with self._cond:
+            self._flushing += 1
             self._cond.notify_all()
-            while self._queue or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.05))
+            try:
+                while self._queue or self._busy:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(min(left, 0.05))
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -191,7 +196,7 @@ class EventRecorder:
             if not self._queue:
                 return None
             deadline = time.monotonic() + self._flush_s
-            while len(self._queue) < self._batch_max and not self._closing:
+            while len(self._queue) < self._batch_max and not (self._closing or self._flushing):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
