@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from virtfleet.v1 import events_pb2, events_pb2_grpc
 
-from .output import OUTPUT_OPTION, print_json, print_table
+from .output import OUTPUT_OPTION, print_json
 
 _AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -67,12 +67,9 @@ def event_row(e: events_pb2.Event) -> list[str]:
     return [at, who, short_rpc(e.rpc), obj or "-", e.code, f"{e.duration_ms:.1f}", e.message]
 
 
-COLUMNS = ["TIME", "IDENTITY", "ACTION", "OBJECT", "CODE", "MS", "MESSAGE"]
-
-
 def event_line(e: events_pb2.Event) -> str:
     at, who, action, obj, code, ms, message = event_row(e)
-    return f"{at}  {who}  {action}  {obj}  {code}  {ms} ms" + (f"  {message}" if message else "")
+    return f"{at}  {who}  {action}  {obj}  {code}  {ms} ms" + (f"  — {message}" if message else "")
 
 
 # -- the command -----------------------------------------------------------------------------------
@@ -106,7 +103,8 @@ def events_command(ctx, since, object_, identity, limit, follow, output):
     if not reply.events:
         click.echo("no events")
         return
-    print_table(COLUMNS, (event_row(e) for e in reply.events))
+    for e in reply.events:   # one line each, as a log reads (and greps), the same as --follow
+        click.echo(event_line(e))
 
 
 def _follow(stub: events_pb2_grpc.EventServiceStub, f: events_pb2.EventFilter, output: str) -> None:
