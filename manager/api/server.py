@@ -1,6 +1,7 @@
 """Assemble the manager's gRPC server: fleet API, health and reflection."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
@@ -20,8 +21,10 @@ from .macpools import MacPoolServicer
 from .vms import VmServicer
 
 
-def build_server(app: ManagerApp, *, max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"))
+def build_server(app: ManagerApp, *, max_workers: int = 16,
+                 interceptors: Sequence[grpc.ServerInterceptor] = ()) -> tuple[grpc.Server, health.HealthServicer]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"),
+                         interceptors=list(interceptors))
     rpc.add_service(server, fleet_pb2_grpc.add_FleetServiceServicer_to_server, FleetServicer(app.hosts, app.networks))
     rpc.add_service(server, audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(app.audits))
     rpc.add_service(server, vms_pb2_grpc.add_VmServiceServicer_to_server,
