@@ -12,6 +12,7 @@ from .pki import CertificateAuthority
 from .auth.sessions import SessionBook
 from .service.admins import AdminService
 from .service.audit import AuditService
+from .service.events import EventRecorder, EventService
 from .service import macpools
 from .service.hosts import HostService
 from .service.macpools import MacPoolService
@@ -41,6 +42,8 @@ class ManagerApp:
     snapshots: SnapshotService
     admins: AdminService
     sessions: SessionBook      # unix-socket logins (manager/auth/login.py)
+    events: EventRecorder       # the audit trail's writer: the API's interceptor records every call through it
+    event_log: EventService     # reading and following the trail, and its daily purge
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -48,24 +51,33 @@ class ManagerApp:
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s,
                               vm_changes_max=cfg.vm_changes_max)
-        monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s)
-        networks = NetworkService(pool, agents, monitor)
+        events = EventRecorder(pool)
+        monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s,
+                              record_system=events.record_system)
+        networks = NetworkService(pool, agents, monitor, record_system=events.record_system)
         hosts = HostService(pool, ca, agents, monitor, networks)
-        audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
-        macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)
+        audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
+                              record_system=events.record_system)
+        macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
         vm_runtime = VmRuntime(pool, agents)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
                    vms=VmService(pool, vm_runtime), vm_runtime=vm_runtime, vnics=VnicService(pool, agents),
                    templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool),
-                   admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s))
+                   admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
+
+                   events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days))
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, and the periodic audit."""
+        self.events.start()
+        self.event_log.start_daily_purge()
         self.monitor.start_all()
         self.audits.start_periodic()
 
     def close(self) -> None:
         self.audits.stop()
         self.monitor.stop()
+        self.event_log.stop()
+        self.events.close()
         self.agents.close()
         self.pool.close()

@@ -27,6 +27,7 @@ class ManagerConfig:
     operator_group: str = "virtfleet-operator"
     auditor_group: str = "virtfleet-auditor"
     session_ttl_s: float = 600.0             # a unix-socket login lasts this long (groups are re-read at the next)
+    events_keep_days: int = 400              # audit-trail rows older than this are purged, once a day
     vm_changes_max: int = 12                 # VM starts/stops waiting on agents at once (of 16 API workers); more: RESOURCE_EXHAUSTED
 
     @classmethod
@@ -45,4 +46,5 @@ class ManagerConfig:
                        host_unreachable_after_s=float(cfg.host_unreachable_after_s),
                        audit_interval_s=float(cfg.audit_interval_s),
                        db_connect_timeout_s=int(cfg.db_connect_timeout_s), db_wait_s=float(cfg.db_wait_s),
-                       vm_changes_max=int(cfg.vm_changes_max), session_ttl_s=float(cfg.session_ttl_s))
+                       vm_changes_max=int(cfg.vm_changes_max), session_ttl_s=float(cfg.session_ttl_s),
+                       events_keep_days=int(cfg.events_keep_days))

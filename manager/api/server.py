@@ -1,6 +1,7 @@
 """Assemble the manager's gRPC server: fleet API, health and reflection."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
@@ -9,7 +10,8 @@ from grpc_reflection.v1alpha import reflection
 
 from virtfleet import rpc
 
-from virtfleet.v1 import (admins_pb2, admins_pb2_grpc, audit_pb2, audit_pb2_grpc, fleet_pb2, fleet_pb2_grpc,
+from virtfleet.v1 import (admins_pb2, admins_pb2_grpc, audit_pb2, audit_pb2_grpc, events_pb2, events_pb2_grpc,
+                          fleet_pb2, fleet_pb2_grpc,
                           macpool_pb2, macpool_pb2_grpc, vms_pb2, vms_pb2_grpc)
 
 from ..app import ManagerApp
@@ -17,6 +19,7 @@ from ..auth.context import CallRecorder, Resolver
 from ..auth.interceptor import AuthorizingInterceptor
 from .admins import AdminServicer
 from .audit import AuditServicer
+from .events import EventServicer
 from .fleet import FleetServicer
 from .macpools import MacPoolServicer
 from .vms import VmServicer
@@ -33,13 +36,15 @@ def build_server(app: ManagerApp, *, resolver: Resolver, recorder: CallRecorder 
                     VmServicer(app.vms, app.vm_runtime, app.vnics, app.templates, app.snapshots))
     rpc.add_service(server, macpool_pb2_grpc.add_MacPoolServiceServicer_to_server, MacPoolServicer(app.macpools))
     rpc.add_service(server, admins_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(app.admins))
+    rpc.add_service(server, events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(app.event_log))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,
              reflection.SERVICE_NAME, audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
              vms_pb2.DESCRIPTOR.services_by_name["VmService"].full_name,
              macpool_pb2.DESCRIPTOR.services_by_name["MacPoolService"].full_name,
-             admins_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name]
+             admins_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+             events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name]
     reflection.enable_server_reflection(names, server)
     for name in ("", names[0]):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -57,6 +57,8 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.AdminService/ListAdmins": A,         # who holds which certificate is the admins' business
     "/virtfleet.v1.AdminService/RevokeAdmin": A,
     "/virtfleet.v1.AdminService/SetAdminRole": A,
+    "/virtfleet.v1.EventService/ListEvents": R,
+    "/virtfleet.v1.EventService/FollowEvents": R,
     # health and reflection: anyone who may connect (they tell nothing about the fleet)
     "/grpc.health.v1.Health/Check": R,
     "/grpc.health.v1.Health/Watch": R,

@@ -6,11 +6,12 @@ import logging
 import click
 import grpc
 
-from virtfleet.v1 import admins_pb2_grpc, audit_pb2_grpc, fleet_pb2_grpc, macpool_pb2_grpc, vms_pb2_grpc
+from virtfleet.v1 import admins_pb2_grpc, audit_pb2_grpc, events_pb2_grpc, fleet_pb2_grpc, macpool_pb2_grpc, vms_pb2_grpc
 
 from .admins import admin_group
 from .audit import audit_group
 from .connection import open_channel, resolve_endpoint, show_rpc_errors
+from .events import events_command
 from .hosts import host_group
 from .lab import lab_group
 from .macpools import cluster_group, macpool_group
@@ -58,6 +59,9 @@ class Session:
     def macpools(self) -> macpool_pb2_grpc.MacPoolServiceStub:
         return macpool_pb2_grpc.MacPoolServiceStub(self.channel())
 
+    def events(self) -> events_pb2_grpc.EventServiceStub:
+        return events_pb2_grpc.EventServiceStub(self.channel())
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--manager", envvar="VIRTFLEET_MANAGER", default=None,
@@ -87,6 +91,7 @@ cli.add_command(template_group)
 cli.add_command(snapshot_group)
 cli.add_command(macpool_group)
 cli.add_command(cluster_group)
+cli.add_command(events_command)
 
 
 def main() -> None:
