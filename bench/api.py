@@ -19,92 +19,51 @@ pairs, SetClusterMacPool). The four servers × two mixes take turns for
 bests are reported. Last line: one JSON object; `overhead_unix` is the median
 of 1 - on/off for reads over the unix socket, and so on.
 
-Until the API's own interceptor (manager/auth/interceptor.py) is on this
-branch, "on" uses `PlaceholderInterceptor` below: the role check and the
-recording are the real ones, the identity is not resolved (root on the socket,
-the certificate's CN over TLS, both admin).
+"On" is what `virtfleet-manager` serves (`manager.api.listeners.serve`): the unix
+socket with its login socket (the client logs in once, then sends its session
+token with every call, through `manager.client.open_channel`) and the remote
+API on TCP with an admin certificate. "Off" is `build_server(resolver=None)`:
+the same servicers without the interceptor, on a plain unix socket and a TLS
+port with the same certificates.
 """
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import multiprocessing
 import statistics
 import tempfile
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from manager.api.listeners import serve
 from manager.api.server import build_server
 from manager.app import ManagerApp
-from manager.auth.identity import Identity, Kind, Role
-from manager.auth.roles import required_role
+from manager.client import open_channel, save_admin_material
 from manager.config import ManagerConfig
 from manager.lab.postgres import throwaway_database, throwaway_server
 from virtfleet.enroll import make_key_and_csr
-from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, macpool_pb2, macpool_pb2_grpc
 
 READ_TARGET = 2000.0
 OVERHEAD_TARGET = 0.10
 
 
-# -- the "on" server ---------------------------------------------------------------------------
+# -- the servers ------------------------------------------------------------------------------------
 
 
-class PlaceholderInterceptor(grpc.ServerInterceptor):
-    """Authorization and recording around each unary call, as the real interceptor does (see the docstring)."""
-
-    def __init__(self, recorder) -> None:
-        self._recorder = recorder
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        method, inner, recorder = handler_call_details.method, handler.unary_unary, self._recorder
-
-        def call(request, context):
-            started = time.perf_counter()
-            names = context.auth_context().get("x509_common_name")
-            who = (Identity(names[0].decode(), Kind.CERT, Role.ADMIN, context.peer()) if names
-                   else Identity("root", Kind.UNIX, Role.ADMIN, context.peer()))
-            needed = required_role(method)
-            code, message = grpc.StatusCode.OK, ""
-            try:
-                if needed is None or not who.may(needed):
-                    code, message = grpc.StatusCode.PERMISSION_DENIED, f"needs the {needed} role"
-                    context.abort(code, message)
-                try:
-                    return inner(request, context)
-                finally:
-                    code = context.code() or grpc.StatusCode.OK
-            finally:
-                recorder.record_call(identity=who, method=method, request=request, code=code, message=message,
-                                     duration_s=time.perf_counter() - started, request_id="")
-
-        return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,
-                                                   response_serializer=handler.response_serializer)
-
-
-def _on_server(app: ManagerApp) -> tuple[grpc.Server, str]:
-    params = inspect.signature(build_server).parameters
-    if "recorder" in params and "resolver" in params:   # the real interceptor has landed
-        from manager.auth import resolver as resolver_module   # type: ignore[attr-defined]
-        server, _ = build_server(app, resolver=resolver_module.default_resolver(), recorder=app.events)
-        return server, "manager.auth interceptor"
-    server, _ = build_server(app, interceptors=[PlaceholderInterceptor(app.events)])
-    return server, "bench placeholder interceptor (real role table and recorder)"
-
-
-def _tls_material(app: ManagerApp) -> tuple[TlsMaterial, TlsMaterial]:
-    key, csr = make_key_and_csr("localhost")
-    server = TlsMaterial(app.ca.cert_pem, app.ca.sign_agent_csr(csr, "localhost", "127.0.0.1"), key)
-    return server, app.ca.manager_material()
+def _admin_dir(app: ManagerApp, root: Path) -> Path:
+    """An admin certificate for the TLS client, issued as `virtfleet admin add` does."""
+    key, csr = make_key_and_csr("bench")
+    _, cert, ca = app.admins.add(name="bench", role="admin", csr_pem=csr)
+    out = root / "admin"
+    save_admin_material(out, ca, cert, key)
+    return out
 
 
 # -- the client (its own process) ---------------------------------------------------------------
@@ -159,11 +118,11 @@ def _measure(channel: grpc.Channel, mix: str, seconds: float, inflight: int, tag
     return done, time.perf_counter() - started, failed
 
 
-def _client(conn, endpoints: dict[str, tuple[str, TlsMaterial | None]], seconds: float, inflight: int) -> None:
+def _client(conn, endpoints: dict[str, tuple[str, str | None]], seconds: float, inflight: int) -> None:
     channels = {}
-    for key, (target, material) in endpoints.items():
-        channels[key] = (grpc.secure_channel(target, material.channel_credentials()) if material
-                         else grpc.insecure_channel(target))
+    for key, (target, cert_dir) in endpoints.items():
+        channels[key] = (grpc.insecure_channel(target) if key == "off/unix"
+                         else open_channel(target, cert_dir=cert_dir))
         grpc.channel_ready_future(channels[key]).result(timeout=30)
     round_no = 0
     while (job := conn.recv()) is not None:
@@ -191,16 +150,17 @@ def main(argv: list[str] | None = None) -> None:
         cfg = ManagerConfig(dsn=dsn, listen=str(root / "m.sock"), pki_dir=root / "pki", audit_interval_s=0)
         app = ManagerApp.create(cfg)
         app.events.start()
-        server_tls, client_tls = _tls_material(app)
-        off, _ = build_server(app)
-        on, how = _on_server(app)
-        endpoints: dict[str, tuple[str, TlsMaterial | None]] = {}
-        for name, server in (("off", off), ("on", on)):
-            server.add_insecure_port(f"unix://{root}/{name}.sock")
-            port = server.add_secure_port("127.0.0.1:0", server_tls.server_credentials())
-            server.start()
-            endpoints[f"{name}/unix"] = (f"unix://{root}/{name}.sock", None)
-            endpoints[f"{name}/tls"] = (f"127.0.0.1:{port}", client_tls)
+        admin = str(_admin_dir(app, root))
+        on = serve(app, replace(cfg, fleet_listen="127.0.0.1:0"))
+        how = "manager.api.listeners.serve (authorization + events)"
+        off, _ = build_server(app, resolver=None)
+        off.add_insecure_port(f"unix://{root}/off.sock")
+        off_port = off.add_secure_port("127.0.0.1:0", app.ca.manager_server_material(["127.0.0.1"])
+                                       .server_credentials())
+        off.start()
+        endpoints: dict[str, tuple[str, str | None]] = {
+            "off/unix": (f"unix://{root}/off.sock", None), "off/tls": (f"127.0.0.1:{off_port}", admin),
+            "on/unix": (f"unix://{cfg.listen}", None), "on/tls": (f"127.0.0.1:{on.fleet_port}", admin)}
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe()
         client = ctx.Process(target=_client, args=(theirs, endpoints, args.seconds, args.inflight))
@@ -226,8 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             ours.send(None)
             client.join(30)
-            for server in (off, on):
-                server.stop(grace=None).wait()
+            off.stop(grace=None).wait()
+            on.stop(grace=None)
             app.events.flush()
             written = app.events.stats.written - written_before
             dropped = app.events.stats.dropped

@@ -1,7 +1,6 @@
 """Assemble the manager's gRPC server: fleet API, health and reflection."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
