@@ -19,6 +19,7 @@ from .service.templates import TemplateService
 from .service.vm_runtime import VmRuntime
 from .service.vms import VmService
 from .service.vnics import VnicService
+from .store import hosts as host_store
 from .store.database import open_pool
 
 
@@ -43,10 +44,11 @@ class ManagerApp:
         pool = open_pool(cfg.dsn, connect_timeout_s=cfg.db_connect_timeout_s, wait_s=cfg.db_wait_s)
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s,
-                              vm_changes_max=cfg.vm_changes_max)
+                              vm_changes_max=cfg.vm_changes_max, pins=lambda name: _host_pin(pool, name))
         monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s)
         networks = NetworkService(pool, agents, monitor)
-        hosts = HostService(pool, ca, agents, monitor, networks)
+        hosts = HostService(pool, ca, agents, monitor, networks, token_ttl_s=cfg.enroll_token_ttl_s,
+                            enroll_endpoint=cfg.enroll_listen)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)
         vm_runtime = VmRuntime(pool, agents)
@@ -64,3 +66,9 @@ class ManagerApp:
         self.monitor.stop()
         self.agents.close()
         self.pool.close()
+
+
+def _host_pin(pool: ConnectionPool, name: str) -> host_store.HostPin | None:
+    """The stored pin of a host's certificate, for the agent channels (manager/agents/clients.py)."""
+    with pool.connection() as conn:
+        return host_store.host_pin(conn, name)

@@ -21,6 +21,8 @@ class ManagerConfig:
     db_connect_timeout_s: int = 2            # a connection attempt to PostgreSQL gives up after this (libpq: at least 2)
     db_wait_s: float = 10.0                  # a call waits this long for a busy pool's connection (RESOURCE_EXHAUSTED after)
     vm_changes_max: int = 12                 # VM starts/stops waiting on agents at once (of 16 API workers); more: RESOURCE_EXHAUSTED
+    enroll_listen: str = ""                  # HOST:PORT or unix:///PATH where hosts enroll with a token; "" off
+    enroll_token_ttl_s: float = 3600.0       # an enrollment token's lifetime
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "ManagerConfig":
@@ -38,4 +40,4 @@ class ManagerConfig:
                        host_unreachable_after_s=float(cfg.host_unreachable_after_s),
                        audit_interval_s=float(cfg.audit_interval_s),
                        db_connect_timeout_s=int(cfg.db_connect_timeout_s), db_wait_s=float(cfg.db_wait_s),
-                       vm_changes_max=int(cfg.vm_changes_max))
+                       vm_changes_max=int(cfg.vm_changes_max), enroll_token_ttl_s=float(cfg.enroll_token_ttl_s))

@@ -8,6 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
+from .api.enroll import build_enroll_server
 from .api.server import build_server
 from .app import ManagerApp
 from .config import ManagerConfig
@@ -26,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--listen", help="unix socket path of the fleet API (default /run/virtfleet/manager.sock)")
     p.add_argument("--pki-dir", type=Path, help="directory of the CA and the manager's certificate")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    p.add_argument("--enroll-listen", help="HOST:PORT or unix:///PATH where hosts enroll with a token (default off)")
     p.add_argument("--migrate-only", action="store_true", help="apply migrations and exit")
     return p.parse_args(argv)
 
@@ -33,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = ManagerConfig.load(args.config, dsn=args.dsn, listen=args.listen, pki_dir=args.pki_dir,
-                             log_level=args.log_level)
+                             log_level=args.log_level, enroll_listen=args.enroll_listen)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # psycopg_pool logs two INFO lines per borrowed connection; the pool's outages are logged by FleetPool.
     logging.getLogger("psycopg.pool").setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -55,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
     finally:
         os.umask(old_umask)
+    enroll_server = build_enroll_server(app, cfg.enroll_listen) if cfg.enroll_listen else None
+    if enroll_server is not None:
+        enroll_server.start()
+        log.info("manager serving host enrollment on %s", cfg.enroll_listen)
     app.start_background()
     log.info("manager serving the fleet API on unix://%s", sock)
 
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     done.wait()
     log.info("stopping")
     health.enter_graceful_shutdown()
+    if enroll_server is not None:
+        enroll_server.stop(grace=2).wait()
     server.stop(grace=5).wait()
     app.close()
     sock.unlink(missing_ok=True)
