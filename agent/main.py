@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--state-dir", type=Path, help="directory for the network journal and saved configuration")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--libvirt-uri", help="libvirt connection URI for VMs (default qemu:///system)")
+    p.add_argument("--health-socket", help="unix socket serving only grpc.health.v1 for local checks "
+                   "(default /run/virtfleet/agent-health.sock; \"\" off)")
     return p.parse_args(argv)
 
 
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return enroll(argv[1:])
     args = parse_args(argv)
     cfg = AgentConfig.load(args.config, listen=args.listen, pki_dir=args.pki_dir, state_dir=args.state_dir,
-                           log_level=args.log_level, libvirt_uri=args.libvirt_uri)
+                           log_level=args.log_level, libvirt_uri=args.libvirt_uri, health_socket=args.health_socket)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         material = TlsMaterial.load(cfg.pki_dir)
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     from .net.hostnet.changes import recover_at_start
     from .net.report.capabilities import remove_probe_leftovers
     from .net.report.watch import StateWatcher
-    from .rpc.network import build_server
+    from .rpc.network import build_health_socket, build_server
 
     with IPRoute() as ipr:
         left = remove_probe_leftovers(ipr)
@@ -107,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     watcher = StateWatcher()
     watcher.start()
     server, servicer, health = build_server(cfg, material, watcher)
+    local_health = build_health_socket(cfg, health)
     server.start()
+    if local_health is not None:
+        local_health.start()
     log.info("agent serving on %s", cfg.listen)
 
     done = threading.Event()
@@ -117,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     log.info("stopping")
     health.enter_graceful_shutdown()
     server.stop(grace=2).wait()
+    if local_health is not None:
+        local_health.stop(grace=None).wait()
+        Path(cfg.health_socket).unlink(missing_ok=True)
     watcher.stop()
     servicer.close()
     if cfg.listen.startswith("unix://"):

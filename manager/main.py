@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err.message)   # libpq names the server; the DSN may hold a password
         return 1
     server, health = build_server(app)
+    enroll_server = build_enroll_server(app, cfg.enroll_listen) if cfg.enroll_listen else None
+    if enroll_server is not None:   # before the fleet API: whoever sees that serve can enroll at once
+        enroll_server.start()
+        log.info("manager serving host enrollment on %s", cfg.enroll_listen)
     sock = Path(cfg.listen)
     sock.parent.mkdir(parents=True, exist_ok=True)
     sock.unlink(missing_ok=True)
@@ -57,10 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
     finally:
         os.umask(old_umask)
-    enroll_server = build_enroll_server(app, cfg.enroll_listen) if cfg.enroll_listen else None
-    if enroll_server is not None:
-        enroll_server.start()
-        log.info("manager serving host enrollment on %s", cfg.enroll_listen)
     app.start_background()
     log.info("manager serving the fleet API on unix://%s", sock)
 
