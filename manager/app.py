@@ -22,6 +22,7 @@ from .service.templates import TemplateService
 from .service.vm_runtime import VmRuntime
 from .service.vms import VmService
 from .service.vnics import VnicService
+from .store import hosts as host_store
 from .store.database import open_pool
 
 
@@ -50,12 +51,13 @@ class ManagerApp:
         pool = open_pool(cfg.dsn, connect_timeout_s=cfg.db_connect_timeout_s, wait_s=cfg.db_wait_s)
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s,
-                              vm_changes_max=cfg.vm_changes_max)
+                              vm_changes_max=cfg.vm_changes_max, pins=lambda name: _host_pin(pool, name))
         events = EventRecorder(pool)
         monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s,
                               record_system=events.record_system)
         networks = NetworkService(pool, agents, monitor, record_system=events.record_system)
-        hosts = HostService(pool, ca, agents, monitor, networks)
+        hosts = HostService(pool, ca, agents, monitor, networks, token_ttl_s=cfg.enroll_token_ttl_s,
+                            enroll_endpoint=cfg.enroll_listen)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
                               record_system=events.record_system)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
@@ -81,3 +83,9 @@ class ManagerApp:
         self.events.close()
         self.agents.close()
         self.pool.close()
+
+
+def _host_pin(pool: ConnectionPool, name: str) -> host_store.HostPin | None:
+    """The stored pin of a host's certificate, for the agent channels (manager/agents/clients.py)."""
+    with pool.connection() as conn:
+        return host_store.host_pin(conn, name)

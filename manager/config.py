@@ -29,6 +29,8 @@ class ManagerConfig:
     session_ttl_s: float = 600.0             # a unix-socket login lasts this long (groups are re-read at the next)
     events_keep_days: int = 400              # audit-trail rows older than this are purged, once a day
     vm_changes_max: int = 12                 # VM starts/stops waiting on agents at once (of 16 API workers); more: RESOURCE_EXHAUSTED
+    enroll_listen: str = ""                  # HOST:PORT or unix:///PATH where hosts enroll with a token; "" off
+    enroll_token_ttl_s: float = 3600.0       # an enrollment token's lifetime
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "ManagerConfig":
@@ -47,4 +49,5 @@ class ManagerConfig:
                        audit_interval_s=float(cfg.audit_interval_s),
                        db_connect_timeout_s=int(cfg.db_connect_timeout_s), db_wait_s=float(cfg.db_wait_s),
                        vm_changes_max=int(cfg.vm_changes_max), session_ttl_s=float(cfg.session_ttl_s),
-                       events_keep_days=int(cfg.events_keep_days))
+                       events_keep_days=int(cfg.events_keep_days),
+                       enroll_token_ttl_s=float(cfg.enroll_token_ttl_s))

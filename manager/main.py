@@ -27,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fleet-listen", help="HOST:PORT of the remote fleet API (TLS, admin certificates); default off")
     p.add_argument("--pki-dir", type=Path, help="directory of the CA and the manager's certificate")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    p.add_argument("--enroll-listen", help="HOST:PORT or unix:///PATH where hosts enroll with a token (default off)")
     p.add_argument("--migrate-only", action="store_true", help="apply migrations and exit")
     return p.parse_args(argv)
 
@@ -34,7 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = ManagerConfig.load(args.config, dsn=args.dsn, listen=args.listen, fleet_listen=args.fleet_listen, pki_dir=args.pki_dir,
-                             log_level=args.log_level)
+                             log_level=args.log_level,
+                             enroll_listen=args.enroll_listen)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # psycopg_pool logs two INFO lines per borrowed connection; the pool's outages are logged by FleetPool.
     logging.getLogger("psycopg.pool").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -1,8 +1,16 @@
 """Channels to host agents: mutual TLS, one cache of channels per host, one error mapping.
 
-The agent's certificate must name the host as enrolled (the target name is
-overridden to the host name, so unix-socket lab agents are checked the same
-way as TCP production agents).
+Pinning: the agent's certificate must carry the host's pin name, the one DNS
+name only the certificate the manager issued it has (manager/pki.py): the
+channel's target name is overridden to that name, so TLS itself refuses any
+other certificate, even one the same CA signed for the same host (an old one
+of a removed or re-enrolled host), on every connection and reconnection — and
+unix-socket lab agents are checked the same way as TCP production agents.
+A host whose certificate was revoked, or whose enrollment is pending, has no
+pin: it is not called at all (blocking calls fail UNAVAILABLE saying why; the
+monitor's stream asks for a name no certificate has, and retries). `repin`
+changes a host's pin (renewal, re-enrollment, revocation) and drops its
+channels, so the next call connects under the new name.
 
 Both kinds of channel live here: the blocking ones the services call through,
 and the asyncio ones the monitor follows each host's state stream on. One
@@ -24,6 +32,7 @@ the bound a change is refused RESOURCE_EXHAUSTED at once and reads still run.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
@@ -36,7 +45,12 @@ from virtfleet.rpc import error_from_call
 from virtfleet.tls import TlsMaterial, grpc_target
 from virtfleet.v1 import agent_pb2_grpc, vm_pb2_grpc
 
+from ..store.hosts import HostPin
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+PinLookup = Callable[[str], "HostPin | None"]   # a host's stored pin (the database), asked on a cache miss
+NO_CERTIFICATE = "no-trusted-certificate.pin.virtfleet.invalid"   # a name no certificate carries
 
 _CHANNEL_OPTIONS = [
     *keepalive.CLIENT_OPTIONS,
@@ -61,9 +75,32 @@ def agent_error(host_name: str, exc: grpc.RpcError, *, field_prefix: str = "") -
     return error_from_call(exc, field_prefix=field_prefix, where=f"host {host_name}")
 
 
+class NoTrustedCertificate(Unavailable):
+    """The manager trusts no certificate for this host: revoked, or its enrollment is pending."""
+
+
+def target_name(host_name: str, pin: HostPin | None) -> str:
+    """The name TLS must find in the host's certificate.
+
+    Hosts enrolled before pinning (db/010: no stored certificate) are still checked by their host
+    name, which any certificate the CA issued for that name has; enrolling them again pins them.
+    """
+    if pin is None:
+        raise NoTrustedCertificate(f"host {host_name} does not exist")
+    if pin.status == "pending":
+        raise NoTrustedCertificate(f"host {host_name} has not enrolled yet (its token was not used)")
+    if pin.status == "revoked" or (pin.has_certificate and not pin.pin):
+        raise NoTrustedCertificate(f"the certificate of host {host_name} was revoked: enroll the host again "
+                                   "(`virtfleet host add`, then `virtfleet-agent enroll` on the host)")
+    return pin.pin or host_name
+
+
 class AgentClients:
     def __init__(self, material: TlsMaterial, *, timeout_s: float = 30.0,
-                 vm_changes_max: int = DEFAULT_VM_CHANGES_MAX) -> None:
+                 vm_changes_max: int = DEFAULT_VM_CHANGES_MAX, pins: PinLookup | None = None) -> None:
+        """Without `pins` (tools talking to lab agents directly), each host is checked by its name."""
+        self._lookup = pins
+        self._pins: dict[str, str] = {}
         self._creds = material.channel_credentials()
         self._timeout_s = timeout_s
         self._vm_changes_max = vm_changes_max
@@ -73,7 +110,30 @@ class AgentClients:
         self._lock = threading.Lock()
 
     def _options(self, host_name: str) -> list[tuple[str, object]]:
-        return [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", host_name)]
+        return [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", self._pin(host_name))]
+
+    def _pin(self, host_name: str) -> str:
+        """The cached pin, else the stored one; raises NoTrustedCertificate."""
+        with self._lock:
+            pin = self._pins.get(host_name)
+        if pin is not None:
+            return pin
+        if self._lookup is None:
+            return host_name
+        pin = target_name(host_name, self._lookup(host_name))
+        with self._lock:
+            return self._pins.setdefault(host_name, pin)
+
+    def repin(self, host_name: str, pin: str | None) -> None:
+        """The host's certificate changed (renewed, enrolled again) or was revoked (None): its channels
+        are closed, and the next call connects asking TLS for the new pin (with None, the stored state
+        is read again: a revoked host is not called)."""
+        with self._lock:
+            if pin is None:
+                self._pins.pop(host_name, None)
+            else:
+                self._pins[host_name] = pin
+        self._close_channels(host_name)
 
     # -- blocking calls (services) ---------------------------------------------------
 
@@ -81,8 +141,13 @@ class AgentClients:
         key = (host_name, endpoint)
         with self._lock:
             ch = self._channels.get(key)
+        if ch is not None:
+            return ch
+        options = self._options(host_name)   # may ask the database: not under the lock
+        with self._lock:
+            ch = self._channels.get(key)
             if ch is None:
-                ch = grpc.secure_channel(grpc_target(endpoint), self._creds, options=self._options(host_name))
+                ch = grpc.secure_channel(grpc_target(endpoint), self._creds, options=options)
                 self._channels[key] = ch
             return ch
 
@@ -138,8 +203,20 @@ class AgentClients:
         key = (host_name, endpoint)
         with self._lock:
             held = self._streams.get(key)
+        if held is not None:
+            return held[0]
+        try:
+            options = self._options(host_name)
+        except Exception as exc:  # noqa: BLE001 - revoked, pending, or the database away: retried later
+            log.info("not connecting to host %s: %s", host_name, getattr(exc, "message", exc))
+            # Not cached: the stream's next attempt looks the pin up again.
+            return grpc.aio.secure_channel(grpc_target(endpoint), self._creds,
+                                           options=[*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override",
+                                                                         NO_CERTIFICATE)])
+        with self._lock:
+            held = self._streams.get(key)
             if held is None:
-                channel = grpc.aio.secure_channel(grpc_target(endpoint), self._creds, options=self._options(host_name))
+                channel = grpc.aio.secure_channel(grpc_target(endpoint), self._creds, options=options)
                 held = self._streams[key] = (channel, asyncio.get_running_loop())
             return held[0]
 
@@ -155,7 +232,10 @@ class AgentClients:
     # -- letting go ------------------------------------------------------------------
 
     def forget(self, host_name: str) -> None:
-        """Close every channel to a host (it was removed)."""
+        """Close every channel to a host (it was removed) and drop its pin."""
+        self.repin(host_name, None)
+
+    def _close_channels(self, host_name: str) -> None:
         with self._lock:
             channels = [self._channels.pop(k) for k in [k for k in self._channels if k[0] == host_name]]
             streams = [self._streams.pop(k) for k in [k for k in self._streams if k[0] == host_name]]

@@ -63,7 +63,8 @@ class HostMonitor:
         with self._pool.connection() as conn:
             hosts = host_store.list_hosts(conn)
         for host in hosts:
-            self.watch(host.name, host.endpoint)
+            if host.status not in ("pending", "revoked"):   # no certificate to call them with
+                self.watch(host.name, host.endpoint)
 
     def stop(self) -> None:
         """Stop following, write what is pending, close the streams' channels."""

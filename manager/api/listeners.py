@@ -22,6 +22,7 @@ from ..auth.resolvers import CertificateResolver, SessionResolver
 from ..auth.unixusers import RoleGroups
 from ..auth.wire import login_path
 from ..config import ManagerConfig
+from .enroll import build_enroll_server
 from .server import build_server
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,15 @@ class Listeners:
     login: LoginServer | None = None
     socket_path: Path | None = None
     fleet_port: int = 0           # the remote API's bound port (0: off)
+    enroll: grpc.Server | None = None   # hosts spend their enrollment tokens here (enroll_listen)
 
     def stop(self, grace: float | None = 5.0) -> None:
         for _, h in self.servers:
             h.enter_graceful_shutdown()
         for s, _ in self.servers:
             s.stop(grace=grace).wait()
+        if self.enroll is not None:
+            self.enroll.stop(grace=grace).wait()
         if self.login is not None:
             self.login.close()
         if self.socket_path is not None:
@@ -53,6 +57,10 @@ def serve(app: ManagerApp, cfg: ManagerConfig, *, record_events: bool = True,
     recorder: CallRecorder | None = app.events if record_events else None
     done = Listeners()
     try:
+        if cfg.enroll_listen:   # before the fleet API: whoever sees that one serve can enroll at once
+            done.enroll = build_enroll_server(app, cfg.enroll_listen)
+            done.enroll.start()
+            log.info("manager serving host enrollment on %s", cfg.enroll_listen)
         _serve_unix(app, cfg, recorder, max_workers, done)
         if cfg.fleet_listen:
             _serve_tcp(app, cfg, recorder, max_workers, done)

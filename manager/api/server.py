@@ -12,6 +12,7 @@ from virtfleet import rpc
 from virtfleet.v1 import (admins_pb2, admins_pb2_grpc, audit_pb2, audit_pb2_grpc, events_pb2, events_pb2_grpc,
                           fleet_pb2, fleet_pb2_grpc,
                           macpool_pb2, macpool_pb2_grpc, vms_pb2, vms_pb2_grpc)
+from virtfleet.v1 import pki_pb2, pki_pb2_grpc
 
 from ..app import ManagerApp
 from ..auth.context import CallRecorder, Resolver
@@ -21,6 +22,7 @@ from .audit import AuditServicer
 from .events import EventServicer
 from .fleet import FleetServicer
 from .macpools import MacPoolServicer
+from .pki import PkiServicer
 from .vms import VmServicer
 
 
@@ -36,6 +38,7 @@ def build_server(app: ManagerApp, *, resolver: Resolver, recorder: CallRecorder 
     rpc.add_service(server, macpool_pb2_grpc.add_MacPoolServiceServicer_to_server, MacPoolServicer(app.macpools))
     rpc.add_service(server, admins_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(app.admins))
     rpc.add_service(server, events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(app.event_log))
+    rpc.add_service(server, pki_pb2_grpc.add_PkiServiceServicer_to_server, PkiServicer(app.hosts))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,
@@ -43,7 +46,8 @@ def build_server(app: ManagerApp, *, resolver: Resolver, recorder: CallRecorder 
              vms_pb2.DESCRIPTOR.services_by_name["VmService"].full_name,
              macpool_pb2.DESCRIPTOR.services_by_name["MacPoolService"].full_name,
              admins_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
-             events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name]
+             events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+             pki_pb2.DESCRIPTOR.services_by_name["PkiService"].full_name]
     reflection.enable_server_reflection(names, server)
     for name in ("", names[0]):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

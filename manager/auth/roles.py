@@ -59,11 +59,17 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.AdminService/SetAdminRole": A,
     "/virtfleet.v1.EventService/ListEvents": R,
     "/virtfleet.v1.EventService/FollowEvents": R,
+    "/virtfleet.v1.PkiService/RevokeHostCertificate": A,
     # health and reflection: anyone who may connect (they tell nothing about the fleet)
     "/grpc.health.v1.Health/Check": R,
     "/grpc.health.v1.Health/Watch": R,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": R,
 }
+
+# Served elsewhere than the fleet API, so not in the table: EnrollService (protos/virtfleet/v1/pki.proto)
+# is served only on the enrollment listener (setting enroll_listen), to hosts that have no certificate
+# yet; its one-time token is the credential (manager/api/enroll.py).
+NOT_FLEET_API: frozenset[str] = frozenset({"virtfleet.v1.EnrollService"})
 
 # Methods that change nothing: their successful calls are not events (every refused call is).
 READS: frozenset[str] = frozenset(

@@ -15,6 +15,7 @@ import os
 import select
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +25,6 @@ from typing import BinaryIO
 
 import socket
 
-from virtfleet.enroll import enroll_host
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
 from ..client import add_admin, open_channel
 from . import libvirtd, namespaces, processes
@@ -207,12 +207,19 @@ def _make_host(layout: LabLayout, i: int, nics: int, libvirt: bool) -> None:
 
 
 def _enroll_host(layout: LabLayout, stub: fleet_pb2_grpc.FleetServiceStub, name: str) -> None:
-    """Enrollment, then the agent is asked of the supervisor, which starts it while the next host enrolls."""
+    """Enrollment as on a real host — `host add` gives a token, `virtfleet-agent enroll` in the host's
+    namespace makes the key there and sends the CSR — then the agent is asked of the supervisor, which
+    starts it while the next host enrolls."""
     state = layout.read_state()
     assert state is not None
     lab_host = state.host(name)
-    enroll_host(stub, name=name, address=lab_host.address, endpoint=f"unix://{lab_host.agent_socket}",
-                pki_out=layout.agent_pki(name))
+    reply = stub.EnrollHost(fleet_pb2.EnrollHostRequest(name=name, address=lab_host.address,
+                                                        endpoint=f"unix://{lab_host.agent_socket}"), timeout=30)
+    done = subprocess.run(processes.enroll_command(lab_host.netns, reply.enroll_endpoint, reply.enroll_token,
+                                                   reply.ca_fingerprint, layout.agent_pki(name)),
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise LabError(f"{name}: `virtfleet-agent enroll` failed: {done.stderr.strip()}")
     with layout.locked_state() as state:
         state.host(name).agent = Supervised()
     _tell_supervisor(layout)

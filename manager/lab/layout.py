@@ -147,6 +147,9 @@ class LabLayout:
     @property
     def admin_cert_dir(self) -> Path:
         return self.state_dir / "admin-cert"
+    def enroll_socket(self) -> Path:
+        """The manager's enrollment listener; the hosts' namespaces share the file system, so they reach it."""
+        return self.state_dir / "enroll.sock"
 
     @property
     def manager_log(self) -> Path:
@@ -172,6 +175,9 @@ class LabLayout:
 
     def agent_pki(self, name: str) -> Path:
         return self.host_dir(name) / "pki"
+
+    def agent_health_socket(self, name: str) -> Path:
+        return self.host_dir(name) / "health.sock"
 
     def agent_state(self, name: str) -> Path:
         return self.host_dir(name) / "state"
