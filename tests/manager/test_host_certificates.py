@@ -65,7 +65,7 @@ def _answers(manager, name="host1") -> bool:
 def test_host_add_without_a_csr_gives_a_token_and_a_pending_host(manager):
     reply = _add(manager)
     assert reply.host.status == "pending" and not reply.certificate_pem
-    assert len(reply.enroll_token) == 43 and reply.token_expires_at.seconds > 0
+    assert reply.enroll_token.startswith("vfe_") and len(reply.enroll_token) == 47 and reply.token_expires_at.seconds > 0
     assert reply.ca_fingerprint == fingerprint(reply.ca_certificate_pem)
     assert reply.enroll_endpoint == manager.enroll_target
     stored = _rows(manager, "SELECT token_hash, used_at FROM enroll_tokens")
@@ -95,7 +95,7 @@ def test_a_reused_token_is_refused_and_changes_nothing(manager):
 def test_an_unknown_token_and_one_of_the_wrong_shape(manager):
     reply = _add(manager)
     with pytest.raises(grpc.RpcError) as err:
-        _enroll(manager, reply, token="A" * 43)
+        _enroll(manager, reply, token="vfe_" + "A" * 43)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "unknown" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         _enroll(manager, reply, token="not a token")
