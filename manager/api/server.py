@@ -26,11 +26,15 @@ from .pki import PkiServicer
 from .vms import VmServicer
 
 
-def build_server(app: ManagerApp, *, resolver: Resolver, recorder: CallRecorder | None = None,
+def build_server(app: ManagerApp, *, resolver: Resolver | None, recorder: CallRecorder | None = None,
                  max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
-    """One server per listener: `resolver` is how that listener's callers prove who they are."""
+    """One server per listener: `resolver` is how that listener's callers prove who they are.
+
+    `resolver=None` serves without authorization or recording: only `bench.api` does that, for the
+    baseline it measures the interceptor against; `listeners.serve` always passes one."""
+    interceptors = [] if resolver is None else [AuthorizingInterceptor(resolver, recorder)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"),
-                         interceptors=[AuthorizingInterceptor(resolver, recorder)])
+                         interceptors=interceptors)
     rpc.add_service(server, fleet_pb2_grpc.add_FleetServiceServicer_to_server, FleetServicer(app.hosts, app.networks))
     rpc.add_service(server, audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(app.audits))
     rpc.add_service(server, vms_pb2_grpc.add_VmServiceServicer_to_server,
