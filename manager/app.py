@@ -8,8 +8,9 @@ from psycopg_pool import ConnectionPool
 
 from .agents import AgentClients, HostMonitor
 from .config import ManagerConfig
-from .pki import CertificateAuthority
+from .pki import CertificateAuthority, Lifetimes
 from .service.audit import AuditService
+from .service.certificates import CertificateService
 from .service import macpools
 from .service.hosts import HostService
 from .service.macpools import MacPoolService
@@ -37,11 +38,13 @@ class ManagerApp:
     vnics: VnicService
     templates: TemplateService
     snapshots: SnapshotService
+    certificates: CertificateService
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
         pool = open_pool(cfg.dsn, connect_timeout_s=cfg.db_connect_timeout_s, wait_s=cfg.db_wait_s)
-        ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
+        ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir), Lifetimes(
+            agent_s=cfg.agent_cert_lifetime_s, manager_s=cfg.manager_cert_lifetime_s, ca_s=cfg.ca_lifetime_s))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s,
                               vm_changes_max=cfg.vm_changes_max)
         monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s)
@@ -50,16 +53,20 @@ class ManagerApp:
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)
         vm_runtime = VmRuntime(pool, agents)
-        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
+        certificates = CertificateService(pool, ca, agents, interval_s=cfg.cert_check_interval_s or None)
+        return cls(certificates=certificates, pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
                    vms=VmService(pool, vm_runtime), vm_runtime=vm_runtime, vnics=VnicService(pool, agents),
                    templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool))
 
     def start_background(self) -> None:
-        """Building the app starts nothing; this starts following every enrolled host, and the periodic audit."""
+        """Building the app starts nothing; this starts following every enrolled host, the periodic audit and
+        certificate renewal."""
+        self.certificates.start()  # the stored pins first: the monitor connects with them
         self.monitor.start_all()
         self.audits.start_periodic()
 
     def close(self) -> None:
+        self.certificates.stop()
         self.audits.stop()
         self.monitor.stop()
         self.agents.close()

@@ -21,6 +21,10 @@ class ManagerConfig:
     db_connect_timeout_s: int = 2            # a connection attempt to PostgreSQL gives up after this (libpq: at least 2)
     db_wait_s: float = 10.0                  # a call waits this long for a busy pool's connection (RESOURCE_EXHAUSTED after)
     vm_changes_max: int = 12                 # VM starts/stops waiting on agents at once (of 16 API workers); more: RESOURCE_EXHAUSTED
+    agent_cert_lifetime_s: float = 365 * 86400.0    # agents renew at two thirds of it
+    manager_cert_lifetime_s: float = 365 * 86400.0  # the manager's client certificate, rotated at two thirds
+    ca_lifetime_s: float = 3650 * 86400.0           # a CA made by the manager or by `pki rotate-ca`
+    cert_check_interval_s: float = 0.0       # renewal check; 0: a tenth of the shortest lifetime (at most 60 s); <0: off
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "ManagerConfig":
@@ -38,4 +42,8 @@ class ManagerConfig:
                        host_unreachable_after_s=float(cfg.host_unreachable_after_s),
                        audit_interval_s=float(cfg.audit_interval_s),
                        db_connect_timeout_s=int(cfg.db_connect_timeout_s), db_wait_s=float(cfg.db_wait_s),
-                       vm_changes_max=int(cfg.vm_changes_max))
+                       vm_changes_max=int(cfg.vm_changes_max),
+                       agent_cert_lifetime_s=float(cfg.agent_cert_lifetime_s),
+                       manager_cert_lifetime_s=float(cfg.manager_cert_lifetime_s),
+                       ca_lifetime_s=float(cfg.ca_lifetime_s),
+                       cert_check_interval_s=float(cfg.cert_check_interval_s))

@@ -2,7 +2,16 @@
 
 The agent's certificate must name the host as enrolled (the target name is
 overridden to the host name, so unix-socket lab agents are checked the same
-way as TCP production agents).
+way as TCP production agents) or, once the host is pinned (`repin`), carry the
+name unique to the certificate the manager stored for it (manager.pki.pin_name).
+
+Certificates change under live channels (renewal, the manager's own rotation, a
+CA rollover): `repin` and `use_material` take the channels out of the cache so
+the next call opens a new one with the new name or credentials, but do not close
+them at once — a call still running on one finishes there. Retired blocking
+channels are closed once no call can still be on them (past the longest cap);
+retired stream channels when their host is forgotten or the clients close (the
+monitor's open stream keeps its connection; it reconnects through the cache).
 
 Both kinds of channel live here: the blocking ones the services call through,
 and the asyncio ones the monitor follows each host's state stream on. One
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
@@ -65,6 +75,10 @@ class AgentClients:
     def __init__(self, material: TlsMaterial, *, timeout_s: float = 30.0,
                  vm_changes_max: int = DEFAULT_VM_CHANGES_MAX) -> None:
         self._creds = material.channel_credentials()
+        self._material = material
+        self._pins: dict[str, str] = {}
+        self._retired: list[tuple[float, str, grpc.Channel]] = []
+        self._retired_streams: list[tuple[str, grpc.aio.Channel, asyncio.AbstractEventLoop]] = []
         self._timeout_s = timeout_s
         self._vm_changes_max = vm_changes_max
         self._vm_changes = threading.BoundedSemaphore(vm_changes_max)
@@ -73,7 +87,41 @@ class AgentClients:
         self._lock = threading.Lock()
 
     def _options(self, host_name: str) -> list[tuple[str, object]]:
-        return [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", host_name)]
+        return [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", self._pins.get(host_name, host_name))]
+
+    # -- certificates changing -------------------------------------------------------
+
+    @property
+    def material(self) -> TlsMaterial:
+        """The manager's client key, certificate and trusted CAs that new channels use."""
+        return self._material
+
+    def repin(self, host_name: str, pin: str) -> None:
+        """From now on the host's certificate must carry `pin`; its channels are retired (calls on them finish)."""
+        with self._lock:
+            self._pins[host_name] = pin
+            self._retire(lambda key: key[0] == host_name)
+
+    def use_material(self, material: TlsMaterial) -> None:
+        """New client certificate or trusted CAs for every channel opened from now on."""
+        with self._lock:
+            self._material = material
+            self._creds = material.channel_credentials()
+            self._retire(lambda key: True)
+
+    def _retire(self, which: Callable[[_Key], bool]) -> None:
+        """Under the lock: out of the cache; blocking channels older than any call's cap are closed now."""
+        now = time.monotonic()
+        for key in [k for k in self._channels if which(k)]:
+            self._retired.append((now, key[0], self._channels.pop(key)))
+        for key in [k for k in self._streams if which(k)]:
+            channel, loop = self._streams.pop(key)
+            self._retired_streams.append((key[0], channel, loop))
+        keep_s = 4 * self._timeout_s + 600  # longer than any call's cap plus its extra wait
+        old = [ch for t, _, ch in self._retired if now - t > keep_s]
+        self._retired = [r for r in self._retired if now - r[0] <= keep_s]
+        for channel in old:
+            channel.close()
 
     # -- blocking calls (services) ---------------------------------------------------
 
@@ -149,6 +197,8 @@ class AgentClients:
         with self._lock:
             mine = [key for key, (_, owner) in self._streams.items() if owner is loop]
             channels = [self._streams.pop(key)[0] for key in mine]
+            channels += [ch for _, ch, owner in self._retired_streams if owner is loop]
+            self._retired_streams = [r for r in self._retired_streams if r[2] is not loop]
         for channel in channels:
             await channel.close()
 
@@ -157,8 +207,13 @@ class AgentClients:
     def forget(self, host_name: str) -> None:
         """Close every channel to a host (it was removed)."""
         with self._lock:
+            self._pins.pop(host_name, None)
             channels = [self._channels.pop(k) for k in [k for k in self._channels if k[0] == host_name]]
             streams = [self._streams.pop(k) for k in [k for k in self._streams if k[0] == host_name]]
+            channels += [ch for _, name, ch in self._retired if name == host_name]
+            self._retired = [r for r in self._retired if r[1] != host_name]
+            streams += [(ch, loop) for name, ch, loop in self._retired_streams if name == host_name]
+            self._retired_streams = [r for r in self._retired_streams if r[0] != host_name]
         for channel in channels:
             channel.close()
         for channel, loop in streams:
@@ -168,6 +223,9 @@ class AgentClients:
         with self._lock:
             channels, self._channels = list(self._channels.values()), {}
             streams, self._streams = list(self._streams.values()), {}
+            channels += [ch for _, _, ch in self._retired]
+            streams += [(ch, loop) for _, ch, loop in self._retired_streams]
+            self._retired, self._retired_streams = [], []
         for channel in channels:
             channel.close()
         for channel, loop in streams:

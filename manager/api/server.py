@@ -10,12 +10,13 @@ from grpc_reflection.v1alpha import reflection
 from virtfleet import rpc
 
 from virtfleet.v1 import (audit_pb2, audit_pb2_grpc, fleet_pb2, fleet_pb2_grpc, macpool_pb2, macpool_pb2_grpc,
-                          vms_pb2, vms_pb2_grpc)
+                          pki_pb2, pki_pb2_grpc, vms_pb2, vms_pb2_grpc)
 
 from ..app import ManagerApp
 from .audit import AuditServicer
 from .fleet import FleetServicer
 from .macpools import MacPoolServicer
+from .pki import PkiServicer
 from .vms import VmServicer
 
 
@@ -26,12 +27,14 @@ def build_server(app: ManagerApp, *, max_workers: int = 16) -> tuple[grpc.Server
     rpc.add_service(server, vms_pb2_grpc.add_VmServiceServicer_to_server,
                     VmServicer(app.vms, app.vm_runtime, app.vnics, app.templates, app.snapshots))
     rpc.add_service(server, macpool_pb2_grpc.add_MacPoolServiceServicer_to_server, MacPoolServicer(app.macpools))
+    rpc.add_service(server, pki_pb2_grpc.add_PkiServiceServicer_to_server, PkiServicer(app.certificates))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,
              reflection.SERVICE_NAME, audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
              vms_pb2.DESCRIPTOR.services_by_name["VmService"].full_name,
-             macpool_pb2.DESCRIPTOR.services_by_name["MacPoolService"].full_name]
+             macpool_pb2.DESCRIPTOR.services_by_name["MacPoolService"].full_name,
+             pki_pb2.DESCRIPTOR.services_by_name["PkiService"].full_name]
     reflection.enable_server_reflection(names, server)
     for name in ("", names[0]):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -6,7 +6,7 @@ import logging
 import click
 import grpc
 
-from virtfleet.v1 import audit_pb2_grpc, fleet_pb2_grpc, macpool_pb2_grpc, vms_pb2_grpc
+from virtfleet.v1 import audit_pb2_grpc, fleet_pb2_grpc, macpool_pb2_grpc, pki_pb2_grpc, vms_pb2_grpc
 
 from .audit import audit_group
 from .connection import manager_target, open_channel, show_rpc_errors
@@ -14,6 +14,7 @@ from .hosts import host_group
 from .lab import lab_group
 from .macpools import cluster_group, macpool_group
 from .networks import network_group
+from .pki import pki_group
 from .vms import snapshot_group, template_group, vm_group
 
 
@@ -51,6 +52,9 @@ class Session:
     def macpools(self) -> macpool_pb2_grpc.MacPoolServiceStub:
         return macpool_pb2_grpc.MacPoolServiceStub(self.channel())
 
+    def pki(self) -> pki_pb2_grpc.PkiServiceStub:
+        return pki_pb2_grpc.PkiServiceStub(self.channel())
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--manager", envvar="VIRTFLEET_MANAGER", default=None,
@@ -74,6 +78,7 @@ cli.add_command(template_group)
 cli.add_command(snapshot_group)
 cli.add_command(macpool_group)
 cli.add_command(cluster_group)
+cli.add_command(pki_group)
 
 
 def main() -> None:

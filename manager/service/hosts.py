@@ -12,7 +12,8 @@ from virtfleet.v1 import agent_pb2, netstate_pb2
 
 from ..agents import AgentClients, HostMonitor
 from ..domain.hostinput import check_address, check_host_name, endpoint_for
-from ..pki import CertificateAuthority, fingerprint
+from ..pki import CertificateAuthority, fingerprint, pin_name
+from ..store import certificates as cert_store
 from ..store import hosts as host_store
 from ..store.database import DatabaseUnreachable
 from ..store.hosts import HostRecord, ReportRecord
@@ -64,9 +65,12 @@ class HostService:
                 conn, name=name, address=address, endpoint=endpoint,
                 cluster=cluster or "Default", fingerprint=fingerprint(cert),
             )
+            cert_store.store_certificate(conn, name, cert_pem=cert.decode(), fingerprint=fingerprint(cert),
+                                         pin=pin_name(cert), trust_generation=self._ca.generation)
+        self._agents.repin(name, pin_name(cert))
         log.info("enrolled host %s (%s) at %s", name, address, endpoint)
         self._monitor.watch(name, endpoint)
-        return Enrollment(host, cert, self._ca.cert_pem)
+        return Enrollment(host, cert, self._ca.bundle_pem)
 
     def list(self) -> list[HostRecord]:
         with self._pool.connection() as conn:
