@@ -190,8 +190,9 @@ class CertificateAuthority:
 
     # -- issuing -----------------------------------------------------------------------
 
-    def _issue(self, public_key, common_name: str, sans: list[x509.GeneralName], usage, lifetime_s: float,
-               serial: int | None = None) -> bytes:
+    def _issue(self, public_key, common_name: str, sans: list[x509.GeneralName], usage,
+               lifetime_s: float | None = None, serial: int | None = None) -> bytes:
+        lifetime_s = self.lifetimes.agent_s if lifetime_s is None else lifetime_s
         with self._lock:
             ca = self.active
         now = dt.datetime.now(dt.timezone.utc)

@@ -99,7 +99,7 @@ class CertificateService:
         self._pool = pool
         self._ca = ca
         self._agents = agents
-        self._record = record_system or _no_record
+        self.record_system: RecordSystem = record_system or _no_record  # the events part wires it
         self._interval_s = check_interval_s(ca.lifetimes) if interval_s is None else interval_s
         self._check_lock = threading.Lock()
         self._stop = threading.Event()
@@ -189,7 +189,7 @@ class CertificateService:
         self._agents.use_material(material)
         fp = fingerprint(material.cert_pem)
         log.info("rotated the manager's client certificate (now %s)", fp)
-        self._record("certificate.renewed", "manager", MANAGER_COMMON_NAME,
+        self.record_system("certificate.renewed", "manager", MANAGER_COMMON_NAME,
                      f"the manager's client certificate was rotated; fingerprint {fp}")
 
     # -- 3. hosts ----------------------------------------------------------------------
@@ -235,7 +235,7 @@ class CertificateService:
             return False
         self._agents.repin(host.name, pin)
         log.info("renewed host %s's certificate (now %s)", host.name, fp)
-        self._record("certificate.renewed", "host", host.name, f"certificate renewed; fingerprint {fp}")
+        self.record_system("certificate.renewed", "host", host.name, f"certificate renewed; fingerprint {fp}")
         return True
 
     # -- 4. CA rollover ----------------------------------------------------------------
@@ -245,7 +245,7 @@ class CertificateService:
             new = self._ca.rotate()
             self._agents.use_material(self._ca.manager_material())
         log.info("new CA %s is active; the old one is retiring", new.fingerprint)
-        self._record("ca.rotated", "ca", new.fingerprint, "a new CA signs from now on; the old one is retiring")
+        self.record_system("ca.rotated", "ca", new.fingerprint, "a new CA signs from now on; the old one is retiring")
         return self.status()
 
     def _retire_if_done(self, hosts: list[HostCertificateRecord]) -> None:
@@ -260,7 +260,7 @@ class CertificateService:
         self._agents.use_material(self._ca.manager_material())
         for ca in gone:
             log.info("retired CA %s: every host holds a certificate from CA %s", ca.fingerprint, active.fingerprint)
-            self._record("ca.retired", "ca", ca.fingerprint, f"every host holds a certificate from {active.fingerprint}")
+            self.record_system("ca.retired", "ca", ca.fingerprint, f"every host holds a certificate from {active.fingerprint}")
         self._push_trust(self._hosts())
 
     # -- status ------------------------------------------------------------------------
