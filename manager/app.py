@@ -61,7 +61,7 @@ class ManagerApp:
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and
         certificate renewal."""
-        self.certificates.start()  # the stored pins first: the monitor connects with them
+        self.certificates.start()
         self.monitor.start_all()
         self.audits.start_periodic()
 

@@ -108,8 +108,7 @@ class CertificateService:
     # -- the periodic check ------------------------------------------------------------
 
     def start(self) -> None:
-        """Pins of the stored certificates first (the monitor connects with them), then the periodic check."""
-        self.load_pins()
+        """The periodic check (pinning every stored certificate at start is the pinning part's: `load_pins`)."""
         if self._interval_s <= 0 or self._thread is not None:
             return
         self._stop.clear()
@@ -130,6 +129,7 @@ class CertificateService:
                 log.exception("certificate check failed; retrying in %.1f s", self._interval_s)
 
     def load_pins(self) -> None:
+        """Every stored pin into the channels' target names (for the pinning part to call at start)."""
         with self._pool.connection() as conn:
             for host in cert_store.list_host_certificates(conn):
                 if host.cert_pin:

@@ -67,7 +67,6 @@ class HostService:
             )
             cert_store.store_certificate(conn, name, cert_pem=cert.decode(), fingerprint=fingerprint(cert),
                                          pin=pin_name(cert), trust_generation=self._ca.generation)
-        self._agents.repin(name, pin_name(cert))
         log.info("enrolled host %s (%s) at %s", name, address, endpoint)
         self._monitor.watch(name, endpoint)
         return Enrollment(host, cert, self._ca.bundle_pem)
