@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from manager.pki import CertificateAuthority, fingerprint
+from manager.pki import CertificateAuthority, fingerprint, pin_name
 from tests.fixtures.agent_process import host_pki, start_agent
 from tests.fixtures.manager import RunningManager, running_manager
 from virtfleet import failpoints
@@ -182,6 +182,12 @@ def test_an_agent_killed_during_renewal_keeps_its_old_certificate_and_the_next_r
             assert caller.failures == []
             after = stored_fingerprint(manager, "host1")
             assert after != before and fingerprint((agent.pki / "cert.pem").read_bytes()) == after
+            # A manager that installed a certificate but could not store it still gets in with the old pin:
+            # the agent serves its previous certificate to whoever asks for that pin's name (SNI).
+            old_pin = pin_name(cert_before)
+            with grpc.secure_channel(f"unix://{agent.sock}", manager.app.agents.material.channel_credentials(),
+                                     options=[("grpc.ssl_target_name_override", old_pin)]) as channel:
+                agent_pb2_grpc.AgentServiceStub(channel).GetCapabilities(agent_pb2.GetCapabilitiesRequest(), timeout=10)
 
 
 def test_the_manager_rotates_its_client_certificate_without_a_failed_call(empty_db, netns_factory):
