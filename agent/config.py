@@ -18,6 +18,7 @@ class AgentConfig:
     log_level: str = "INFO"
     libvirt_uri: str = "qemu:///system"  # lab hosts: qemu+unix:///system?socket=... of their own libvirtd
     vm_changes_max: int = 8  # VM changes at once (of the server's 16 workers); more: RESOURCE_EXHAUSTED
+    health_socket: str = "/run/virtfleet/agent-health.sock"  # grpc.health.v1 for local checks (0600, no TLS); "" off
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "AgentConfig":

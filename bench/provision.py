@@ -22,12 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import grpc
 import psycopg
 
 from manager.domain import vmorder
-from manager.api.server import build_server
+from manager.api.listeners import serve
 from manager.app import ManagerApp
+from manager.client import open_channel
 from manager.config import ManagerConfig
 from manager.lab.postgres import throwaway_database, throwaway_server
 from manager.service import macpools
@@ -52,10 +52,8 @@ def bench_bulk(dsn: str) -> tuple[float, int]:
     with tempfile.TemporaryDirectory(prefix="vfb-mgr-") as d:
         cfg = ManagerConfig(dsn=dsn, listen=f"{d}/manager.sock", pki_dir=Path(d) / "pki")
         app = ManagerApp.create(cfg)
-        server, _ = build_server(app, max_workers=4)
-        server.add_insecure_port(f"unix://{cfg.listen}")
-        server.start()
-        channel = grpc.insecure_channel(f"unix://{cfg.listen}")
+        listeners = serve(app, cfg, max_workers=4)
+        channel = open_channel(f"unix://{cfg.listen}")
         try:
             api = vms_pb2_grpc.VmServiceStub(channel)
             api.CreateTemplate(vms_pb2.CreateTemplateRequest(name="t1", nics=template_nics()))
@@ -72,7 +70,7 @@ def bench_bulk(dsn: str) -> tuple[float, int]:
                 n.pci_address for n in template_nics())
         finally:
             channel.close()
-            server.stop(grace=None).wait()
+            listeners.stop(grace=None)
             app.close()
     with psycopg.connect(dsn) as conn:
         vnics = conn.execute("SELECT count(*) FROM vnics").fetchone()[0]

@@ -29,9 +29,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import grpc
 import libvirt
 
+from manager.client import open_channel
 from manager.lab import lab
 from manager.lab.layout import LabLayout
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, vms_pb2, vms_pb2_grpc
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bringing up a lab host with its own libvirtd …", flush=True)
         state = lab.up(layout, hosts=1, nics=1, libvirt=True)
         uri = state.hosts[0].libvirt_uri
-        with grpc.insecure_channel(f"unix://{layout.manager_socket}") as channel:
+        with open_channel(f"unix://{layout.manager_socket}") as channel:
             fleet = fleet_pb2_grpc.FleetServiceStub(channel)
             vms = vms_pb2_grpc.VmServiceStub(channel)
             fleet.SetupHostManagementNetwork(fleet_pb2.SetupHostManagementNetworkRequest(name="host1", nic="eth0"),

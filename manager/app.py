@@ -9,8 +9,11 @@ from psycopg_pool import ConnectionPool
 from .agents import AgentClients, HostMonitor
 from .config import ManagerConfig
 from .pki import CertificateAuthority, Lifetimes
+from .auth.sessions import SessionBook
+from .service.admins import AdminService
 from .service.audit import AuditService
 from .service.certificates import CertificateService
+from .service.events import EventRecorder, EventService
 from .service import macpools
 from .service.hosts import HostService
 from .service.macpools import MacPoolService
@@ -20,6 +23,7 @@ from .service.templates import TemplateService
 from .service.vm_runtime import VmRuntime
 from .service.vms import VmService
 from .service.vnics import VnicService
+from .store import hosts as host_store
 from .store.database import open_pool
 
 
@@ -38,7 +42,11 @@ class ManagerApp:
     vnics: VnicService
     templates: TemplateService
     snapshots: SnapshotService
-    certificates: CertificateService
+    admins: AdminService
+    sessions: SessionBook      # unix-socket logins (manager/auth/login.py)
+    events: EventRecorder       # the audit trail's writer: the API's interceptor records every call through it
+    event_log: EventService     # reading and following the trail, and its daily purge
+    certificates: CertificateService   # renewal, the manager's client-certificate rotation, CA rollover
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -46,21 +54,31 @@ class ManagerApp:
         ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir), Lifetimes(
             agent_s=cfg.agent_cert_lifetime_s, manager_s=cfg.manager_cert_lifetime_s, ca_s=cfg.ca_lifetime_s))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s,
-                              vm_changes_max=cfg.vm_changes_max)
-        monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s)
-        networks = NetworkService(pool, agents, monitor)
-        hosts = HostService(pool, ca, agents, monitor, networks)
-        audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s)
-        macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent)
+                              vm_changes_max=cfg.vm_changes_max, pins=lambda name: _host_pin(pool, name))
+        events = EventRecorder(pool)
+        monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s,
+                              record_system=events.record_system)
+        networks = NetworkService(pool, agents, monitor, record_system=events.record_system)
+        hosts = HostService(pool, ca, agents, monitor, networks, token_ttl_s=cfg.enroll_token_ttl_s,
+                            enroll_endpoint=cfg.enroll_listen, record_system=events.record_system)
+        audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
+                              record_system=events.record_system)
+        macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
         vm_runtime = VmRuntime(pool, agents)
-        certificates = CertificateService(pool, ca, agents, interval_s=cfg.cert_check_interval_s or None)
-        return cls(certificates=certificates, pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
+        certificates = CertificateService(pool, ca, agents, record_system=events.record_system,
+                                          interval_s=cfg.cert_check_interval_s or None)
+        return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
                    vms=VmService(pool, vm_runtime), vm_runtime=vm_runtime, vnics=VnicService(pool, agents),
-                   templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool))
+                   templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool),
+                   admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
+                   events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
+                   certificates=certificates)
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and
         certificate renewal."""
+        self.events.start()
+        self.event_log.start_daily_purge()
         self.certificates.start()
         self.monitor.start_all()
         self.audits.start_periodic()
@@ -69,5 +87,13 @@ class ManagerApp:
         self.certificates.stop()
         self.audits.stop()
         self.monitor.stop()
+        self.event_log.stop()
+        self.events.close()
         self.agents.close()
         self.pool.close()
+
+
+def _host_pin(pool: ConnectionPool, name: str) -> host_store.HostPin | None:
+    """The stored pin of a host's certificate, for the agent channels (manager/agents/clients.py)."""
+    with pool.connection() as conn:
+        return host_store.host_pin(conn, name)

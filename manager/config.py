@@ -11,7 +11,9 @@ DEFAULT_CONFIG = Path("/etc/virtfleet/manager.toml")
 @dataclass(frozen=True)
 class ManagerConfig:
     dsn: str = "dbname=virtfleet"
-    listen: str = "/run/virtfleet/manager.sock"   # unix socket of the fleet API (file permissions guard it)
+    # unix socket of the fleet API, mode 0666: each call's caller is identified (uid via `<listen>.login`)
+    # and authorized by role, so the socket's file permissions are no longer the access control
+    listen: str = "/run/virtfleet/manager.sock"
     pki_dir: Path = Path("/etc/pki/virtfleet")
     log_level: str = "INFO"
     agent_timeout_s: float = 30.0
@@ -20,11 +22,19 @@ class ManagerConfig:
     host_unreachable_after_s: float = 30.0   # a host silent this long (agents heartbeat at a third of it) is unreachable
     db_connect_timeout_s: int = 2            # a connection attempt to PostgreSQL gives up after this (libpq: at least 2)
     db_wait_s: float = 10.0                  # a call waits this long for a busy pool's connection (RESOURCE_EXHAUSTED after)
+    fleet_listen: str = ""                   # remote fleet API, TLS + admin client certificates ("[::]:54322"); "" off
+    admin_group: str = "virtfleet-admin"     # local users in this group (and root) are admins on the unix socket
+    operator_group: str = "virtfleet-operator"
+    auditor_group: str = "virtfleet-auditor"
+    session_ttl_s: float = 600.0             # a unix-socket login lasts this long (groups are re-read at the next)
+    events_keep_days: int = 400              # audit-trail rows older than this are purged, once a day
     vm_changes_max: int = 12                 # VM starts/stops waiting on agents at once (of 16 API workers); more: RESOURCE_EXHAUSTED
     agent_cert_lifetime_s: float = 365 * 86400.0    # agents renew at two thirds of it
     manager_cert_lifetime_s: float = 365 * 86400.0  # the manager's client certificate, rotated at two thirds
     ca_lifetime_s: float = 3650 * 86400.0           # a CA made by the manager or by `pki rotate-ca`
     cert_check_interval_s: float = 0.0       # renewal check; 0: a tenth of the shortest lifetime (at most 60 s); <0: off
+    enroll_listen: str = ""                  # HOST:PORT or unix:///PATH where hosts enroll with a token; "" off
+    enroll_token_ttl_s: float = 3600.0       # an enrollment token's lifetime
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "ManagerConfig":
@@ -46,4 +56,7 @@ class ManagerConfig:
                        agent_cert_lifetime_s=float(cfg.agent_cert_lifetime_s),
                        manager_cert_lifetime_s=float(cfg.manager_cert_lifetime_s),
                        ca_lifetime_s=float(cfg.ca_lifetime_s),
-                       cert_check_interval_s=float(cfg.cert_check_interval_s))
+                       cert_check_interval_s=float(cfg.cert_check_interval_s),
+                       session_ttl_s=float(cfg.session_ttl_s),
+                       events_keep_days=int(cfg.events_keep_days),
+                       enroll_token_ttl_s=float(cfg.enroll_token_ttl_s))

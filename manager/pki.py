@@ -15,9 +15,17 @@ with itself. A new CA's files are written before the state file names it, and th
 state file is replaced whole, so a crash leaves the old state or the new one.
 
 Lifetimes are settings (ManagerConfig); a certificate never outlives the CA that
-signs it. Each agent certificate carries a name unique to it (`pin_name`), which
-the manager verifies instead of the host's name, so only the certificate it
-stored for a host is accepted for that host.
+signs it.
+
+Pinning by name: grpc Python cannot show a client the certificate the server
+presented, so the manager cannot compare fingerprints after the handshake.
+Instead every agent certificate carries, besides the host's name and address,
+one DNS name no other certificate has (`pin_name`, from its random serial);
+the manager's channel asks TLS for that name (ssl_target_name_override), and
+BoringSSL's hostname check then accepts that one certificate and no other the
+same CA signed — on every connection and reconnection.
+
+What the CA refuses (`check_public_key`) is one rule for hosts and admins.
 """
 from __future__ import annotations
 
@@ -30,9 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from virtfleet.enroll import key_pem, new_key, subject
@@ -45,8 +53,13 @@ CA_CERT = "ca.pem"
 CA_STATE = "ca-state.json"
 MANAGER_KEY = "manager-key.pem"
 MANAGER_CERT = "manager.pem"
+MANAGER_SERVER_KEY = "manager-server-key.pem"    # the remote fleet API's TLS server certificate
+MANAGER_SERVER_CERT = "manager-server.pem"
 YEAR_S = 365 * 86400.0
-PIN_DOMAIN = "pin.virtfleet.invalid"
+PIN_DOMAIN = "pin.virtfleet.invalid"   # .invalid: a name that can never resolve or be anyone else's (RFC 6761)
+RSA_MIN_BITS = 2048
+RSA_EXPONENT = 65537
+EC_CURVES = {"secp256r1", "secp384r1"}
 BACKDATE_MAX_S = 300.0  # certificates start a little in the past: clocks of hosts differ
 
 
@@ -64,8 +77,15 @@ def fingerprint(cert_pem: bytes) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
+def serial_hex(cert_pem: bytes) -> str:
+    return format(x509.load_pem_x509_certificate(cert_pem).serial_number, "x")
+
+
 def pin_name(cert_pem: bytes) -> str:
-    """The DNS name only this certificate carries (from its serial); the manager verifies agents by it."""
+    """The DNS name only this certificate carries: `c<serial hex>.pin.virtfleet.invalid`.
+
+    Serials are random 159-bit numbers (at most 40 hex digits), so the label stays under DNS's 63.
+    """
     return _pin_for_serial(x509.load_pem_x509_certificate(cert_pem).serial_number)
 
 
@@ -76,6 +96,39 @@ def _pin_for_serial(serial: int) -> str:
 def _backdate(lifetime_s: float) -> dt.timedelta:
     """Five minutes for real lifetimes; a twentieth of a test's few seconds, so two thirds still mean something."""
     return dt.timedelta(seconds=min(BACKDATE_MAX_S, lifetime_s / 20))
+
+
+def check_public_key(key: object, field: str = "csr_pem") -> None:
+    """Keys the CA signs: RSA of at least 2048 bits with e = 65537, EC on P-256 or P-384, or Ed25519."""
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < RSA_MIN_BITS:
+            raise InvalidArgument(field, f"an RSA key of {key.key_size} bits is too weak (at least {RSA_MIN_BITS})")
+        exponent = key.public_numbers().e
+        if exponent != RSA_EXPONENT:
+            raise InvalidArgument(field, f"an RSA key with public exponent {exponent} is refused "
+                                         f"(only {RSA_EXPONENT})")
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in EC_CURVES:
+            raise InvalidArgument(field, f"an EC key on curve {key.curve.name} is refused (P-256 or P-384 only)")
+    elif not isinstance(key, ed25519.Ed25519PublicKey):
+        raise InvalidArgument(field, f"a {type(key).__name__} key is refused (RSA, EC P-256/P-384 or Ed25519)")
+
+
+def load_csr(csr_pem: bytes, field: str = "csr_pem") -> x509.CertificateSigningRequest:
+    """A signing request the CA may sign: well formed, self-signed by its key, and the key strong enough."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise InvalidArgument(field, f"not a PEM certificate signing request: {exc}") from None
+    try:
+        valid = csr.is_signature_valid
+        key = csr.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise InvalidArgument(field, f"the request's key cannot be read: {exc}") from None
+    if not valid:
+        raise InvalidArgument(field, "the request's signature does not match its key")
+    check_public_key(key, field)
+    return csr
 
 
 @dataclass(frozen=True)
@@ -213,19 +266,51 @@ class CertificateAuthority:
         return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
     def sign_agent_csr(self, csr_pem: bytes, host_name: str, address: str) -> bytes:
-        """The certificate names the host as the manager knows it, whatever the CSR asked for, plus its pin."""
-        try:
-            csr = x509.load_pem_x509_csr(csr_pem)
-        except ValueError as exc:
-            raise InvalidArgument("csr_pem", f"not a PEM certificate signing request: {exc}") from None
-        if not csr.is_signature_valid:
-            raise InvalidArgument("csr_pem", "the request's signature does not match its key")
+        """The certificate names the host as the manager knows it, whatever the CSR asked for,
+        and carries its own pin name (`pin_name`), the one name the manager will ask for."""
+        csr = load_csr(csr_pem)
         serial = x509.random_serial_number()
         sans: list[x509.GeneralName] = [x509.DNSName(host_name), x509.DNSName(_pin_for_serial(serial))]
         if address:
             sans.append(x509.IPAddress(ipaddress.ip_address(address)))
         return self._issue(csr.public_key(), host_name, sans, ExtendedKeyUsageOID.SERVER_AUTH,
                            self.lifetimes.agent_s, serial)
+
+    def sign_admin_csr(self, csr_pem: bytes, admin_name: str) -> bytes:
+        """A client certificate for the remote fleet API, named for the admin whatever the CSR asked for
+        (the same key checks as a host's)."""
+        csr = load_csr(csr_pem)
+        return self._issue(csr.public_key(), admin_name, [], ExtendedKeyUsageOID.CLIENT_AUTH)
+
+    def manager_server_material(self, names: list[str]) -> TlsMaterial:
+        """The server certificate of the remote fleet API and of the enrollment listener: CN and DNS name
+        virtfleet-manager (what clients verify, whatever address they used) plus `names` (host names and
+        addresses); remade when `names` grow or its CA is no longer the active one. Its `cert_pem` is the
+        chain (leaf, then the CA), so an enrolling host can fetch the CA and check its fingerprint before
+        trusting it; its `ca_pem`, the clients it accepts, is every CA trusted now."""
+        with self._lock:
+            key_path, cert_path = self.pki_dir / MANAGER_SERVER_KEY, self.pki_dir / MANAGER_SERVER_CERT
+            sans: list[x509.GeneralName] = [x509.DNSName(MANAGER_COMMON_NAME)]
+            for name in names:
+                try:
+                    sans.append(x509.IPAddress(ipaddress.ip_address(name)))
+                except ValueError:
+                    sans.append(x509.DNSName(name))
+            if cert_path.exists() and key_path.exists():
+                have_pem = cert_path.read_bytes()
+                have = x509.load_pem_x509_certificate(have_pem)
+                try:
+                    covered = set(have.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+                except x509.ExtensionNotFound:
+                    covered = set()
+                if set(sans) <= covered and self.active.issued(have):
+                    return TlsMaterial(self.bundle_pem, have_pem + self.cert_pem, key_path.read_bytes())
+            key = new_key()
+            cert = self._issue(key.public_key(), MANAGER_COMMON_NAME, list(dict.fromkeys(sans)),
+                               ExtendedKeyUsageOID.SERVER_AUTH, self.lifetimes.manager_s)
+            _write_file(key_path, key_pem(key), 0o600)
+            _write_file(cert_path, cert, 0o644)
+            return TlsMaterial(self.bundle_pem, cert + self.cert_pem, key_pem(key))
 
     # -- the manager's own client certificate --------------------------------------------
 

@@ -37,8 +37,8 @@ from hypothesis import strategies as st
 from tests.fixtures.agent_process import host_pki, start_agent
 from tests.fixtures.netns import Namespace, plug_nics
 from virtfleet.enroll import make_key_and_csr
-from virtfleet.v1 import (agent_pb2, audit_pb2, fleet_pb2, fleet_pb2_grpc, hostnet_pb2, macpool_pb2,
-                          macpool_pb2_grpc, vm_pb2, vm_pb2_grpc, vms_pb2, vms_pb2_grpc)
+from virtfleet.v1 import (admins_pb2, admins_pb2_grpc, agent_pb2, audit_pb2, fleet_pb2, fleet_pb2_grpc, hostnet_pb2,
+                          macpool_pb2, macpool_pb2_grpc, vm_pb2, vm_pb2_grpc, vms_pb2, vms_pb2_grpc)
 
 SEED = int(os.environ.get("VIRTFLEET_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
 SCALE = float(os.environ.get("VIRTFLEET_FUZZ_EXAMPLES", "1"))
@@ -49,7 +49,7 @@ REFUSED = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 print(f"\nVIRTFLEET_FUZZ_SEED={SEED} (set it to replay this run)", file=sys.stderr)
 
 MANAGER_SERVICES = [(fleet_pb2, "FleetService"), (vms_pb2, "VmService"), (macpool_pb2, "MacPoolService"),
-                    (audit_pb2, "AuditService")]
+                    (audit_pb2, "AuditService"), (admins_pb2, "AdminService")]
 AGENT_SERVICES = [(agent_pb2, "AgentService"), (vm_pb2, "VmAgentService")]
 
 
@@ -314,7 +314,7 @@ def _stable(value: Any) -> Any:
 
 
 def manager_state(channel: grpc.Channel) -> dict[str, Any]:
-    """Everything the manager lists: hosts, networks, VMs, templates, snapshots, MAC pools."""
+    """Everything the manager lists: hosts, networks, VMs, templates, snapshots, MAC pools, admins."""
     fleet, vms = fleet_pb2_grpc.FleetServiceStub(channel), vms_pb2_grpc.VmServiceStub(channel)
     pools = macpool_pb2_grpc.MacPoolServiceStub(channel)
     listings = {
@@ -324,6 +324,8 @@ def manager_state(channel: grpc.Channel) -> dict[str, Any]:
         "templates": vms.ListTemplates(vms_pb2.ListTemplatesRequest(), timeout=CALL_TIMEOUT_S),
         "snapshots": vms.ListSnapshots(vms_pb2.ListSnapshotsRequest(), timeout=CALL_TIMEOUT_S),
         "pools": pools.ListMacPools(macpool_pb2.ListMacPoolsRequest(), timeout=CALL_TIMEOUT_S),
+        "admins": admins_pb2_grpc.AdminServiceStub(channel).ListAdmins(admins_pb2.ListAdminsRequest(),
+                                                                        timeout=CALL_TIMEOUT_S),
     }
     return {k: _stable(MessageToDict(v, preserving_proto_field_name=True)) for k, v in listings.items()}
 

@@ -50,6 +50,26 @@ def test_lab_status_lists_hosts_for_scripts(lab):
         assert "192.0.2.0/24" and h["address"].startswith("192.0.2.")
 
 
+def test_the_labs_remote_fleet_api_answers_its_admin_certificate_and_refuses_by_role(lab, tmp_path):
+    st = lab["status"]
+    endpoint, certs = st["fleet_endpoint"], st["admin_cert_dir"]
+    assert endpoint.startswith("127.0.0.1:")
+    remote = ("--manager", endpoint, "--cert-dir", certs)
+    hosts = json.loads(vf(lab, *remote, "host", "list", "-o", "json").stdout)
+    assert sorted(h["name"] for h in hosts) == ["host1", "host2"]
+    vf(lab, *remote, "admin", "add", "watcher", "--role", "auditor", "--out", str(tmp_path / "watcher"))
+    listed = {a["name"]: a["role"] for a in json.loads(vf(lab, "admin", "list", "-o", "json").stdout)}
+    assert listed == {"root": "admin", "watcher": "auditor"}
+    as_auditor = ("--manager", endpoint, "--cert-dir", str(tmp_path / "watcher"))
+    assert vf(lab, *as_auditor, "host", "list").returncode == 0
+    refused = vf(lab, *as_auditor, "admin", "revoke", "root", check=False)
+    assert refused.returncode == 1
+    assert "PERMISSION_DENIED: needs role admin; admin watcher has auditor" in refused.stderr
+    vf(lab, "admin", "revoke", "watcher")
+    gone_now = vf(lab, *as_auditor, "host", "list", check=False)
+    assert gone_now.returncode == 1 and "PERMISSION_DENIED" in gone_now.stderr
+
+
 def test_enrolled_hosts_report_over_mutual_tls(lab):
     hosts = json.loads(vf(lab, "host", "list", "-o", "json").stdout)
     assert {h["name"]: h["status"] for h in hosts} == {"host1": "up", "host2": "up"}

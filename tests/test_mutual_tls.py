@@ -15,6 +15,8 @@ from tests.fixtures.agent_process import start_agent
 from virtfleet.enroll import make_key_and_csr
 from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent runs in a network namespace (root)")
 
@@ -36,7 +38,8 @@ def agent_socket(pki):
     ns = f"vft{uuid.uuid4().hex[:6]}"
     namespaces.create_switch(ns)  # an empty namespace with lo up is all the agent needs
     sock = pki["root"] / "agent.sock"
-    proc = start_agent(ns, sock, pki["root"] / "agent", pki["root"] / "state", timeout_s=20)
+    proc = start_agent(ns, sock, pki["root"] / "agent", pki["root"] / "state", timeout_s=20,
+                       health_socket=pki["root"] / "health.sock")
     yield sock
     proc.terminate()
     proc.wait(timeout=10)
@@ -138,3 +141,49 @@ def test_saving_pki_narrows_an_existing_key_and_directory(tmp_path):
     assert stat.S_IMODE((out / "key.pem").stat().st_mode) == 0o600
     assert (out / "key.pem").read_bytes() == b"new key"
     assert sorted(p.name for p in out.iterdir()) == ["ca.pem", "cert.pem", "key.pem"]
+
+
+def _intruder(pki) -> grpc.ChannelCredentials:
+    """A client certificate our CA signed that is not the manager's."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    key, csr = make_key_and_csr("intruder")
+    cert = pki["ca"]._issue(x509.load_pem_x509_csr(csr).public_key(), "intruder", [],
+                            ExtendedKeyUsageOID.CLIENT_AUTH)
+    return grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem, private_key=key,
+                                        certificate_chain=cert)
+
+
+def _health_and_reflection(sock: Path, creds: grpc.ChannelCredentials):
+    with grpc.secure_channel(f"unix://{sock}", creds, options=[("grpc.ssl_target_name_override", "host1")]) as ch:
+        health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        listed = next(iter(reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)))
+        return health, listed
+
+
+def test_health_and_reflection_answer_only_the_manager(pki, agent_socket):
+    health, listed = _health_and_reflection(agent_socket, pki["manager"].channel_credentials())
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert "virtfleet.v1.AgentService" in [s.name for s in listed.list_services_response.service]
+    with pytest.raises(grpc.RpcError) as err:
+        _health_and_reflection(agent_socket, _intruder(pki))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with grpc.secure_channel(f"unix://{agent_socket}", _intruder(pki),
+                             options=[("grpc.ssl_target_name_override", "host1")]) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            next(iter(reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_local_health_socket_serves_health_alone(pki, agent_socket):
+    sock = pki["root"] / "health.sock"
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    with grpc.insecure_channel(f"unix://{sock}") as ch:
+        assert health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
+            health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as err:
+            agent_pb2_grpc.AgentServiceStub(ch).GetNetworkState(agent_pb2.GetNetworkStateRequest(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -8,8 +8,7 @@ import grpc
 import pytest
 
 from agent.sim.fleet import FleetSimulator, remove_link, set_mtu
-from agent.sim.pki import fleet_material
-from virtfleet.enroll import make_key_and_csr
+from tests.fixtures.agent_process import simulated_fleet_material
 from tests.fixtures.lab import eventually
 from virtfleet.v1 import agent_pb2, agent_pb2_grpc, audit_pb2, audit_pb2_grpc, fleet_pb2, netstate_pb2
 
@@ -19,15 +18,16 @@ from virtfleet.v1 import agent_pb2, agent_pb2_grpc, audit_pb2, audit_pb2_grpc, f
 @pytest.fixture
 def fleet(manager):
     with tempfile.TemporaryDirectory(prefix="vft-sim-") as d:
-        ca = manager.app.ca
-        names = [f"sim{i:05d}" for i in range(1, 4)]
-        sim = FleetSimulator(fleet_material(ca.key, ca.cert, names), Path(d) / "sim.sock", hosts=3, vms=2, nics=2)
-        with sim:
-            for spec in sim.specs:
-                _, csr = make_key_and_csr(spec.name)
-                manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(name=spec.name, address=spec.address,
-                                                                     csr_pem=csr, endpoint=sim.endpoint))
+        material = simulated_fleet_material(manager.app.ca, _enroller(manager, Path(d) / "sim.sock"),
+                                            hosts=3, vms=2, nics=2)
+        with FleetSimulator(material, Path(d) / "sim.sock", hosts=3, vms=2, nics=2) as sim:
             yield sim
+
+
+def _enroller(manager, sock: Path):
+    """Enrolls one simulated host through the fleet API; the certificate it got (for its pin)."""
+    return lambda spec, csr: manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(
+        name=spec.name, address=spec.address, csr_pem=csr, endpoint=f"unix://{sock}")).certificate_pem
 
 
 def holds(manager, sim: FleetSimulator, name: str) -> bool:
@@ -92,12 +92,9 @@ def test_the_audit_sees_simulated_drift(manager, fleet):
 def test_a_silent_host_becomes_unreachable(manager):
     manager.app.monitor.unreachable_after_s = 3.0
     with tempfile.TemporaryDirectory(prefix="vft-sim-") as d:
-        ca = manager.app.ca
-        sim = FleetSimulator(fleet_material(ca.key, ca.cert, ["sim00001"]), Path(d) / "sim.sock", hosts=1)
+        material = simulated_fleet_material(manager.app.ca, _enroller(manager, Path(d) / "sim.sock"), hosts=1)
+        sim = FleetSimulator(material, Path(d) / "sim.sock", hosts=1)
         with sim:
-            _, csr = make_key_and_csr("sim00001")
-            manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(name="sim00001", address=sim.specs[0].address,
-                                                                 csr_pem=csr, endpoint=sim.endpoint))
             assert eventually(lambda: holds(manager, sim, "sim00001"))
     status = lambda: manager.fleet.GetHost(fleet_pb2.GetHostRequest(name="sim00001")).status  # noqa: E731
     assert eventually(lambda: status() == "unreachable")
@@ -133,12 +130,9 @@ def test_the_periodic_audit_keeps_the_latest_findings(manager, fleet):
 def test_heartbeats_of_a_quiet_host_move_its_last_report_time(manager):
     manager.app.monitor.unreachable_after_s = 3.0   # heartbeats every second
     with tempfile.TemporaryDirectory(prefix="vft-sim-") as d:
-        ca = manager.app.ca
-        sim = FleetSimulator(fleet_material(ca.key, ca.cert, ["sim00001"]), Path(d) / "sim.sock", hosts=1)
+        material = simulated_fleet_material(manager.app.ca, _enroller(manager, Path(d) / "sim.sock"), hosts=1)
+        sim = FleetSimulator(material, Path(d) / "sim.sock", hosts=1)
         with sim:
-            _, csr = make_key_and_csr("sim00001")
-            manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(name="sim00001", address=sim.specs[0].address,
-                                                                 csr_pem=csr, endpoint=sim.endpoint))
             last = lambda: manager.fleet.GetHost(fleet_pb2.GetHostRequest(name="sim00001")).last_report_at  # noqa: E731
             assert eventually(lambda: last().seconds > 0)
             first = last().ToDatetime()

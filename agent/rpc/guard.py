@@ -1,5 +1,12 @@
 """The one door check of every agent method: only the manager may call, and errors become statuses.
 
+`ManagerOnlyInterceptor` refuses every method of the agent's TLS listener —
+AgentService, VmAgentService, health and reflection alike — to a peer that is
+not the manager, before any handler runs; `manager_only` on each servicer
+method stays as the second wall (and is the only one of the simulator's
+asyncio server). Local health checks (systemd, monitoring) have their own
+unix socket (agent.rpc.network.build_health_socket) that serves health alone.
+
 Any certificate our CA signed gets through TLS; only the manager's may drive
 an agent (virtfleet.tls.is_manager), so one enrolled host cannot drive
 another with its own certificate. A refused caller gets PERMISSION_DENIED;
@@ -91,3 +98,26 @@ async def _abort(context: grpc.aio.ServicerContext, err: Exception, name: str) -
         await context.abort_with_status(to_status(err))
     log.exception("internal error in %s", name, exc_info=err)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {name}; see the {WHO} log")
+
+
+class ManagerOnlyInterceptor(grpc.ServerInterceptor):
+    """Every method of the listener it is on answers only the manager's certificate."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        kind = next(k for k in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+                    if getattr(handler, k) is not None)
+        behaviour = getattr(handler, kind)
+        streaming_reply = kind.endswith("_stream")
+
+        if streaming_reply:
+            def guarded(request, context):
+                _refuse_others(context)
+                yield from behaviour(request, context)
+        else:
+            def guarded(request, context):
+                _refuse_others(context)
+                return behaviour(request, context)
+        return handler._replace(**{kind: guarded})

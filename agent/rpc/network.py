@@ -27,7 +27,7 @@ from ..net.report.capabilities import kernel_features, nics
 from ..net.report.state import read_state
 from ..net.report.watch import StateWatcher
 from .certificates import CertificateRpcs, ServerCertificates
-from .guard import manager_only
+from .guard import ManagerOnlyInterceptor, manager_only
 from .vm import SERVICE_NAME as VM_SERVICE_NAME, add_vm_service
 
 DEFAULT_MANAGEMENT_BRIDGE = "ovirtmgmt"
@@ -92,12 +92,13 @@ class AgentServicer(CertificateRpcs, agent_pb2_grpc.AgentServiceServicer):
 
 
 def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher):
-    """AgentService, VmAgentService, health and reflection on one mutual-TLS listener (not started).
+    """AgentService, VmAgentService, health and reflection on one mutual-TLS listener (not started),
+    every method of it for the manager's certificate only.
 
     Its credentials are dynamic (agent.rpc.certificates): a renewed certificate is served without a restart.
     """
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agent"),
-                         options=keepalive.SERVER_OPTIONS)
+                         options=keepalive.SERVER_OPTIONS, interceptors=[ManagerOnlyInterceptor()])
     certificates = ServerCertificates(cfg.pki_dir, material)
     servicer = AgentServicer(cfg, watcher, certificates)
     rpc.add_service(server, agent_pb2_grpc.add_AgentServiceServicer_to_server, servicer)
@@ -113,3 +114,22 @@ def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher)
         Path(cfg.listen.removeprefix("unix://")).unlink(missing_ok=True)
     server.add_secure_port(cfg.listen, certificates.credentials())
     return server, servicer, health_servicer
+
+
+def build_health_socket(cfg: AgentConfig, health_servicer: health.HealthServicer) -> grpc.Server | None:
+    """grpc.health.v1 alone on a local unix socket (mode 0600: root's systemd and monitoring), no TLS;
+    None when the setting `health_socket` is empty. Not started."""
+    if not cfg.health_socket:
+        return None
+    path = Path(cfg.health_socket)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"))
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    old_umask = os.umask(0o177)
+    try:
+        server.add_insecure_port(f"unix://{path}")
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    return server

@@ -1,17 +1,25 @@
 """Channels to host agents: mutual TLS, one cache of channels per host, one error mapping.
 
-The agent's certificate must name the host as enrolled (the target name is
-overridden to the host name, so unix-socket lab agents are checked the same
-way as TCP production agents) or, once the host is pinned (`repin`), carry the
-name unique to the certificate the manager stored for it (manager.pki.pin_name).
+Pinning: the agent's certificate must carry the host's pin name, the one DNS
+name only the certificate the manager issued it has (manager/pki.py): the
+channel's target name is overridden to that name, so TLS itself refuses any
+other certificate, even one the same CA signed for the same host (an old one
+of a removed or re-enrolled host), on every connection and reconnection — and
+unix-socket lab agents are checked the same way as TCP production agents.
+A host whose certificate was revoked, or whose enrollment is pending, has no
+pin: it is not called at all (blocking calls fail UNAVAILABLE saying why; the
+monitor's stream asks for a name no certificate has, and retries). `repin`
+changes a host's pin (renewal, re-enrollment, revocation) and drops its
+channels, so the next call connects under the new name.
 
-Certificates change under live channels (renewal, the manager's own rotation, a
-CA rollover): `repin` and `use_material` take the channels out of the cache so
-the next call opens a new one with the new name or credentials, but do not close
-them at once — a call still running on one finishes there. Retired blocking
-channels are closed once no call can still be on them (past the longest cap);
-retired stream channels when their host is forgotten or the clients close (the
-monitor's open stream keeps its connection; it reconnects through the cache).
+Certificates also change under live channels without anything being revoked
+(renewal, the manager's own client-certificate rotation, a CA rollover):
+`repin(..., graceful=True)` and `use_material` take the channels out of the
+cache so the next call opens a new one, but do not close them at once — a call
+still running on one finishes there. Retired blocking channels are closed once
+no call can still be on them (past the longest cap); retired stream channels
+when their host is forgotten or the clients close (the monitor's open stream
+keeps its connection; it reconnects through the cache).
 
 Both kinds of channel live here: the blocking ones the services call through,
 and the asyncio ones the monitor follows each host's state stream on. One
@@ -33,6 +41,7 @@ the bound a change is refused RESOURCE_EXHAUSTED at once and reads still run.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from contextlib import contextmanager
@@ -46,7 +55,12 @@ from virtfleet.rpc import error_from_call
 from virtfleet.tls import TlsMaterial, grpc_target
 from virtfleet.v1 import agent_pb2_grpc, vm_pb2_grpc
 
+from ..store.hosts import HostPin
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+PinLookup = Callable[[str], "HostPin | None"]   # a host's stored pin (the database), asked on a cache miss
+NO_CERTIFICATE = "no-trusted-certificate.pin.virtfleet.invalid"   # a name no certificate carries
 
 _CHANNEL_OPTIONS = [
     *keepalive.CLIENT_OPTIONS,
@@ -71,12 +85,34 @@ def agent_error(host_name: str, exc: grpc.RpcError, *, field_prefix: str = "") -
     return error_from_call(exc, field_prefix=field_prefix, where=f"host {host_name}")
 
 
+class NoTrustedCertificate(Unavailable):
+    """The manager trusts no certificate for this host: revoked, or its enrollment is pending."""
+
+
+def target_name(host_name: str, pin: HostPin | None) -> str:
+    """The name TLS must find in the host's certificate.
+
+    Hosts enrolled before pinning (db/010: no stored certificate) are still checked by their host
+    name, which any certificate the CA issued for that name has; enrolling them again pins them.
+    """
+    if pin is None:
+        raise NoTrustedCertificate(f"host {host_name} does not exist")
+    if pin.status == "pending":
+        raise NoTrustedCertificate(f"host {host_name} has not enrolled yet (its token was not used)")
+    if pin.status == "revoked" or (pin.has_certificate and not pin.pin):
+        raise NoTrustedCertificate(f"the certificate of host {host_name} was revoked: enroll the host again "
+                                   "(`virtfleet host add`, then `virtfleet-agent enroll` on the host)")
+    return pin.pin or host_name
+
+
 class AgentClients:
     def __init__(self, material: TlsMaterial, *, timeout_s: float = 30.0,
-                 vm_changes_max: int = DEFAULT_VM_CHANGES_MAX) -> None:
+                 vm_changes_max: int = DEFAULT_VM_CHANGES_MAX, pins: PinLookup | None = None) -> None:
+        """Without `pins` (tools talking to lab agents directly), each host is checked by its name."""
+        self._lookup = pins
+        self._pins: dict[str, str] = {}
         self._creds = material.channel_credentials()
         self._material = material
-        self._pins: dict[str, str] = {}
         self._retired: list[tuple[float, str, grpc.Channel]] = []
         self._retired_streams: list[tuple[str, grpc.aio.Channel, asyncio.AbstractEventLoop]] = []
         self._timeout_s = timeout_s
@@ -87,20 +123,43 @@ class AgentClients:
         self._lock = threading.Lock()
 
     def _options(self, host_name: str) -> list[tuple[str, object]]:
-        return [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", self._pins.get(host_name, host_name))]
+        return [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", self._pin(host_name))]
 
-    # -- certificates changing -------------------------------------------------------
+    def _pin(self, host_name: str) -> str:
+        """The cached pin, else the stored one; raises NoTrustedCertificate."""
+        with self._lock:
+            pin = self._pins.get(host_name)
+        if pin is not None:
+            return pin
+        if self._lookup is None:
+            return host_name
+        pin = target_name(host_name, self._lookup(host_name))
+        with self._lock:
+            return self._pins.setdefault(host_name, pin)
+
+    def repin(self, host_name: str, pin: str | None, *, graceful: bool = False) -> None:
+        """The host's certificate changed (renewed, enrolled again) or was revoked (None): its channels
+        are closed, and the next call connects asking TLS for the new pin (with None, the stored state
+        is read again: a revoked host is not called).
+
+        `graceful` (a renewal: the old certificate is still trusted and still served) retires the
+        channels instead: calls running on them finish there."""
+        with self._lock:
+            if pin is None:
+                self._pins.pop(host_name, None)
+            else:
+                self._pins[host_name] = pin
+            if graceful and pin is not None:
+                self._retire(lambda key: key[0] == host_name)
+                return
+        self._close_channels(host_name)
+
+    # -- certificates changing under live channels -----------------------------------
 
     @property
     def material(self) -> TlsMaterial:
         """The manager's client key, certificate and trusted CAs that new channels use."""
         return self._material
-
-    def repin(self, host_name: str, pin: str) -> None:
-        """From now on the host's certificate must carry `pin`; its channels are retired (calls on them finish)."""
-        with self._lock:
-            self._pins[host_name] = pin
-            self._retire(lambda key: key[0] == host_name)
 
     def use_material(self, material: TlsMaterial) -> None:
         """New client certificate or trusted CAs for every channel opened from now on."""
@@ -129,8 +188,13 @@ class AgentClients:
         key = (host_name, endpoint)
         with self._lock:
             ch = self._channels.get(key)
+        if ch is not None:
+            return ch
+        options = self._options(host_name)   # may ask the database: not under the lock
+        with self._lock:
+            ch = self._channels.get(key)
             if ch is None:
-                ch = grpc.secure_channel(grpc_target(endpoint), self._creds, options=self._options(host_name))
+                ch = grpc.secure_channel(grpc_target(endpoint), self._creds, options=options)
                 self._channels[key] = ch
             return ch
 
@@ -186,8 +250,20 @@ class AgentClients:
         key = (host_name, endpoint)
         with self._lock:
             held = self._streams.get(key)
+        if held is not None:
+            return held[0]
+        try:
+            options = self._options(host_name)
+        except Exception as exc:  # noqa: BLE001 - revoked, pending, or the database away: retried later
+            log.info("not connecting to host %s: %s", host_name, getattr(exc, "message", exc))
+            # Not cached: the stream's next attempt looks the pin up again.
+            return grpc.aio.secure_channel(grpc_target(endpoint), self._creds,
+                                           options=[*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override",
+                                                                         NO_CERTIFICATE)])
+        with self._lock:
+            held = self._streams.get(key)
             if held is None:
-                channel = grpc.aio.secure_channel(grpc_target(endpoint), self._creds, options=self._options(host_name))
+                channel = grpc.aio.secure_channel(grpc_target(endpoint), self._creds, options=options)
                 held = self._streams[key] = (channel, asyncio.get_running_loop())
             return held[0]
 
@@ -205,9 +281,11 @@ class AgentClients:
     # -- letting go ------------------------------------------------------------------
 
     def forget(self, host_name: str) -> None:
-        """Close every channel to a host (it was removed)."""
+        """Close every channel to a host (it was removed) and drop its pin."""
+        self.repin(host_name, None)
+
+    def _close_channels(self, host_name: str) -> None:
         with self._lock:
-            self._pins.pop(host_name, None)
             channels = [self._channels.pop(k) for k in [k for k in self._channels if k[0] == host_name]]
             streams = [self._streams.pop(k) for k in [k for k in self._streams if k[0] == host_name]]
             channels += [ch for _, name, ch in self._retired if name == host_name]

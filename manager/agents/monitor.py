@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
@@ -35,8 +36,9 @@ log = logging.getLogger(__name__)
 
 class HostMonitor:
     def __init__(self, pool: ConnectionPool, clients: AgentClients, *, unreachable_after_s: float = 30.0,
-                 flush_interval_s: float = 0.5) -> None:
+                 flush_interval_s: float = 0.5, record_system: Callable[..., None] | None = None) -> None:
         self._pool = pool
+        self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
         self._clients = clients
         self._loop = LoopThread("host-monitor")
         self._states = HostStates()
@@ -61,7 +63,8 @@ class HostMonitor:
         with self._pool.connection() as conn:
             hosts = host_store.list_hosts(conn)
         for host in hosts:
-            self.watch(host.name, host.endpoint)
+            if host.status not in ("pending", "revoked"):   # no certificate to call them with
+                self.watch(host.name, host.endpoint)
 
     def stop(self) -> None:
         """Stop following, write what is pending, close the streams' channels."""
@@ -137,11 +140,15 @@ class HostMonitor:
     def _ingest(self, name: str, event: agent_pb2.NetworkStateEvent) -> None:
         """Every event of every stream passes here, on the loop."""
         _, news = self._states.ingest(name, event)
+        if self._reachability.is_unreachable(name):
+            self._record_system("host.reachable", "host", name, {}, "the host's agent reports again")
         self._reachability.heard(name)
         self._writer.note(name, news)
 
     def _unreachable(self, name: str) -> None:
         self._writer.unreachable(name)
+        self._record_system("host.unreachable", "host", name, {"silent_s": self.unreachable_after_s},
+                            f"no report for {self.unreachable_after_s:g} s")
 
     def _heartbeat_s(self) -> int:
         return max(1, int(self.unreachable_after_s / 3))

@@ -7,6 +7,7 @@ import grpc
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, hostnet_pb2
 
+from ..pki import fingerprint
 from ..service.hosts import HostService, Report
 from ..service.networks import HostNetworks, NetworkService, agent_bond
 from ..store.hosts import HostRecord
@@ -66,7 +67,9 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             cluster=request.cluster, csr_pem=request.csr_pem,
         )
         return fleet_pb2.EnrollHostResponse(
-            host=host_message(e.host), certificate_pem=e.certificate_pem, ca_certificate_pem=e.ca_certificate_pem
+            host=host_message(e.host), certificate_pem=e.certificate_pem, ca_certificate_pem=e.ca_certificate_pem,
+            enroll_token=e.token, token_expires_at=timestamp(e.token_expires_at),
+            ca_fingerprint=fingerprint(e.ca_certificate_pem), enroll_endpoint=self._hosts.enroll_endpoint,
         )
 
     @translating_errors

@@ -1,10 +1,11 @@
-"""PkiService: the CAs and certificates as the admin sees them, and CA rollover."""
+"""PkiService: host certificate revocation, the CAs and certificates as the admin sees them, and CA rollover."""
 from __future__ import annotations
 
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import pki_pb2, pki_pb2_grpc
 
 from ..service.certificates import CertificateService, CertificateView, PkiStatus
+from ..service.hosts import HostService
 from .timestamps import timestamp
 
 
@@ -25,8 +26,14 @@ def status_message(status: PkiStatus) -> pki_pb2.PkiStatus:
 
 
 class PkiServicer(pki_pb2_grpc.PkiServiceServicer):
-    def __init__(self, certificates: CertificateService) -> None:
+    def __init__(self, hosts: HostService, certificates: CertificateService) -> None:
+        self._hosts = hosts
         self._certificates = certificates
+
+    @translating_errors
+    def RevokeHostCertificate(self, request, context):
+        revoked = self._hosts.revoke_certificate(request.name)
+        return pki_pb2.RevokeHostCertificateResponse(fingerprint=revoked.fingerprint)
 
     @translating_errors
     def RotateCa(self, request, context):

@@ -53,6 +53,13 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.MacPoolService/AddMacPoolRange": A,
     "/virtfleet.v1.MacPoolService/RemoveMacPoolRange": A,
     "/virtfleet.v1.MacPoolService/SetClusterMacPool": A,
+    "/virtfleet.v1.AdminService/AddAdmin": A,
+    "/virtfleet.v1.AdminService/ListAdmins": A,         # who holds which certificate is the admins' business
+    "/virtfleet.v1.AdminService/RevokeAdmin": A,
+    "/virtfleet.v1.AdminService/SetAdminRole": A,
+    "/virtfleet.v1.EventService/ListEvents": R,
+    "/virtfleet.v1.EventService/FollowEvents": R,
+    "/virtfleet.v1.PkiService/RevokeHostCertificate": A,
     "/virtfleet.v1.PkiService/RotateCa": A,
     "/virtfleet.v1.PkiService/GetPkiStatus": R,
     # health and reflection: anyone who may connect (they tell nothing about the fleet)
@@ -60,6 +67,11 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/grpc.health.v1.Health/Watch": R,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": R,
 }
+
+# Served elsewhere than the fleet API, so not in the table: EnrollService (protos/virtfleet/v1/pki.proto)
+# is served only on the enrollment listener (setting enroll_listen), to hosts that have no certificate
+# yet; its one-time token is the credential (manager/api/enroll.py).
+NOT_FLEET_API: frozenset[str] = frozenset({"virtfleet.v1.EnrollService"})
 
 # Methods that change nothing: their successful calls are not events (every refused call is).
 READS: frozenset[str] = frozenset(

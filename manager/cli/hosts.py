@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
+from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, pki_pb2, pki_pb2_grpc
 
 from virtfleet.enroll import enroll_host
 from .netreport_text import render_brctl_show, render_ip_addr
@@ -45,18 +45,46 @@ def host_group() -> None:
 @click.option("--address", required=True, help="the host's management IP address")
 @click.option("--endpoint", default="", help="where its agent listens (default ADDRESS:54321, or unix:///PATH)")
 @click.option("--cluster", default="", help="cluster to join (default: Default)")
-@click.option("--pki-out", type=click.Path(path_type=Path), required=True,
-              help="directory to write the agent's key, certificate and CA into (the agent's --pki-dir)")
+@click.option("--pki-out", type=click.Path(path_type=Path), default=None,
+              help="offline enrollment: make the agent's key HERE and write key, certificate and CA into this "
+                   "directory (the agent's --pki-dir); without it, a one-time token the host enrolls with")
 @OUTPUT_OPTION
 @click.pass_context
 def host_add(ctx, name, address, endpoint, cluster, pki_out, output):
-    """Enroll host NAME: makes its key here, has the manager's CA sign it."""
-    host = enroll_host(_stub(ctx), name=name, address=address, endpoint=endpoint, cluster=cluster, pki_out=pki_out)
+    """Add host NAME: prints a one-time token and the `virtfleet-agent enroll` command to run on the host
+    (its key is made there); with --pki-out, enrolls it at once with a key made here."""
+    if pki_out is not None:
+        host = enroll_host(_stub(ctx), name=name, address=address, endpoint=endpoint, cluster=cluster,
+                           pki_out=pki_out)
+        if output == "json":
+            print_json(as_dict(host))
+        else:
+            click.echo(f"enrolled {host.name} ({host.address}); agent certificate {host.cert_fingerprint}")
+            click.echo(f"start its agent with --pki-dir {pki_out}")
+        return
+    reply = _stub(ctx).EnrollHost(fleet_pb2.EnrollHostRequest(name=name, address=address, endpoint=endpoint,
+                                                              cluster=cluster), timeout=30)
+    command = enroll_command_line(reply)
     if output == "json":
-        print_json(as_dict(host))
-    else:
-        click.echo(f"enrolled {host.name} ({host.address}); agent certificate {host.cert_fingerprint}")
-        click.echo(f"start its agent with --pki-dir {pki_out}")
+        print_json({"host": as_dict(reply.host), "token": reply.enroll_token,
+                    "token_expires_at": when(reply.token_expires_at), "ca_fingerprint": reply.ca_fingerprint,
+                    "enroll_command": command})
+        return
+    click.echo(f"host {reply.host.name} ({reply.host.address}) is pending until it enrolls")
+    click.echo(f"one-time token: {reply.enroll_token}")
+    click.echo(f"expires:        {when(reply.token_expires_at)}")
+    click.echo(f"CA fingerprint: {reply.ca_fingerprint}")
+    click.echo("run on the host:")
+    click.echo(f"  {command}")
+
+
+def enroll_command_line(reply: fleet_pb2.EnrollHostResponse) -> str:
+    """The command the admin runs on the host; a wildcard listener's address is left for them to fill."""
+    manager = reply.enroll_endpoint or "MANAGER:PORT"
+    if manager.startswith(("0.0.0.0:", "[::]:")):
+        manager = "MANAGER" + manager[manager.rindex(":"):]
+    return (f"virtfleet-agent enroll --manager {manager} --token {reply.enroll_token} "
+            f"--ca-fingerprint {reply.ca_fingerprint}")
 
 
 @host_group.command("list")
@@ -133,6 +161,17 @@ def host_setup_management(ctx, name, nic, plan):
 @click.argument("name")
 @click.pass_context
 def host_remove(ctx, name):
-    """Forget a host (its agent keeps running until stopped)."""
+    """Forget a host and revoke its certificate (its agent keeps running until stopped)."""
     _stub(ctx).DeleteHost(fleet_pb2.DeleteHostRequest(name=name), timeout=30)
     click.echo(f"removed {name}")
+
+
+@host_group.command("revoke-cert")
+@click.argument("name")
+@click.pass_context
+def host_revoke_cert(ctx, name):
+    """Trust no certificate for host NAME from now on; it must enroll again (`host add` gives a new token)."""
+    reply = pki_pb2_grpc.PkiServiceStub(ctx.obj.channel()).RevokeHostCertificate(
+        pki_pb2.RevokeHostCertificateRequest(name=name), timeout=30)
+    click.echo(f"revoked the certificate of {name}" + (f" ({reply.fingerprint})" if reply.fingerprint else
+                                                       " (it held none)"))

@@ -49,6 +49,8 @@ def lab_up(hosts, nics, dsn, libvirt, state_dir, prefix):
     except lab_ops.LabError as exc:
         _fail(exc)
     click.echo(f"lab up in {state.state_dir}: manager unix://{state.manager_socket}")
+    if state.fleet_endpoint:
+        click.echo(f"  remote fleet API: virtfleet --manager {state.fleet_endpoint} --cert-dir {state.admin_cert_dir} …")
     for h in state.hosts:
         click.echo(f"  {h.name}: netns {h.netns}, {h.address}, agent pid {h.agent.pid if h.agent else '-'}"
                    + (f", libvirt {h.libvirt_uri}" if h.libvirt_uri else ""))
@@ -88,6 +90,9 @@ def lab_status(state_dir, prefix, output):
     m = st["manager"]
     click.echo(f"lab in {st['state_dir']} ({'up' if st['up'] else 'not running'}), prefix {st['prefix']}; "
                f"manager {m['address']} {_process(m)}, {m['restarts']} restarts; supervisor {_pid(st['supervisor'])}")
+    if st.get("fleet_endpoint"):
+        click.echo(f"remote fleet API {st['fleet_endpoint']}: "
+                   f"virtfleet --manager {st['fleet_endpoint']} --cert-dir {st['admin_cert_dir']} …")
     print_table(["HOST", "NETNS", "ADDRESS", "AGENT", "RESTARTS", "LIBVIRTD PID", "AGENT SOCKET"],
                 [(h["name"], h["netns"], h["address"],
                   _process({k.removeprefix("agent_"): v for k, v in h.items() if k.startswith("agent_")}),

@@ -15,6 +15,7 @@ import os
 import select
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,15 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-import grpc
+import socket
 
-from virtfleet.enroll import enroll_host
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc
+from ..client import add_admin, open_channel
 from . import libvirtd, namespaces, processes
 from .layout import LabHost, LabLayout, LabState, ProcessId, Supervised, UnknownStateFormat
 from .postgres import PrivateCluster
 
 log = logging.getLogger(__name__)
+LAB_ADMIN = "root"     # the remote API's first admin: its certificate is in the lab's admin-cert/
 
 
 class LabError(RuntimeError):
@@ -80,7 +82,8 @@ def up(layout: LabLayout, *, hosts: int, nics: int = 1, dsn: str | None = None,
             database.result()
             _wait_supervisor(layout, ready)
         _start_manager(layout)
-        with grpc.insecure_channel(f"unix://{layout.manager_socket}") as channel:
+        with open_channel(f"unix://{layout.manager_socket}") as channel:
+            add_admin(channel, name=LAB_ADMIN, role="admin", out_dir=layout.admin_cert_dir)
             stub = fleet_pb2_grpc.FleetServiceStub(channel)
             for name in names:
                 _enroll_host(layout, stub, name)
@@ -154,12 +157,21 @@ def _add_namespace(layout: LabLayout, name: str) -> None:
 def _start_manager(layout: LabLayout) -> None:
     with layout.locked_state() as state:
         state.manager = Supervised()
+        state.fleet_endpoint = f"127.0.0.1:{_free_port()}"   # the remote fleet API, on loopback only
+        state.admin_cert_dir = str(layout.admin_cert_dir)
     _tell_supervisor(layout)
     pid = _wait_started(layout, lambda s: s.manager, "the manager", layout.manager_log)
     try:
         processes.wait_serving(f"unix://{layout.manager_socket}", pid, layout.manager_log)
     except processes.StartFailed as exc:
         raise LabError(f"the manager did not start: {exc}") from exc
+
+
+def _free_port() -> int:
+    """A port free now; kept in lab.json so the manager's restarts listen on the same one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _wait_started(layout: LabLayout, pick: Callable[[LabState], Supervised | None], what: str, log_file,
@@ -195,12 +207,19 @@ def _make_host(layout: LabLayout, i: int, nics: int, libvirt: bool) -> None:
 
 
 def _enroll_host(layout: LabLayout, stub: fleet_pb2_grpc.FleetServiceStub, name: str) -> None:
-    """Enrollment, then the agent is asked of the supervisor, which starts it while the next host enrolls."""
+    """Enrollment as on a real host — `host add` gives a token, `virtfleet-agent enroll` in the host's
+    namespace makes the key there and sends the CSR — then the agent is asked of the supervisor, which
+    starts it while the next host enrolls."""
     state = layout.read_state()
     assert state is not None
     lab_host = state.host(name)
-    enroll_host(stub, name=name, address=lab_host.address, endpoint=f"unix://{lab_host.agent_socket}",
-                pki_out=layout.agent_pki(name))
+    reply = stub.EnrollHost(fleet_pb2.EnrollHostRequest(name=name, address=lab_host.address,
+                                                        endpoint=f"unix://{lab_host.agent_socket}"), timeout=30)
+    done = subprocess.run(processes.enroll_command(lab_host.netns, reply.enroll_endpoint, reply.enroll_token,
+                                                   reply.ca_fingerprint, layout.agent_pki(name)),
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise LabError(f"{name}: `virtfleet-agent enroll` failed: {done.stderr.strip()}")
     with layout.locked_state() as state:
         state.host(name).agent = Supervised()
     _tell_supervisor(layout)
@@ -327,6 +346,8 @@ def status(layout: LabLayout) -> dict:
         "supervisor": {"pid": state.supervisor.pid if state.supervisor else None,
                        "alive": processes.running(state.supervisor)},
         "manager": {"address": f"unix://{state.manager_socket}", **_unit_status(state.manager)},
+        "fleet_endpoint": state.fleet_endpoint,      # the remote fleet API (TLS + admin certificate)
+        "admin_cert_dir": state.admin_cert_dir,      # LAB_ADMIN's certificate for it
         "database": {"dsn": state.dsn, "private_cluster": state.postgres_dir,
                      "pid": state.postgres.pid if state.postgres else None,
                      "alive": processes.running(state.postgres)},

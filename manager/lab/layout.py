@@ -89,6 +89,8 @@ class LabState:
     postgres_dir: str | None = None   # None when an external DSN is used
     postgres: ProcessId | None = None  # the private cluster's postmaster
     dsn: str = ""
+    fleet_endpoint: str = ""        # HOST:PORT of the manager's remote fleet API (loopback)
+    admin_cert_dir: str = ""        # the lab admin's certificate for it
     hosts: list[LabHost] = field(default_factory=list)
 
     @classmethod
@@ -143,6 +145,15 @@ class LabLayout:
         return self.state_dir / "manager-pki"
 
     @property
+    def admin_cert_dir(self) -> Path:
+        return self.state_dir / "admin-cert"
+
+    @property
+    def enroll_socket(self) -> Path:
+        """The manager's enrollment listener; the hosts' namespaces share the file system, so they reach it."""
+        return self.state_dir / "enroll.sock"
+
+    @property
     def manager_log(self) -> Path:
         return self.state_dir / "manager.log"
 
@@ -166,6 +177,9 @@ class LabLayout:
 
     def agent_pki(self, name: str) -> Path:
         return self.host_dir(name) / "pki"
+
+    def agent_health_socket(self, name: str) -> Path:
+        return self.host_dir(name) / "health.sock"
 
     def agent_state(self, name: str) -> Path:
         return self.host_dir(name) / "state"

@@ -37,15 +37,26 @@ def spawn(cmd: list[str], log_file: Path) -> int:
     return start(cmd, log_file).pid
 
 
-def manager_command(dsn: str, socket: Path, pki_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "manager.main", "--dsn", dsn, "--listen", str(socket), "--pki-dir", str(pki_dir)]
+def manager_command(dsn: str, socket: Path, pki_dir: Path, fleet_listen: str = "",
+                    enroll_socket: Path | None = None) -> list[str]:
+    return [sys.executable, "-m", "manager.main", "--dsn", dsn, "--listen", str(socket), "--pki-dir", str(pki_dir),
+            *(["--fleet-listen", fleet_listen] if fleet_listen else []),
+            *(["--enroll-listen", f"unix://{enroll_socket}"] if enroll_socket else [])]
 
 
-def agent_command(netns: str, socket: Path, pki_dir: Path, state_dir: Path, libvirt_uri: str = "") -> list[str]:
+def enroll_command(netns: str, enroll_endpoint: str, token: str, ca_fingerprint: str, pki_dir: Path) -> list[str]:
+    """`virtfleet-agent enroll` inside the host's namespace: its key is made there, as on a real host."""
+    return ["ip", "netns", "exec", netns, sys.executable, "-m", "agent.main", "enroll", "--manager", enroll_endpoint,
+            "--token", token, "--ca-fingerprint", ca_fingerprint, "--pki-dir", str(pki_dir)]
+
+
+def agent_command(netns: str, socket: Path, pki_dir: Path, state_dir: Path, libvirt_uri: str = "",
+                  health_socket: Path | None = None) -> list[str]:
     # `ip netns exec` also remounts /sys so the agent sees its own namespace's devices there;
     # it execs the agent, so the pid started is the agent's own.
     return ["ip", "netns", "exec", netns, sys.executable, "-m", "agent.main", "--listen", f"unix://{socket}",
             "--pki-dir", str(pki_dir), "--state-dir", str(state_dir),
+            "--health-socket", str(health_socket) if health_socket else "",
             *(["--libvirt-uri", libvirt_uri] if libvirt_uri else [])]
 
 
@@ -121,12 +132,14 @@ def wait_serving(target: str, pid: int, log_file: Path, *, timeout_s: float = 30
     import grpc  # here, not at the top: the lab's supervisor imports this module and needs no gRPC
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from ..client import open_channel   # the manager's socket: log in, as every client does
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not alive(pid):
             raise StartFailed(f"process {pid} exited during start; its log ({log_file}):\n{tail(log_file)}")
         channel = (grpc.secure_channel(target, credentials, options=options or []) if credentials
-                   else grpc.insecure_channel(target))
+                   else open_channel(target))
         with channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)

@@ -26,13 +26,15 @@ def units(state: LabState) -> list[Unit]:
     layout = LabLayout.of(state)
     found = []
     if state.manager is not None:
-        found.append(Unit(MANAGER, manager_command(state.dsn, Path(state.manager_socket), layout.manager_pki),
+        found.append(Unit(MANAGER, manager_command(state.dsn, Path(state.manager_socket), layout.manager_pki,
+                                                    state.fleet_endpoint, layout.enroll_socket),
                           layout.manager_log))
     for h in state.hosts:
         if h.agent is not None:
             found.append(Unit(AGENT + h.name,
                               agent_command(h.netns, Path(h.agent_socket), layout.agent_pki(h.name),
-                                            layout.agent_state(h.name), h.libvirt_uri),
+                                            layout.agent_state(h.name), h.libvirt_uri,
+                                            layout.agent_health_socket(h.name)),
                               layout.agent_log(h.name)))
     return found
 

@@ -12,6 +12,7 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
@@ -31,6 +32,8 @@ from ..store.networks import AttachmentRecord, NetworkRecord
 from .networks import NetworkService, agent_attachment, agent_bond
 
 log = logging.getLogger(__name__)
+
+FINDING_EVENTS_MAX = 50   # findings new (or resolved) in one run recorded one by one; beyond, one event says how many
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,9 @@ def check_category(category: str) -> None:
 
 class AuditService:
     def __init__(self, pool: ConnectionPool, monitor: HostMonitor, networks: NetworkService, agents: AgentClients,
-                 *, interval_s: float = 300.0) -> None:
+                 *, interval_s: float = 300.0, record_system: Callable[..., None] | None = None) -> None:
         self._pool = pool
+        self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
         self._monitor = monitor
         self._networks = networks
         self._agents = agents
@@ -77,9 +81,24 @@ class AuditService:
             findings = audit(fleet, self._indexes)
             result = AuditRun(findings, dt.datetime.now(dt.timezone.utc), time.perf_counter() - started,
                               len(fleet.hosts))
-            self._latest = result
+            previous, self._latest = self._latest, result
+            self._record_changes(previous.findings if previous else [], findings)
         log.info("audit of %d hosts: %d findings in %.2f s", result.hosts, len(findings), result.duration_s)
         return result
+
+    def _record_changes(self, before: list[Finding], now: list[Finding]) -> None:
+        """Findings that appeared or went since the last run, as system events (the first FINDING_EVENTS_MAX each)."""
+        old, new = {f.id: f for f in before}, {f.id: f for f in now}
+        for action, gone_or_new in (("audit.finding_new", [f for i, f in new.items() if i not in old]),
+                                    ("audit.finding_resolved", [f for i, f in old.items() if i not in new])):
+            for f in gone_or_new[:FINDING_EVENTS_MAX]:
+                self._record_system(action, "host" if f.host else "finding", f.host or f.id,
+                                    {"id": f.id, "category": f.category, "severity": f.severity.value,
+                                     "object": f.object, "expected": f.expected, "found": f.found},
+                                    f"{f.category}: {f.object}")
+            if len(gone_or_new) > FINDING_EVENTS_MAX:
+                self._record_system(action, "", "", {"more": len(gone_or_new) - FINDING_EVENTS_MAX},
+                                    f"and {len(gone_or_new) - FINDING_EVENTS_MAX} more")
 
     def latest(self) -> AuditRun:
         return self._latest or self.run()

@@ -12,12 +12,16 @@ runs every `interval_s` (a tenth of the shortest lifetime, at most a minute) and
 3. renews each host whose certificate passed two thirds of its lifetime, is from a
    CA that is not the active one, or is not held by the manager:
    `PrepareRenewal` → sign the CSR (the enrollment checks) → `InstallCertificate`
-   → store certificate, fingerprint and pin in one transaction → repin;
+   → store certificate, fingerprint and pin in one transaction (the replaced
+   certificate recorded as such) → repin (channels retired, not cut: calls on
+   them finish);
 4. retires the old CA once every host and the manager hold certificates from the
    new one (then step 1 sends the smaller bundle).
 
 A failure at any step leaves the old certificate in use and is retried at the next
-check. No database transaction is held across an agent call.
+check. No database transaction is held across an agent call. Pins are looked up
+by the agent channels themselves (manager/agents/clients.py); renewal, rotation and
+retirement are system events in the audit trail (`record_system`).
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from virtfleet.tls import MANAGER_COMMON_NAME
 from virtfleet.v1 import agent_pb2
 
 from ..agents import AgentClients
-from ..pki import CertificateAuthority, Lifetimes, fingerprint, pin_name
+from ..pki import CertificateAuthority, Lifetimes, fingerprint, pin_name, serial_hex
 from ..store import certificates as cert_store
 from ..store.certificates import HostCertificateRecord
 
@@ -44,7 +48,7 @@ log = logging.getLogger(__name__)
 RENEW_AFTER = 2 / 3
 CHECK_MAX_S = 60.0
 
-RecordSystem = Callable[..., None]  # (action, object_kind, object_name, summary, message="")
+RecordSystem = Callable[..., None]  # (action, object_kind, object_name, summary: dict, message="")
 
 
 def renew_at(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
@@ -99,7 +103,7 @@ class CertificateService:
         self._pool = pool
         self._ca = ca
         self._agents = agents
-        self.record_system: RecordSystem = record_system or _no_record  # the events part wires it
+        self.record_system: RecordSystem = record_system or _no_record  # the audit trail's system events
         self._interval_s = check_interval_s(ca.lifetimes) if interval_s is None else interval_s
         self._check_lock = threading.Lock()
         self._stop = threading.Event()
@@ -108,7 +112,7 @@ class CertificateService:
     # -- the periodic check ------------------------------------------------------------
 
     def start(self) -> None:
-        """The periodic check (pinning every stored certificate at start is the pinning part's: `load_pins`)."""
+        """The periodic check (the agent channels look every host's pin up themselves)."""
         if self._interval_s <= 0 or self._thread is not None:
             return
         self._stop.clear()
@@ -127,13 +131,6 @@ class CertificateService:
                 self.check()
             except Exception:  # noqa: BLE001 - the next check retries; the thread must live
                 log.exception("certificate check failed; retrying in %.1f s", self._interval_s)
-
-    def load_pins(self) -> None:
-        """Every stored pin into the channels' target names (for the pinning part to call at start)."""
-        with self._pool.connection() as conn:
-            for host in cert_store.list_host_certificates(conn):
-                if host.cert_pin:
-                    self._agents.repin(host.name, host.cert_pin)
 
     def check(self) -> None:
         """One round of the four steps (module docstring); each host's failure is its own."""
@@ -189,15 +186,15 @@ class CertificateService:
         self._agents.use_material(material)
         fp = fingerprint(material.cert_pem)
         log.info("rotated the manager's client certificate (now %s)", fp)
-        self.record_system("certificate.renewed", "manager", MANAGER_COMMON_NAME,
-                     f"the manager's client certificate was rotated; fingerprint {fp}")
+        self.record_system("certificate.renewed", "manager", MANAGER_COMMON_NAME, {"fingerprint": fp},
+                           "the manager's client certificate was rotated")
 
     # -- 3. hosts ----------------------------------------------------------------------
 
     def _host_due(self, host: HostCertificateRecord, now: dt.datetime) -> bool:
         if not host.cert_pem:
             return True
-        cert = x509.load_pem_x509_certificate(host.cert_pem.encode())
+        cert = x509.load_pem_x509_certificate(host.cert_pem)
         if not self._ca.active.issued(cert):
             return True
         return due_for_renewal(cert.not_valid_before_utc, cert.not_valid_after_utc, now)
@@ -227,15 +224,17 @@ class CertificateService:
         # The agent serves its previous certificate beside the new one, so a failure to store here
         # (database away) leaves the host reachable by its old pin, and the next check renews again.
         with self._pool.connection() as conn:
-            stored = cert_store.store_certificate(conn, host.name, cert_pem=cert_pem.decode(), fingerprint=fp, pin=pin,
-                                                  trust_generation=generation, replacing=host.cert_fingerprint)
+            stored = cert_store.store_certificate(
+                conn, host.name, cert_pem=cert_pem, fingerprint=fp, pin=pin, trust_generation=generation,
+                replacing=host.cert_fingerprint, replaced_serial=serial_hex(host.cert_pem) if host.cert_pem else "")
         if not stored:
             log.warning("host %s changed while its certificate was renewed (removed or enrolled again); "
                         "the new certificate was not stored", host.name)
             return False
-        self._agents.repin(host.name, pin)
+        self._agents.repin(host.name, pin, graceful=True)
         log.info("renewed host %s's certificate (now %s)", host.name, fp)
-        self.record_system("certificate.renewed", "host", host.name, f"certificate renewed; fingerprint {fp}")
+        self.record_system("certificate.renewed", "host", host.name,
+                           {"fingerprint": fp, "previous": host.cert_fingerprint}, "the host's certificate was renewed")
         return True
 
     # -- 4. CA rollover ----------------------------------------------------------------
@@ -245,7 +244,8 @@ class CertificateService:
             new = self._ca.rotate()
             self._agents.use_material(self._ca.manager_material())
         log.info("new CA %s is active; the old one is retiring", new.fingerprint)
-        self.record_system("ca.rotated", "ca", new.fingerprint, "a new CA signs from now on; the old one is retiring")
+        self.record_system("ca.rotated", "ca", new.fingerprint, {"generation": self._ca.generation},
+                           "a new CA signs from now on; the old one is retiring")
         return self.status()
 
     def _retire_if_done(self, hosts: list[HostCertificateRecord]) -> None:
@@ -253,14 +253,15 @@ class CertificateService:
             return
         active = self._ca.active
         left = [h.name for h in hosts if not h.cert_pem
-                or not active.issued(x509.load_pem_x509_certificate(h.cert_pem.encode()))]
+                or not active.issued(x509.load_pem_x509_certificate(h.cert_pem))]
         if left or not active.issued(x509.load_pem_x509_certificate(self._agents.material.cert_pem)):
             return
         gone = self._ca.retire()
         self._agents.use_material(self._ca.manager_material())
         for ca in gone:
             log.info("retired CA %s: every host holds a certificate from CA %s", ca.fingerprint, active.fingerprint)
-            self.record_system("ca.retired", "ca", ca.fingerprint, f"every host holds a certificate from {active.fingerprint}")
+            self.record_system("ca.retired", "ca", ca.fingerprint, {"active": active.fingerprint},
+                               "every host holds a certificate from the active CA")
         self._push_trust(self._hosts())
 
     # -- status ------------------------------------------------------------------------
@@ -269,7 +270,7 @@ class CertificateService:
         now = _now()
         cas = [CaView(ca.fingerprint, ca.cert.not_valid_before_utc, ca.cert.not_valid_after_utc, state)
                for ca, state in self._ca.cas()]
-        hosts = [self._view(h.name, h.cert_pem.encode(), h.cert_pin, now) for h in self._hosts()]
+        hosts = [self._view(h.name, h.cert_pem or b"", h.cert_pin or "", now) for h in self._hosts()]
         manager = self._view(MANAGER_COMMON_NAME, self._agents.material.cert_pem, "", now)
         return PkiStatus(cas, hosts, manager, self._ca.generation)
 

@@ -1,32 +1,59 @@
-"""Host inventory and the management network: enroll, list, show, report, set up."""
+"""Host inventory and the management network: enroll, list, show, report, set up; host certificates.
+
+Two ways to enroll. Offline (`host add --pki-out`): the CLI makes the key and
+sends a CSR with EnrollHost. With a token (the default): EnrollHost makes the
+host "pending" and returns a one-time token; the host makes its key and sends
+its CSR with the token to the enrollment listener (`enroll_with_token`). Either
+way the certificate's pin is stored with it (manager/pki.py) and the agent
+channels use it; `revoke_certificate` and `delete` revoke at once (an event,
+certificate.revoked). The CA certificates returned are every CA trusted now (during
+a rollover the manager's client certificate may still be from the retiring one),
+and the host is recorded as holding that trust generation (service/certificates.py).
+"""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 from psycopg_pool import ConnectionPool
 
-from virtfleet.errors import InvalidArgument, Unavailable
+from virtfleet.errors import AlreadyExists, NotFound, PermissionDenied, Unavailable
 from virtfleet.v1 import agent_pb2, netstate_pb2
 
 from ..agents import AgentClients, HostMonitor
-from ..domain.hostinput import check_address, check_host_name, endpoint_for
-from ..pki import CertificateAuthority, fingerprint, pin_name
+from ..domain.enrolltoken import check_token, new_token, token_hash
+from ..domain.hostinput import check_address, check_host_name, check_new_host_name, endpoint_for
+from ..pki import CertificateAuthority, fingerprint, load_csr, pin_name, serial_hex
 from ..store import certificates as cert_store
 from ..store import hosts as host_store
 from ..store.database import DatabaseUnreachable
-from ..store.hosts import HostRecord, ReportRecord
+from ..store.hosts import HostRecord, ReportRecord, TokenRefused, TrustedCertificate
 from .networks import MANAGEMENT_NETWORK, NetworkService
 
 log = logging.getLogger(__name__)
 
 
+DEFAULT_TOKEN_TTL_S = 3600.0
+
+
 @dataclass(frozen=True)
 class Enrollment:
+    """With a CSR: the certificate; without: the one-time token the host enrolls with."""
+
     host: HostRecord
     certificate_pem: bytes
     ca_certificate_pem: bytes
+    token: str = ""
+    token_expires_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    host: str
+    fingerprint: str   # "" when the host held no certificate
 
 
 @dataclass(frozen=True)
@@ -46,7 +73,11 @@ class ManagementSetup:
 
 class HostService:
     def __init__(self, pool: ConnectionPool, ca: CertificateAuthority, agents: AgentClients, monitor: HostMonitor,
-                 networks: NetworkService):
+                 networks: NetworkService, *, token_ttl_s: float = DEFAULT_TOKEN_TTL_S, enroll_endpoint: str = "",
+                 record_system: Callable[..., None] | None = None):
+        self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
+        self._token_ttl_s = token_ttl_s
+        self.enroll_endpoint = enroll_endpoint   # where hosts send their token (setting enroll_listen)
         self._pool = pool
         self._networks = networks
         self._ca = ca
@@ -54,22 +85,83 @@ class HostService:
         self._monitor = monitor
 
     def enroll(self, *, name: str, address: str, endpoint: str, cluster: str, csr_pem: bytes) -> Enrollment:
-        name = check_host_name(name)
+        """With `csr_pem`, enrolled at once; without, pending with a one-time token (a host whose
+        certificate was revoked, or still pending, gets a new token the same way)."""
+        check_host_name(name)
         address = check_address(address)
         endpoint = endpoint_for(address, endpoint)
-        if not csr_pem:
-            raise InvalidArgument("csr_pem", "a certificate signing request is required")
-        cert = self._ca.sign_agent_csr(csr_pem, name, address)
+        if csr_pem:
+            load_csr(csr_pem)   # refused before anything is written
         with self._pool.connection() as conn:
-            host = host_store.insert_host(
-                conn, name=name, address=address, endpoint=endpoint,
-                cluster=cluster or "Default", fingerprint=fingerprint(cert),
-            )
-            cert_store.store_certificate(conn, name, cert_pem=cert.decode(), fingerprint=fingerprint(cert),
-                                         pin=pin_name(cert), trust_generation=self._ca.generation)
+            check_new_host_name(name, host_store.admin_names(conn))
+            if not csr_pem:
+                return self._new_token(conn, name=name, address=address, endpoint=endpoint, cluster=cluster)
+            cert = self._ca.sign_agent_csr(csr_pem, name, address)
+            with conn.transaction():
+                host_store.insert_host(conn, name=name, address=address, endpoint=endpoint,
+                                       cluster=cluster or "Default", cert=_trusted(cert))
+                cert_store.set_trust_generation(conn, name, self._ca.generation)
+                host = host_store.get_host(conn, name)
         log.info("enrolled host %s (%s) at %s", name, address, endpoint)
+        self._agents.repin(name, host.cert_pin)
         self._monitor.watch(name, endpoint)
         return Enrollment(host, cert, self._ca.bundle_pem)
+
+    def _new_token(self, conn, *, name: str, address: str, endpoint: str, cluster: str) -> Enrollment:
+        token = new_token()
+        with conn.transaction():
+            try:
+                host = host_store.get_host(conn, name, lock=True)
+            except NotFound:
+                host = host_store.insert_host(conn, name=name, address=address, endpoint=endpoint,
+                                              cluster=cluster or "Default", cert=None)
+            else:
+                if host.status not in ("pending", "revoked") or host.address != address:
+                    raise AlreadyExists(f"a host with name {name!r} is already enrolled")
+                host_store.drop_unused_tokens(conn, host.id)
+            expires_at = host_store.insert_token(conn, host.id, token_hash(token), self._token_ttl_s)
+        log.info("host %s (%s) waits for its enrollment, token valid until %s", name, address, expires_at)
+        return Enrollment(host, b"", self._ca.bundle_pem, token=token, token_expires_at=expires_at)
+
+    def enroll_with_token(self, token: str, csr_pem: bytes) -> Enrollment:
+        """The host's own request: its CSR and the token. Using the token and trusting the certificate
+        are one transaction; a refused token changes nothing."""
+        check_token(token)
+        load_csr(csr_pem)
+        with self._pool.connection() as conn, conn.transaction():
+            try:
+                claim = host_store.claim_token(conn, token_hash(token))
+            except TokenRefused as exc:
+                raise PermissionDenied(_refused(exc.why)) from None
+            if claim.used:
+                raise PermissionDenied(_refused("already used"))
+            if claim.expired:
+                raise PermissionDenied(_refused("expired"))
+            host = claim.host
+            cert = self._ca.sign_agent_csr(csr_pem, host.name, host.address)
+            host_store.use_token(conn, claim.token_id)
+            host_store.trust_certificate(conn, host.name, _trusted(cert))
+            cert_store.set_trust_generation(conn, host.name, self._ca.generation)
+            host = host_store.get_host(conn, host.name)
+        log.info("host %s enrolled with its token; certificate %s", host.name, host.cert_fingerprint)
+        self._agents.repin(host.name, host.cert_pin)
+        self._monitor.watch(host.name, host.endpoint)
+        return Enrollment(host, cert, self._ca.bundle_pem)
+
+    def revoke_certificate(self, name: str, *, reason: str = "revoked") -> Revocation:
+        """From now on the manager trusts no certificate for the host: its channels close at once,
+        and it must enroll again with a new token."""
+        check_host_name(name)
+        with self._pool.connection() as conn, conn.transaction():
+            pem = host_store.certificate_pem(conn, name)
+            revoked = host_store.revoke_certificate(conn, name, reason, serial=serial_hex(pem) if pem else "")
+        self._monitor.unwatch(name)
+        self._agents.repin(name, None)
+        log.warning("revoked the certificate of host %s (%s)", name, revoked or "it held none")
+        if revoked:
+            self._record_system("certificate.revoked", "host", name, {"fingerprint": revoked, "reason": reason},
+                                "the manager trusts no certificate for the host until it enrolls again")
+        return Revocation(name, revoked or "")
 
     def list(self) -> list[HostRecord]:
         with self._pool.connection() as conn:
@@ -81,12 +173,18 @@ class HostService:
             return host_store.get_host(conn, name)
 
     def delete(self, name: str) -> None:
+        """The host's certificate is recorded revoked in the same transaction."""
         check_host_name(name)
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn, conn.transaction():
+            pem = host_store.certificate_pem(conn, name)
+            revoked = host_store.revoke_certificate(conn, name, "host removed", serial=serial_hex(pem) if pem else "")
             host_store.delete_host(conn, name)
         self._monitor.unwatch(name)
         self._agents.forget(name)
         log.info("removed host %s", name)
+        if revoked:
+            self._record_system("certificate.revoked", "host", name, {"fingerprint": revoked, "reason": "host removed"},
+                                "the removed host's certificate is trusted no more")
 
     def network_report(self, name: str, *, cached: bool = False) -> Report:
         """The host's network state; with the database away, the one its agent's stream keeps in memory."""
@@ -144,3 +242,11 @@ class HostService:
             raise Unavailable(f"host {name} has not reported its network state yet")
         state = ParseDict(record.state, netstate_pb2.NetworkState(), ignore_unknown_fields=True)
         return Report(name, record.sequence, state, record)
+
+
+def _trusted(cert_pem: bytes) -> TrustedCertificate:
+    return TrustedCertificate(cert_pem, fingerprint(cert_pem), pin_name(cert_pem))
+
+
+def _refused(why: str) -> str:
+    return f"enrollment token refused: {why} (ask an admin for a new one: `virtfleet host add`)"

@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
@@ -111,8 +111,10 @@ def _attachment(a: hostnet_pb2.NetworkAttachment) -> AttachmentRecord:
 class LostReplies:
     """The notes, and the reconciliation the host's next report triggers (on a thread of its own)."""
 
-    def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None) -> None:
+    def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None,
+                 record_system: Callable[..., None] | None = None) -> None:
         self._pool, self._agents, self._monitor = pool, agents, monitor
+        self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
         self._notes: dict[str, Note] = {}
         self._lock = threading.Lock()
         if monitor is not None:
@@ -152,6 +154,9 @@ class LostReplies:
         if outcome is Outcome.UNCHANGED:
             log.info("host %s: its agent restarted without saving the change whose reply was lost: not made",
                      state.name)
+            self._record_system("network.rolled_back", "host", state.name,
+                                {"networks": sorted(note.networks), "bonds": sorted(note.bonds)},
+                                "the agent restarted without saving the unconfirmed change: not made")
             return
         threading.Thread(target=self._reconcile, args=(state.name, note), name=f"lost-reply-{state.name}",
                          daemon=True).start()
@@ -173,6 +178,13 @@ class LostReplies:
             log.warning("host %s: recorded the outcome of the change whose reply was lost, as its agent has it "
                         "(generation %d): %s", host_name, config.generation,
                         ", ".join(sorted(n.name for n, _ in change.upsert)) or "nothing attached")
+            self._record_system("network.outcome_recorded", "host", host_name,
+                                {"generation": config.generation,
+                                 "attached": sorted(n.name for n, _ in change.upsert),
+                                 "detached": sorted(n.name for n in change.detach),
+                                 "bonds": sorted(b.name for b in change.bonds_upsert),
+                                 "bonds_removed": list(change.bonds_remove)},
+                                "the outcome of an unconfirmed change, recorded as the agent has it")
         except VirtfleetError as error:
             log.warning("host %s: could not learn the outcome of a lost change (%s); retrying at its next report",
                         host_name, error)

@@ -43,12 +43,15 @@ MAX_BATCH = 100_000          # MACs one allocate call may ask for
 _RETRIES = 8                 # concurrent claims of one shared MAC before giving up
 _CONFLICTS_BEFORE_RELOAD = 3 # rounds that met MACs other processes took before reloading the cache
 _warn_free_percent = 5.0
+_record_system: Callable[..., None] = lambda *args, **kwargs: None   # the audit trail's system events
 
 
-def configure(*, warn_free_percent: float) -> None:
-    """Set by the manager from its config (`mac_pool_warn_free_percent`)."""
-    global _warn_free_percent
+def configure(*, warn_free_percent: float, record_system: Callable[..., None] | None = None) -> None:
+    """Set by the manager from its config (`mac_pool_warn_free_percent`) and its event recorder."""
+    global _warn_free_percent, _record_system
     _warn_free_percent = float(warn_free_percent)
+    if record_system is not None:
+        _record_system = record_system
 
 
 # -- the per-process cache ---------------------------------------------------------------------
@@ -197,16 +200,26 @@ def _warn_if_low(conn: psycopg.Connection, pool: PoolRecord, cached: _Cached, al
     total = cached.allocator.total
     threshold = total * _warn_free_percent / 100.0
     free_now = cached.allocator.free
-    if not (free_now <= threshold < free_now + allocated):
+    crossed_low = free_now <= threshold < free_now + allocated
+    crossed_empty = free_now == 0 < allocated
+    if not (crossed_low or crossed_empty):
         return
     c = store.counts(conn, pool.id)
     free = total - c.in_ranges
     if free > threshold:
         return
-    message = (f"MAC pool {pool.name!r} is running low: {free} of {total} addresses free "
-               f"(warning at {_warn_free_percent:g} %)")
+    if crossed_empty and free == 0:
+        kind, message = "empty", f"MAC pool {pool.name!r} is empty: all {total} addresses are in use"
+    elif crossed_low:
+        kind, message = "low_free", (f"MAC pool {pool.name!r} is running low: {free} of {total} addresses free "
+                                     f"(warning at {_warn_free_percent:g} %)")
+    else:
+        return
     log.warning("%s", message)
-    store.record_event(conn, pool.id, "low_free", message)
+    store.record_event(conn, pool.id, kind, message)
+    _record_system("macpool.empty" if kind == "empty" else "macpool.low", "macpool", pool.name,
+                   {"datacenter": pool.datacenter, "free": free, "total": total,
+                    "warn_free_percent": _warn_free_percent}, message)
 
 
 def _unicast(text: str, field: str) -> int:

@@ -7,6 +7,7 @@ error says so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.json_format import ParseDict
@@ -97,11 +98,13 @@ def admin_field(agent_field: str) -> str:
 
 
 class NetworkService:
-    def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None = None) -> None:
+    def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None = None,
+                 record_system: Callable[..., None] | None = None) -> None:
         self._pool = pool
         self._agents = agents
         self._monitor = monitor  # the freshest state of each host, kept from its agent's stream
-        self.lost_replies = LostReplies(pool, agents, monitor)
+        self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
+        self.lost_replies = LostReplies(pool, agents, monitor, record_system=self._record_system)
 
     # -- logical networks -------------------------------------------------------------
 
@@ -193,6 +196,11 @@ class NetworkService:
         except Unavailable as exc:
             # The commit may have been saved before its reply was lost: the next report settles which.
             self.lost_replies.note(name, sent_at, *touched)
+            self._record_system("network.confirm_missed", "host", name,
+                                {"change_id": change_id, "connectivity_timeout_s": timeout_s,
+                                 "networks": touched[0], "bonds": touched[1]},
+                                f"the commit did not reach the agent ({exc.message}); it rolls the change back "
+                                f"within {timeout_s} s unless the commit arrived")
             raise Unavailable(f"host {name} became unreachable after the change; its agent rolls the change back "
                               f"within {timeout_s} s unless the commit reached it, which the manager learns and "
                               f"records at the agent's next report ({exc.message})") from None

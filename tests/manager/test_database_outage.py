@@ -24,13 +24,13 @@ import grpc
 import pytest
 
 from agent.sim.fleet import FleetSimulator, set_mtu
-from agent.sim.pki import fleet_material
-from manager.api.server import build_server
+from manager.api.listeners import serve
+from manager.client import open_channel
+from tests.fixtures.agent_process import simulated_fleet_material
 from manager.app import ManagerApp
 from manager.config import ManagerConfig
 from manager.lab.postgres import PrivateCluster
 from tests.fixtures.lab import eventually
-from virtfleet.enroll import make_key_and_csr
 from virtfleet.v1 import audit_pb2, audit_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
 DEADLINE_S = 10.0   # the client's; an outage must be reported well before it
@@ -75,22 +75,20 @@ def outage() -> Iterator[Outage]:
     cluster = PrivateCluster(root / "pg")
     cluster.init()
     cluster.start(durable=True)
-    app = server = channel = None
+    app = listeners = channel = None
     try:
         cfg = ManagerConfig(dsn=cluster.create_database(), listen=str(root / "manager.sock"), pki_dir=root / "pki",
                             agent_timeout_s=5.0, audit_interval_s=0)
         app = ManagerApp.create(cfg)
-        server, _ = build_server(app, max_workers=16)
-        server.add_insecure_port(f"unix://{cfg.listen}")
-        server.start()
+        listeners = serve(app, cfg, max_workers=16)
         app.start_background()
-        channel = grpc.insecure_channel(f"unix://{cfg.listen}")
+        channel = open_channel(f"unix://{cfg.listen}")
         yield Outage(cluster, app, f"unix://{cfg.listen}", channel)
     finally:
         if channel is not None:
             channel.close()
-        if server is not None:
-            server.stop(grace=None).wait()
+        if listeners is not None:
+            listeners.stop(grace=None)
         if app is not None:
             app.close()
         cluster.stop()
@@ -175,13 +173,11 @@ def test_a_restart_under_load_fails_nothing_internal_and_loses_nothing_confirmed
 @pytest.fixture
 def simulated_host(outage) -> Iterator[FleetSimulator]:
     with tempfile.TemporaryDirectory(prefix="vft-sim-") as d:
-        ca = outage.app.ca
-        with FleetSimulator(fleet_material(ca.key, ca.cert, ["sim00001"]), Path(d) / "sim.sock", hosts=1,
-                            vms=1, nics=2) as sim:
-            spec = sim.specs[0]
-            _, csr = make_key_and_csr(spec.name)
-            outage.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(name=spec.name, address=spec.address, csr_pem=csr,
-                                                                endpoint=sim.endpoint), timeout=DEADLINE_S)
+        sock = Path(d) / "sim.sock"
+        material = simulated_fleet_material(outage.app.ca, lambda spec, csr: outage.fleet.EnrollHost(
+            fleet_pb2.EnrollHostRequest(name=spec.name, address=spec.address, csr_pem=csr, endpoint=f"unix://{sock}"),
+            timeout=DEADLINE_S).certificate_pem, hosts=1, vms=1, nics=2)
+        with FleetSimulator(material, sock, hosts=1, vms=1, nics=2) as sim:
             assert eventually(lambda: _holds(outage, sim))
             yield sim
 

@@ -6,11 +6,10 @@ import threading
 from pathlib import Path
 
 from agent.sim.fleet import FleetSimulator
-from agent.sim.pki import fleet_material
+from tests.fixtures.agent_process import simulated_fleet_material
 from manager.app import ManagerApp
 from manager.config import ManagerConfig
 from tests.fixtures.lab import eventually
-from virtfleet.enroll import make_key_and_csr
 
 
 def _monitor_threads() -> list[str]:
@@ -23,11 +22,11 @@ def test_a_host_enrolled_before_the_monitor_starts_is_followed_from_its_start(em
         app = ManagerApp.create(ManagerConfig(dsn=empty_db, listen=str(root / "m.sock"), pki_dir=root / "pki"))
         try:
             assert _monitor_threads() == []
-            sim = FleetSimulator(fleet_material(app.ca.key, app.ca.cert, ["sim00001"]), root / "sim.sock", hosts=1)
+            material = simulated_fleet_material(app.ca, lambda spec, csr: app.hosts.enroll(
+                name=spec.name, address=spec.address, endpoint=f"unix://{root / 'sim.sock'}", cluster="",
+                csr_pem=csr).certificate_pem, hosts=1)
+            sim = FleetSimulator(material, root / "sim.sock", hosts=1)
             with sim:
-                _, csr = make_key_and_csr("sim00001")
-                app.hosts.enroll(name="sim00001", address=sim.specs[0].address, endpoint=sim.endpoint, cluster="",
-                                 csr_pem=csr)
                 assert _monitor_threads() == [] and app.monitor.watched() == {"sim00001"}
                 assert app.monitor.current("sim00001") is None
                 app.start_background()

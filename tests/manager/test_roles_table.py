@@ -6,7 +6,7 @@ import pkgutil
 
 import virtfleet.v1
 from manager.auth.identity import Role
-from manager.auth.roles import READS, REQUIRED_ROLE, required_role
+from manager.auth.roles import NOT_FLEET_API, READS, REQUIRED_ROLE, required_role
 
 AGENT_SIDE = {"virtfleet.v1.AgentService", "virtfleet.v1.VmAgentService"}   # served by agents, not the manager
 
@@ -18,6 +18,8 @@ def fleet_methods() -> set[str]:
             continue
         module = importlib.import_module(f"virtfleet.v1.{info.name}")
         for service in module.DESCRIPTOR.services_by_name.values():
+            if service.full_name in NOT_FLEET_API:
+                continue
             if service.full_name not in AGENT_SIDE and not service.full_name.startswith("virtfleet.v1.Agent"):
                 methods |= {f"/{service.full_name}/{m.name}" for m in service.methods}
     return methods

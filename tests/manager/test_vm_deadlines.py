@@ -24,7 +24,8 @@ import pytest
 
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 
-from manager.api.server import build_server  # noqa: E402
+from manager.api.listeners import serve  # noqa: E402
+from manager.client import open_channel  # noqa: E402
 from manager.app import ManagerApp  # noqa: E402
 from manager.config import ManagerConfig  # noqa: E402
 from virtfleet import failpoints  # noqa: E402
@@ -59,21 +60,19 @@ def fleet(request, empty_db, netns_factory):
         cfg = ManagerConfig(dsn=empty_db, listen=str(root / "manager.sock"), pki_dir=root / "pki",
                             **getattr(request, "param", {}))
         app = ManagerApp.create(cfg)
-        server, _ = build_server(app)
-        server.add_insecure_port(f"unix://{cfg.listen}")
-        server.start()
+        listeners = serve(app, cfg)
         agents = []
         try:
             for i, name in enumerate(("host1", "host2")):
                 agents.append(_agent(app, name, f"192.0.2.{11 + i}", root / name, netns_factory().name))
-            with grpc.insecure_channel(f"unix://{cfg.listen}") as channel:
+            with open_channel(f"unix://{cfg.listen}") as channel:
                 yield Fleet(app, channel)
         finally:
             for proc, log in agents:
                 os.kill(proc.pid, signal.SIGKILL)   # its test driver's VMs go with it
                 proc.wait()
                 log.close()
-            server.stop(grace=None).wait()
+            listeners.stop(grace=None)
             app.close()
 
 

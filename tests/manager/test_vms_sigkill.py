@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from manager.cli.vms import parse_nic
+from manager.client import open_channel
 from virtfleet.v1 import vms_pb2, vms_pb2_grpc
 
 NICS = 4
@@ -32,7 +33,7 @@ def manager_process(dsn: str, root: Path, env: dict[str, str] | None = None):
     proc = subprocess.Popen([sys.executable, "-m", "manager.main", "--dsn", dsn, "--listen", str(sock),
                              "--pki-dir", str(root / "pki"), "--log-level", "WARNING"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2], env=env)
-    channel = grpc.insecure_channel(f"unix://{sock}")
+    channel = open_channel(f"unix://{sock}")
     try:
         grpc.channel_ready_future(channel).result(timeout=60)
         yield proc, vms_pb2_grpc.VmServiceStub(channel)

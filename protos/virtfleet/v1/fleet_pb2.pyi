@@ -48,14 +48,22 @@ class EnrollHostRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., endpoint: _Optional[str] = ..., cluster: _Optional[str] = ..., csr_pem: _Optional[bytes] = ...) -> None: ...
 
 class EnrollHostResponse(_message.Message):
-    __slots__ = ("host", "certificate_pem", "ca_certificate_pem")
+    __slots__ = ("host", "certificate_pem", "ca_certificate_pem", "enroll_token", "token_expires_at", "ca_fingerprint", "enroll_endpoint")
     HOST_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     CA_CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    ENROLL_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    CA_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    ENROLL_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     host: Host
     certificate_pem: bytes
     ca_certificate_pem: bytes
-    def __init__(self, host: _Optional[_Union[Host, _Mapping]] = ..., certificate_pem: _Optional[bytes] = ..., ca_certificate_pem: _Optional[bytes] = ...) -> None: ...
+    enroll_token: str
+    token_expires_at: _timestamp_pb2.Timestamp
+    ca_fingerprint: str
+    enroll_endpoint: str
+    def __init__(self, host: _Optional[_Union[Host, _Mapping]] = ..., certificate_pem: _Optional[bytes] = ..., ca_certificate_pem: _Optional[bytes] = ..., enroll_token: _Optional[str] = ..., token_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ca_fingerprint: _Optional[str] = ..., enroll_endpoint: _Optional[str] = ...) -> None: ...
 
 class ListHostsRequest(_message.Message):
     __slots__ = ()

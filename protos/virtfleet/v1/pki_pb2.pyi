@@ -9,6 +9,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class RevokeHostCertificateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RevokeHostCertificateResponse(_message.Message):
+    __slots__ = ("fingerprint",)
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    fingerprint: str
+    def __init__(self, fingerprint: _Optional[str] = ...) -> None: ...
+
 class RotateCaRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -60,3 +72,21 @@ class PkiStatus(_message.Message):
     manager: CertificateStatus
     trust_generation: int
     def __init__(self, cas: _Optional[_Iterable[_Union[CertificateAuthorityStatus, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[CertificateStatus, _Mapping]]] = ..., manager: _Optional[_Union[CertificateStatus, _Mapping]] = ..., trust_generation: _Optional[int] = ...) -> None: ...
+
+class EnrollRequest(_message.Message):
+    __slots__ = ("token", "csr_pem")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    csr_pem: bytes
+    def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[bytes] = ...) -> None: ...
+
+class EnrollResponse(_message.Message):
+    __slots__ = ("host", "certificate_pem", "ca_certificate_pem")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    certificate_pem: bytes
+    ca_certificate_pem: bytes
+    def __init__(self, host: _Optional[str] = ..., certificate_pem: _Optional[bytes] = ..., ca_certificate_pem: _Optional[bytes] = ...) -> None: ...

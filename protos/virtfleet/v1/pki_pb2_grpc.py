@@ -34,6 +34,11 @@ class PkiServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.RevokeHostCertificate = channel.unary_unary(
+                '/virtfleet.v1.PkiService/RevokeHostCertificate',
+                request_serializer=virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateResponse.FromString,
+                _registered_method=True)
         self.RotateCa = channel.unary_unary(
                 '/virtfleet.v1.PkiService/RotateCa',
                 request_serializer=virtfleet_dot_v1_dot_pki__pb2.RotateCaRequest.SerializeToString,
@@ -48,6 +53,14 @@ class PkiServiceStub:
 
 class PkiServiceServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def RevokeHostCertificate(self, request, context):
+        """The manager trusts no certificate for the host from now on (its channels close at once);
+        the host must enroll again with a new token (`virtfleet host add NAME --address IP`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def RotateCa(self, request, context):
         """Make a new CA; it signs every certificate from now on and is trusted beside the old one,
@@ -67,6 +80,11 @@ class PkiServiceServicer:
 
 def add_PkiServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'RevokeHostCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeHostCertificate,
+                    request_deserializer=virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateResponse.SerializeToString,
+            ),
             'RotateCa': grpc.unary_unary_rpc_method_handler(
                     servicer.RotateCa,
                     request_deserializer=virtfleet_dot_v1_dot_pki__pb2.RotateCaRequest.FromString,
@@ -87,6 +105,33 @@ def add_PkiServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class PkiService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def RevokeHostCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.PkiService/RevokeHostCertificate',
+            virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateRequest.SerializeToString,
+            virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def RotateCa(request,
@@ -132,6 +177,83 @@ class PkiService:
             '/virtfleet.v1.PkiService/GetPkiStatus',
             virtfleet_dot_v1_dot_pki__pb2.GetPkiStatusRequest.SerializeToString,
             virtfleet_dot_v1_dot_pki__pb2.PkiStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class EnrollServiceStub:
+    """Served only on the enrollment listener (setting enroll_listen), never on the fleet API.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Enroll = channel.unary_unary(
+                '/virtfleet.v1.EnrollService/Enroll',
+                request_serializer=virtfleet_dot_v1_dot_pki__pb2.EnrollRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_pki__pb2.EnrollResponse.FromString,
+                _registered_method=True)
+
+
+class EnrollServiceServicer:
+    """Served only on the enrollment listener (setting enroll_listen), never on the fleet API.
+    """
+
+    def Enroll(self, request, context):
+        """The host's CSR with its one-time token; the key never leaves the host.
+        A token unknown, expired or already used: PERMISSION_DENIED saying which; nothing changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_EnrollServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Enroll': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enroll,
+                    request_deserializer=virtfleet_dot_v1_dot_pki__pb2.EnrollRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_pki__pb2.EnrollResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'virtfleet.v1.EnrollService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('virtfleet.v1.EnrollService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class EnrollService:
+    """Served only on the enrollment listener (setting enroll_listen), never on the fleet API.
+    """
+
+    @staticmethod
+    def Enroll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.EnrollService/Enroll',
+            virtfleet_dot_v1_dot_pki__pb2.EnrollRequest.SerializeToString,
+            virtfleet_dot_v1_dot_pki__pb2.EnrollResponse.FromString,
             options,
             channel_credentials,
             insecure,
