@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 from virtfleet.errors import VirtfleetError
-from virtfleet.tls import TlsMaterial
 
 from .config import AgentConfig
+from .rpc.certificates import load_material
 
 log = logging.getLogger("virtfleet.agent")
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                            log_level=args.log_level, libvirt_uri=args.libvirt_uri, health_socket=args.health_socket)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        material = TlsMaterial.load(cfg.pki_dir)
+        material = load_material(cfg.pki_dir)
     except FileNotFoundError as exc:
         print(f"virtfleet-agent: not enrolled yet, missing {exc.filename}; enroll the host with "
               f"`virtfleet-agent enroll --manager HOST:PORT --token T --ca-fingerprint SHA256` "

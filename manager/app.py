@@ -8,10 +8,11 @@ from psycopg_pool import ConnectionPool
 
 from .agents import AgentClients, HostMonitor
 from .config import ManagerConfig
-from .pki import CertificateAuthority
+from .pki import CertificateAuthority, Lifetimes
 from .auth.sessions import SessionBook
 from .service.admins import AdminService
 from .service.audit import AuditService
+from .service.certificates import CertificateService
 from .service.events import EventRecorder, EventService
 from .service import macpools
 from .service.hosts import HostService
@@ -45,11 +46,13 @@ class ManagerApp:
     sessions: SessionBook      # unix-socket logins (manager/auth/login.py)
     events: EventRecorder       # the audit trail's writer: the API's interceptor records every call through it
     event_log: EventService     # reading and following the trail, and its daily purge
+    certificates: CertificateService   # renewal, the manager's client-certificate rotation, CA rollover
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
         pool = open_pool(cfg.dsn, connect_timeout_s=cfg.db_connect_timeout_s, wait_s=cfg.db_wait_s)
-        ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir))
+        ca = CertificateAuthority.load_or_create(Path(cfg.pki_dir), Lifetimes(
+            agent_s=cfg.agent_cert_lifetime_s, manager_s=cfg.manager_cert_lifetime_s, ca_s=cfg.ca_lifetime_s))
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s,
                               vm_changes_max=cfg.vm_changes_max, pins=lambda name: _host_pin(pool, name))
         events = EventRecorder(pool)
@@ -57,26 +60,31 @@ class ManagerApp:
                               record_system=events.record_system)
         networks = NetworkService(pool, agents, monitor, record_system=events.record_system)
         hosts = HostService(pool, ca, agents, monitor, networks, token_ttl_s=cfg.enroll_token_ttl_s,
-                            enroll_endpoint=cfg.enroll_listen)
+                            enroll_endpoint=cfg.enroll_listen, record_system=events.record_system)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
                               record_system=events.record_system)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
         vm_runtime = VmRuntime(pool, agents)
+        certificates = CertificateService(pool, ca, agents, record_system=events.record_system,
+                                          interval_s=cfg.cert_check_interval_s or None)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
                    vms=VmService(pool, vm_runtime), vm_runtime=vm_runtime, vnics=VnicService(pool, agents),
                    templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool),
                    admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
-
-                   events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days))
+                   events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
+                   certificates=certificates)
 
     def start_background(self) -> None:
-        """Building the app starts nothing; this starts following every enrolled host, and the periodic audit."""
+        """Building the app starts nothing; this starts following every enrolled host, the periodic audit and
+        certificate renewal."""
         self.events.start()
         self.event_log.start_daily_purge()
+        self.certificates.start()
         self.monitor.start_all()
         self.audits.start_periodic()
 
     def close(self) -> None:
+        self.certificates.stop()
         self.audits.stop()
         self.monitor.stop()
         self.event_log.stop()

@@ -29,6 +29,10 @@ class ManagerConfig:
     session_ttl_s: float = 600.0             # a unix-socket login lasts this long (groups are re-read at the next)
     events_keep_days: int = 400              # audit-trail rows older than this are purged, once a day
     vm_changes_max: int = 12                 # VM starts/stops waiting on agents at once (of 16 API workers); more: RESOURCE_EXHAUSTED
+    agent_cert_lifetime_s: float = 365 * 86400.0    # agents renew at two thirds of it
+    manager_cert_lifetime_s: float = 365 * 86400.0  # the manager's client certificate, rotated at two thirds
+    ca_lifetime_s: float = 3650 * 86400.0           # a CA made by the manager or by `pki rotate-ca`
+    cert_check_interval_s: float = 0.0       # renewal check; 0: a tenth of the shortest lifetime (at most 60 s); <0: off
     enroll_listen: str = ""                  # HOST:PORT or unix:///PATH where hosts enroll with a token; "" off
     enroll_token_ttl_s: float = 3600.0       # an enrollment token's lifetime
 
@@ -48,6 +52,11 @@ class ManagerConfig:
                        host_unreachable_after_s=float(cfg.host_unreachable_after_s),
                        audit_interval_s=float(cfg.audit_interval_s),
                        db_connect_timeout_s=int(cfg.db_connect_timeout_s), db_wait_s=float(cfg.db_wait_s),
-                       vm_changes_max=int(cfg.vm_changes_max), session_ttl_s=float(cfg.session_ttl_s),
+                       vm_changes_max=int(cfg.vm_changes_max),
+                       agent_cert_lifetime_s=float(cfg.agent_cert_lifetime_s),
+                       manager_cert_lifetime_s=float(cfg.manager_cert_lifetime_s),
+                       ca_lifetime_s=float(cfg.ca_lifetime_s),
+                       cert_check_interval_s=float(cfg.cert_check_interval_s),
+                       session_ttl_s=float(cfg.session_ttl_s),
                        events_keep_days=int(cfg.events_keep_days),
                        enroll_token_ttl_s=float(cfg.enroll_token_ttl_s))

@@ -26,14 +26,16 @@ from ..net.hostnet.changes import HostNetworks
 from ..net.report.capabilities import kernel_features, nics
 from ..net.report.state import read_state
 from ..net.report.watch import StateWatcher
+from .certificates import CertificateRpcs, ServerCertificates
 from .guard import ManagerOnlyInterceptor, manager_only
 from .vm import SERVICE_NAME as VM_SERVICE_NAME, add_vm_service
 
 DEFAULT_MANAGEMENT_BRIDGE = "ovirtmgmt"
 
 
-class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, cfg: AgentConfig, watcher: StateWatcher) -> None:
+class AgentServicer(CertificateRpcs, agent_pb2_grpc.AgentServiceServicer):
+    def __init__(self, cfg: AgentConfig, watcher: StateWatcher, certificates: ServerCertificates) -> None:
+        self.certificates = certificates
         self._watcher = watcher
         self._ipr = IPRoute()
         self._lock = threading.Lock()  # one host change (or read) at a time on the shared socket
@@ -91,10 +93,14 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
 def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher):
     """AgentService, VmAgentService, health and reflection on one mutual-TLS listener (not started),
-    every method of it for the manager's certificate only."""
+    every method of it for the manager's certificate only.
+
+    Its credentials are dynamic (agent.rpc.certificates): a renewed certificate is served without a restart.
+    """
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agent"),
                          options=keepalive.SERVER_OPTIONS, interceptors=[ManagerOnlyInterceptor()])
-    servicer = AgentServicer(cfg, watcher)
+    certificates = ServerCertificates(cfg.pki_dir, material)
+    servicer = AgentServicer(cfg, watcher, certificates)
     rpc.add_service(server, agent_pb2_grpc.add_AgentServiceServicer_to_server, servicer)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -106,7 +112,7 @@ def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher)
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     if cfg.listen.startswith("unix://"):
         Path(cfg.listen.removeprefix("unix://")).unlink(missing_ok=True)
-    server.add_secure_port(cfg.listen, material.server_credentials())
+    server.add_secure_port(cfg.listen, certificates.credentials())
     return server, servicer, health_servicer
 
 

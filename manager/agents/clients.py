@@ -12,6 +12,15 @@ monitor's stream asks for a name no certificate has, and retries). `repin`
 changes a host's pin (renewal, re-enrollment, revocation) and drops its
 channels, so the next call connects under the new name.
 
+Certificates also change under live channels without anything being revoked
+(renewal, the manager's own client-certificate rotation, a CA rollover):
+`repin(..., graceful=True)` and `use_material` take the channels out of the
+cache so the next call opens a new one, but do not close them at once — a call
+still running on one finishes there. Retired blocking channels are closed once
+no call can still be on them (past the longest cap); retired stream channels
+when their host is forgotten or the clients close (the monitor's open stream
+keeps its connection; it reconnects through the cache).
+
 Both kinds of channel live here: the blocking ones the services call through,
 and the asyncio ones the monitor follows each host's state stream on. One
 cache means one set of credentials and options, and one place (`forget`) that
@@ -34,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
@@ -102,6 +112,9 @@ class AgentClients:
         self._lookup = pins
         self._pins: dict[str, str] = {}
         self._creds = material.channel_credentials()
+        self._material = material
+        self._retired: list[tuple[float, str, grpc.Channel]] = []
+        self._retired_streams: list[tuple[str, grpc.aio.Channel, asyncio.AbstractEventLoop]] = []
         self._timeout_s = timeout_s
         self._vm_changes_max = vm_changes_max
         self._vm_changes = threading.BoundedSemaphore(vm_changes_max)
@@ -124,16 +137,50 @@ class AgentClients:
         with self._lock:
             return self._pins.setdefault(host_name, pin)
 
-    def repin(self, host_name: str, pin: str | None) -> None:
+    def repin(self, host_name: str, pin: str | None, *, graceful: bool = False) -> None:
         """The host's certificate changed (renewed, enrolled again) or was revoked (None): its channels
         are closed, and the next call connects asking TLS for the new pin (with None, the stored state
-        is read again: a revoked host is not called)."""
+        is read again: a revoked host is not called).
+
+        `graceful` (a renewal: the old certificate is still trusted and still served) retires the
+        channels instead: calls running on them finish there."""
         with self._lock:
             if pin is None:
                 self._pins.pop(host_name, None)
             else:
                 self._pins[host_name] = pin
+            if graceful and pin is not None:
+                self._retire(lambda key: key[0] == host_name)
+                return
         self._close_channels(host_name)
+
+    # -- certificates changing under live channels -----------------------------------
+
+    @property
+    def material(self) -> TlsMaterial:
+        """The manager's client key, certificate and trusted CAs that new channels use."""
+        return self._material
+
+    def use_material(self, material: TlsMaterial) -> None:
+        """New client certificate or trusted CAs for every channel opened from now on."""
+        with self._lock:
+            self._material = material
+            self._creds = material.channel_credentials()
+            self._retire(lambda key: True)
+
+    def _retire(self, which: Callable[[_Key], bool]) -> None:
+        """Under the lock: out of the cache; blocking channels older than any call's cap are closed now."""
+        now = time.monotonic()
+        for key in [k for k in self._channels if which(k)]:
+            self._retired.append((now, key[0], self._channels.pop(key)))
+        for key in [k for k in self._streams if which(k)]:
+            channel, loop = self._streams.pop(key)
+            self._retired_streams.append((key[0], channel, loop))
+        keep_s = 4 * self._timeout_s + 600  # longer than any call's cap plus its extra wait
+        old = [ch for t, _, ch in self._retired if now - t > keep_s]
+        self._retired = [r for r in self._retired if now - r[0] <= keep_s]
+        for channel in old:
+            channel.close()
 
     # -- blocking calls (services) ---------------------------------------------------
 
@@ -226,6 +273,8 @@ class AgentClients:
         with self._lock:
             mine = [key for key, (_, owner) in self._streams.items() if owner is loop]
             channels = [self._streams.pop(key)[0] for key in mine]
+            channels += [ch for _, ch, owner in self._retired_streams if owner is loop]
+            self._retired_streams = [r for r in self._retired_streams if r[2] is not loop]
         for channel in channels:
             await channel.close()
 
@@ -239,6 +288,10 @@ class AgentClients:
         with self._lock:
             channels = [self._channels.pop(k) for k in [k for k in self._channels if k[0] == host_name]]
             streams = [self._streams.pop(k) for k in [k for k in self._streams if k[0] == host_name]]
+            channels += [ch for _, name, ch in self._retired if name == host_name]
+            self._retired = [r for r in self._retired if r[1] != host_name]
+            streams += [(ch, loop) for name, ch, loop in self._retired_streams if name == host_name]
+            self._retired_streams = [r for r in self._retired_streams if r[0] != host_name]
         for channel in channels:
             channel.close()
         for channel, loop in streams:
@@ -248,6 +301,9 @@ class AgentClients:
         with self._lock:
             channels, self._channels = list(self._channels.values()), {}
             streams, self._streams = list(self._streams.values()), {}
+            channels += [ch for _, _, ch in self._retired]
+            streams += [(ch, loop) for _, ch, loop in self._retired_streams]
+            self._retired, self._retired_streams = [], []
         for channel in channels:
             channel.close()
         for channel, loop in streams:

@@ -21,6 +21,7 @@ from virtfleet.rpc import translating_errors
 from virtfleet.v1 import pki_pb2, pki_pb2_grpc
 
 from ..app import ManagerApp
+from .servertls import FollowingCa
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,7 @@ def build_enroll_server(app: ManagerApp, listen: str, *, max_workers: int = 4) -
     """Bound and not started; `listen` is HOST:PORT or unix:///PATH (the lab's hosts reach it there)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="enroll"))
     rpc.add_service(server, pki_pb2_grpc.add_EnrollServiceServicer_to_server, EnrollServicer(app))
-    material = app.ca.manager_server_material(listen_names(listen))
-    creds = grpc.ssl_server_credentials([(material.key_pem, material.cert_pem)], require_client_auth=False)
+    creds = FollowingCa(app.ca, listen_names(listen), client_auth=False).credentials()   # follows a CA rollover
     if listen.startswith("unix://"):
         Path(listen.removeprefix("unix://")).unlink(missing_ok=True)
     if server.add_secure_port(listen, creds) == 0:

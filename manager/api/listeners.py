@@ -24,6 +24,7 @@ from ..auth.wire import login_path
 from ..config import ManagerConfig
 from .enroll import build_enroll_server
 from .server import build_server
+from .servertls import FollowingCa
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,11 @@ def tls_names(listen: str) -> list[str]:
 
 
 def _serve_tcp(app: ManagerApp, cfg: ManagerConfig, recorder, max_workers: int, done: Listeners) -> None:
-    material = app.ca.manager_server_material(tls_names(cfg.fleet_listen))
+    tls = FollowingCa(app.ca, tls_names(cfg.fleet_listen), client_auth=True)   # follows a CA rollover
     server, health_servicer = build_server(app, resolver=CertificateResolver(app.admins.identity_for),
                                            recorder=recorder, max_workers=max_workers)
     done.servers.append((server, health_servicer))
-    done.fleet_port = server.add_secure_port(cfg.fleet_listen, material.server_credentials())
+    done.fleet_port = server.add_secure_port(cfg.fleet_listen, tls.credentials())
     if not done.fleet_port:
         raise OSError(f"cannot listen on {cfg.fleet_listen} (fleet_listen)")
     server.start()

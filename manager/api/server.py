@@ -42,7 +42,7 @@ def build_server(app: ManagerApp, *, resolver: Resolver | None, recorder: CallRe
     rpc.add_service(server, macpool_pb2_grpc.add_MacPoolServiceServicer_to_server, MacPoolServicer(app.macpools))
     rpc.add_service(server, admins_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(app.admins))
     rpc.add_service(server, events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(app.event_log))
-    rpc.add_service(server, pki_pb2_grpc.add_PkiServiceServicer_to_server, PkiServicer(app.hosts))
+    rpc.add_service(server, pki_pb2_grpc.add_PkiServiceServicer_to_server, PkiServicer(app.hosts, app.certificates))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,

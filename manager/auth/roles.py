@@ -60,6 +60,8 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.EventService/ListEvents": R,
     "/virtfleet.v1.EventService/FollowEvents": R,
     "/virtfleet.v1.PkiService/RevokeHostCertificate": A,
+    "/virtfleet.v1.PkiService/RotateCa": A,
+    "/virtfleet.v1.PkiService/GetPkiStatus": R,
     # health and reflection: anyone who may connect (they tell nothing about the fleet)
     "/grpc.health.v1.Health/Check": R,
     "/grpc.health.v1.Health/Watch": R,

@@ -6,7 +6,8 @@ import logging
 import click
 import grpc
 
-from virtfleet.v1 import admins_pb2_grpc, audit_pb2_grpc, events_pb2_grpc, fleet_pb2_grpc, macpool_pb2_grpc, vms_pb2_grpc
+from virtfleet.v1 import (admins_pb2_grpc, audit_pb2_grpc, events_pb2_grpc, fleet_pb2_grpc, macpool_pb2_grpc,
+                          pki_pb2_grpc, vms_pb2_grpc)
 
 from .admins import admin_group
 from .audit import audit_group
@@ -16,6 +17,7 @@ from .hosts import host_group
 from .lab import lab_group
 from .macpools import cluster_group, macpool_group
 from .networks import network_group
+from .pki import pki_group
 from .vms import snapshot_group, template_group, vm_group
 
 
@@ -59,6 +61,9 @@ class Session:
     def macpools(self) -> macpool_pb2_grpc.MacPoolServiceStub:
         return macpool_pb2_grpc.MacPoolServiceStub(self.channel())
 
+    def pki(self) -> pki_pb2_grpc.PkiServiceStub:
+        return pki_pb2_grpc.PkiServiceStub(self.channel())
+
     def events(self) -> events_pb2_grpc.EventServiceStub:
         return events_pb2_grpc.EventServiceStub(self.channel())
 
@@ -91,6 +96,7 @@ cli.add_command(template_group)
 cli.add_command(snapshot_group)
 cli.add_command(macpool_group)
 cli.add_command(cluster_group)
+cli.add_command(pki_group)
 cli.add_command(events_command)
 
 

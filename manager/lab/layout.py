@@ -147,6 +147,8 @@ class LabLayout:
     @property
     def admin_cert_dir(self) -> Path:
         return self.state_dir / "admin-cert"
+
+    @property
     def enroll_socket(self) -> Path:
         """The manager's enrollment listener; the hosts' namespaces share the file system, so they reach it."""
         return self.state_dir / "enroll.sock"

@@ -64,7 +64,7 @@ class AdminService:
             record = admin_store.insert_admin(conn, name=name, role=wanted.value, fingerprint=fingerprint(cert),
                                               serial=serial, created_by=current_identity().name)
         log.info("added admin %s (%s) by %s", name, wanted.value, record.created_by)
-        return record, cert, self._ca.cert_pem
+        return record, cert, self._ca.bundle_pem   # every CA trusted now: the server's may be from either
 
     def list(self) -> list[AdminRecord]:
         with self._pool.connection() as conn:

@@ -5,13 +5,17 @@ sends a CSR with EnrollHost. With a token (the default): EnrollHost makes the
 host "pending" and returns a one-time token; the host makes its key and sends
 its CSR with the token to the enrollment listener (`enroll_with_token`). Either
 way the certificate's pin is stored with it (manager/pki.py) and the agent
-channels use it; `revoke_certificate` and `delete` revoke at once.
+channels use it; `revoke_certificate` and `delete` revoke at once (an event,
+certificate.revoked). The CA certificates returned are every CA trusted now (during
+a rollover the manager's client certificate may still be from the retiring one),
+and the host is recorded as holding that trust generation (service/certificates.py).
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 from psycopg_pool import ConnectionPool
@@ -23,6 +27,7 @@ from ..agents import AgentClients, HostMonitor
 from ..domain.enrolltoken import check_token, new_token, token_hash
 from ..domain.hostinput import check_address, check_host_name, check_new_host_name, endpoint_for
 from ..pki import CertificateAuthority, fingerprint, load_csr, pin_name, serial_hex
+from ..store import certificates as cert_store
 from ..store import hosts as host_store
 from ..store.database import DatabaseUnreachable
 from ..store.hosts import HostRecord, ReportRecord, TokenRefused, TrustedCertificate
@@ -68,7 +73,9 @@ class ManagementSetup:
 
 class HostService:
     def __init__(self, pool: ConnectionPool, ca: CertificateAuthority, agents: AgentClients, monitor: HostMonitor,
-                 networks: NetworkService, *, token_ttl_s: float = DEFAULT_TOKEN_TTL_S, enroll_endpoint: str = ""):
+                 networks: NetworkService, *, token_ttl_s: float = DEFAULT_TOKEN_TTL_S, enroll_endpoint: str = "",
+                 record_system: Callable[..., None] | None = None):
+        self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
         self._token_ttl_s = token_ttl_s
         self.enroll_endpoint = enroll_endpoint   # where hosts send their token (setting enroll_listen)
         self._pool = pool
@@ -90,12 +97,15 @@ class HostService:
             if not csr_pem:
                 return self._new_token(conn, name=name, address=address, endpoint=endpoint, cluster=cluster)
             cert = self._ca.sign_agent_csr(csr_pem, name, address)
-            host = host_store.insert_host(conn, name=name, address=address, endpoint=endpoint,
-                                          cluster=cluster or "Default", cert=_trusted(cert))
+            with conn.transaction():
+                host_store.insert_host(conn, name=name, address=address, endpoint=endpoint,
+                                       cluster=cluster or "Default", cert=_trusted(cert))
+                cert_store.set_trust_generation(conn, name, self._ca.generation)
+                host = host_store.get_host(conn, name)
         log.info("enrolled host %s (%s) at %s", name, address, endpoint)
         self._agents.repin(name, host.cert_pin)
         self._monitor.watch(name, endpoint)
-        return Enrollment(host, cert, self._ca.cert_pem)
+        return Enrollment(host, cert, self._ca.bundle_pem)
 
     def _new_token(self, conn, *, name: str, address: str, endpoint: str, cluster: str) -> Enrollment:
         token = new_token()
@@ -111,7 +121,7 @@ class HostService:
                 host_store.drop_unused_tokens(conn, host.id)
             expires_at = host_store.insert_token(conn, host.id, token_hash(token), self._token_ttl_s)
         log.info("host %s (%s) waits for its enrollment, token valid until %s", name, address, expires_at)
-        return Enrollment(host, b"", self._ca.cert_pem, token=token, token_expires_at=expires_at)
+        return Enrollment(host, b"", self._ca.bundle_pem, token=token, token_expires_at=expires_at)
 
     def enroll_with_token(self, token: str, csr_pem: bytes) -> Enrollment:
         """The host's own request: its CSR and the token. Using the token and trusting the certificate
@@ -131,11 +141,12 @@ class HostService:
             cert = self._ca.sign_agent_csr(csr_pem, host.name, host.address)
             host_store.use_token(conn, claim.token_id)
             host_store.trust_certificate(conn, host.name, _trusted(cert))
+            cert_store.set_trust_generation(conn, host.name, self._ca.generation)
             host = host_store.get_host(conn, host.name)
         log.info("host %s enrolled with its token; certificate %s", host.name, host.cert_fingerprint)
         self._agents.repin(host.name, host.cert_pin)
         self._monitor.watch(host.name, host.endpoint)
-        return Enrollment(host, cert, self._ca.cert_pem)
+        return Enrollment(host, cert, self._ca.bundle_pem)
 
     def revoke_certificate(self, name: str, *, reason: str = "revoked") -> Revocation:
         """From now on the manager trusts no certificate for the host: its channels close at once,
@@ -147,6 +158,9 @@ class HostService:
         self._monitor.unwatch(name)
         self._agents.repin(name, None)
         log.warning("revoked the certificate of host %s (%s)", name, revoked or "it held none")
+        if revoked:
+            self._record_system("certificate.revoked", "host", name, {"fingerprint": revoked, "reason": reason},
+                                "the manager trusts no certificate for the host until it enrolls again")
         return Revocation(name, revoked or "")
 
     def list(self) -> list[HostRecord]:
@@ -163,11 +177,14 @@ class HostService:
         check_host_name(name)
         with self._pool.connection() as conn, conn.transaction():
             pem = host_store.certificate_pem(conn, name)
-            host_store.revoke_certificate(conn, name, "host removed", serial=serial_hex(pem) if pem else "")
+            revoked = host_store.revoke_certificate(conn, name, "host removed", serial=serial_hex(pem) if pem else "")
             host_store.delete_host(conn, name)
         self._monitor.unwatch(name)
         self._agents.forget(name)
         log.info("removed host %s", name)
+        if revoked:
+            self._record_system("certificate.revoked", "host", name, {"fingerprint": revoked, "reason": "host removed"},
+                                "the removed host's certificate is trusted no more")
 
     def network_report(self, name: str, *, cached: bool = False) -> Report:
         """The host's network state; with the database away, the one its agent's stream keeps in memory."""

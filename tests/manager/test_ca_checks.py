@@ -79,10 +79,9 @@ def test_the_managers_name_is_not_a_host_name(manager):
 
 
 def test_an_admins_name_is_not_a_host_name(manager):
-    with psycopg.connect(manager.app.pool.conninfo, autocommit=True) as conn:
-        if conn.execute("SELECT to_regclass('admins')").fetchone()[0] is None:
-            conn.execute("CREATE TABLE admins (name text PRIMARY KEY)")   # db/008's table, its one column we read
-        conn.execute("INSERT INTO admins (name) VALUES ('alice')")
+    with psycopg.connect(manager.app.pool.conninfo, autocommit=True) as conn:   # db/008's table
+        conn.execute("""INSERT INTO admins (name, role, cert_fingerprint, cert_serial, created_by)
+                        VALUES ('alice', 'operator', 'AA:BB', '1', 'test')""")
     assert "admin" in _refused(manager, "name", name="alice")
 
 

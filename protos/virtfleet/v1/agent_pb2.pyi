@@ -73,3 +73,35 @@ class SetupManagementNetworkResponse(_message.Message):
     steps: _containers.RepeatedScalarFieldContainer[str]
     state: _netstate_pb2.NetworkState
     def __init__(self, changed: _Optional[bool] = ..., steps: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[_netstate_pb2.NetworkState, _Mapping]] = ...) -> None: ...
+
+class PrepareRenewalRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PrepareRenewalResponse(_message.Message):
+    __slots__ = ("csr_pem",)
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    csr_pem: bytes
+    def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
+
+class InstallCertificateRequest(_message.Message):
+    __slots__ = ("cert_pem", "ca_bundle_pem")
+    CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
+    cert_pem: bytes
+    ca_bundle_pem: bytes
+    def __init__(self, cert_pem: _Optional[bytes] = ..., ca_bundle_pem: _Optional[bytes] = ...) -> None: ...
+
+class InstallCertificateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TrustBundleRequest(_message.Message):
+    __slots__ = ("ca_bundle_pem",)
+    CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
+    ca_bundle_pem: bytes
+    def __init__(self, ca_bundle_pem: _Optional[bytes] = ...) -> None: ...
+
+class TrustBundleResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -71,6 +71,21 @@ class AgentServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_hostnet__pb2.GetNetworkConfigRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_hostnet__pb2.HostNetworkConfig.FromString,
                 _registered_method=True)
+        self.PrepareRenewal = channel.unary_unary(
+                '/virtfleet.v1.AgentService/PrepareRenewal',
+                request_serializer=virtfleet_dot_v1_dot_agent__pb2.PrepareRenewalRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_agent__pb2.PrepareRenewalResponse.FromString,
+                _registered_method=True)
+        self.InstallCertificate = channel.unary_unary(
+                '/virtfleet.v1.AgentService/InstallCertificate',
+                request_serializer=virtfleet_dot_v1_dot_agent__pb2.InstallCertificateRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_agent__pb2.InstallCertificateResponse.FromString,
+                _registered_method=True)
+        self.TrustBundle = channel.unary_unary(
+                '/virtfleet.v1.AgentService/TrustBundle',
+                request_serializer=virtfleet_dot_v1_dot_agent__pb2.TrustBundleRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_agent__pb2.TrustBundleResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -125,6 +140,29 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PrepareRenewal(self, request, context):
+        """Certificate renewal, driven by the manager over this channel: the agent makes a new key, keeps it
+        pending (on disk, 0600) and returns a CSR for it; its certificate does not change yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InstallCertificate(self, request, context):
+        """The certificate signed for the pending key, with the CAs to trust: saved, then served to new
+        connections (connections already open keep working).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TrustBundle(self, request, context):
+        """The CAs to trust for the manager's certificate (a CA rollover adds the new CA, then drops the old).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +200,21 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.GetNetworkConfig,
                     request_deserializer=virtfleet_dot_v1_dot_hostnet__pb2.GetNetworkConfigRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_hostnet__pb2.HostNetworkConfig.SerializeToString,
+            ),
+            'PrepareRenewal': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareRenewal,
+                    request_deserializer=virtfleet_dot_v1_dot_agent__pb2.PrepareRenewalRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_agent__pb2.PrepareRenewalResponse.SerializeToString,
+            ),
+            'InstallCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.InstallCertificate,
+                    request_deserializer=virtfleet_dot_v1_dot_agent__pb2.InstallCertificateRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_agent__pb2.InstallCertificateResponse.SerializeToString,
+            ),
+            'TrustBundle': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrustBundle,
+                    request_deserializer=virtfleet_dot_v1_dot_agent__pb2.TrustBundleRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_agent__pb2.TrustBundleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +406,87 @@ class AgentService:
             '/virtfleet.v1.AgentService/GetNetworkConfig',
             virtfleet_dot_v1_dot_hostnet__pb2.GetNetworkConfigRequest.SerializeToString,
             virtfleet_dot_v1_dot_hostnet__pb2.HostNetworkConfig.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareRenewal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.AgentService/PrepareRenewal',
+            virtfleet_dot_v1_dot_agent__pb2.PrepareRenewalRequest.SerializeToString,
+            virtfleet_dot_v1_dot_agent__pb2.PrepareRenewalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InstallCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.AgentService/InstallCertificate',
+            virtfleet_dot_v1_dot_agent__pb2.InstallCertificateRequest.SerializeToString,
+            virtfleet_dot_v1_dot_agent__pb2.InstallCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrustBundle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.AgentService/TrustBundle',
+            virtfleet_dot_v1_dot_agent__pb2.TrustBundleRequest.SerializeToString,
+            virtfleet_dot_v1_dot_agent__pb2.TrustBundleResponse.FromString,
             options,
             channel_credentials,
             insecure,

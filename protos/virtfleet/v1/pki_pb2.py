@@ -22,25 +22,36 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16virtfleet/v1/pki.proto\x12\x0cvirtfleet.v1\",\n\x1cRevokeHostCertificateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x1dRevokeHostCertificateResponse\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\"/\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\x0c\"S\n\x0e\x45nrollResponse\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\x0c\x32~\n\nPkiService\x12p\n\x15RevokeHostCertificate\x12*.virtfleet.v1.RevokeHostCertificateRequest\x1a+.virtfleet.v1.RevokeHostCertificateResponse2T\n\rEnrollService\x12\x43\n\x06\x45nroll\x12\x1b.virtfleet.v1.EnrollRequest\x1a\x1c.virtfleet.v1.EnrollResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16virtfleet/v1/pki.proto\x12\x0cvirtfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\x1cRevokeHostCertificateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x1dRevokeHostCertificateResponse\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\"\x11\n\x0fRotateCaRequest\"\x15\n\x13GetPkiStatusRequest\"\x9f\x01\n\x1a\x43\x65rtificateAuthorityStatus\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12.\n\nnot_before\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\x04 \x01(\t\"\xff\x01\n\x11\x43\x65rtificateStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\t\x12\x1a\n\x12issuer_fingerprint\x18\x03 \x01(\t\x12.\n\nnot_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tnot_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08renew_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trenew_due\x18\x07 \x01(\x08\x12\x0b\n\x03pin\x18\x08 \x01(\t\"\xbe\x01\n\tPkiStatus\x12\x35\n\x03\x63\x61s\x18\x01 \x03(\x0b\x32(.virtfleet.v1.CertificateAuthorityStatus\x12.\n\x05hosts\x18\x02 \x03(\x0b\x32\x1f.virtfleet.v1.CertificateStatus\x12\x30\n\x07manager\x18\x03 \x01(\x0b\x32\x1f.virtfleet.v1.CertificateStatus\x12\x18\n\x10trust_generation\x18\x04 \x01(\r\"/\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\x0c\"S\n\x0e\x45nrollResponse\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\x0c\x32\x8e\x02\n\nPkiService\x12p\n\x15RevokeHostCertificate\x12*.virtfleet.v1.RevokeHostCertificateRequest\x1a+.virtfleet.v1.RevokeHostCertificateResponse\x12\x42\n\x08RotateCa\x12\x1d.virtfleet.v1.RotateCaRequest\x1a\x17.virtfleet.v1.PkiStatus\x12J\n\x0cGetPkiStatus\x12!.virtfleet.v1.GetPkiStatusRequest\x1a\x17.virtfleet.v1.PkiStatus2T\n\rEnrollService\x12\x43\n\x06\x45nroll\x12\x1b.virtfleet.v1.EnrollRequest\x1a\x1c.virtfleet.v1.EnrollResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'virtfleet.v1.pki_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REVOKEHOSTCERTIFICATEREQUEST']._serialized_start=40
-  _globals['_REVOKEHOSTCERTIFICATEREQUEST']._serialized_end=84
-  _globals['_REVOKEHOSTCERTIFICATERESPONSE']._serialized_start=86
-  _globals['_REVOKEHOSTCERTIFICATERESPONSE']._serialized_end=138
-  _globals['_ENROLLREQUEST']._serialized_start=140
-  _globals['_ENROLLREQUEST']._serialized_end=187
-  _globals['_ENROLLRESPONSE']._serialized_start=189
-  _globals['_ENROLLRESPONSE']._serialized_end=272
-  _globals['_PKISERVICE']._serialized_start=274
-  _globals['_PKISERVICE']._serialized_end=400
-  _globals['_ENROLLSERVICE']._serialized_start=402
-  _globals['_ENROLLSERVICE']._serialized_end=486
+  _globals['_REVOKEHOSTCERTIFICATEREQUEST']._serialized_start=73
+  _globals['_REVOKEHOSTCERTIFICATEREQUEST']._serialized_end=117
+  _globals['_REVOKEHOSTCERTIFICATERESPONSE']._serialized_start=119
+  _globals['_REVOKEHOSTCERTIFICATERESPONSE']._serialized_end=171
+  _globals['_ROTATECAREQUEST']._serialized_start=173
+  _globals['_ROTATECAREQUEST']._serialized_end=190
+  _globals['_GETPKISTATUSREQUEST']._serialized_start=192
+  _globals['_GETPKISTATUSREQUEST']._serialized_end=213
+  _globals['_CERTIFICATEAUTHORITYSTATUS']._serialized_start=216
+  _globals['_CERTIFICATEAUTHORITYSTATUS']._serialized_end=375
+  _globals['_CERTIFICATESTATUS']._serialized_start=378
+  _globals['_CERTIFICATESTATUS']._serialized_end=633
+  _globals['_PKISTATUS']._serialized_start=636
+  _globals['_PKISTATUS']._serialized_end=826
+  _globals['_ENROLLREQUEST']._serialized_start=828
+  _globals['_ENROLLREQUEST']._serialized_end=875
+  _globals['_ENROLLRESPONSE']._serialized_start=877
+  _globals['_ENROLLRESPONSE']._serialized_end=960
+  _globals['_PKISERVICE']._serialized_start=963
+  _globals['_PKISERVICE']._serialized_end=1233
+  _globals['_ENROLLSERVICE']._serialized_start=1235
+  _globals['_ENROLLSERVICE']._serialized_end=1319
 # @@protoc_insertion_point(module_scope)

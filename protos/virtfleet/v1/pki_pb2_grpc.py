@@ -39,6 +39,16 @@ class PkiServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateResponse.FromString,
                 _registered_method=True)
+        self.RotateCa = channel.unary_unary(
+                '/virtfleet.v1.PkiService/RotateCa',
+                request_serializer=virtfleet_dot_v1_dot_pki__pb2.RotateCaRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_pki__pb2.PkiStatus.FromString,
+                _registered_method=True)
+        self.GetPkiStatus = channel.unary_unary(
+                '/virtfleet.v1.PkiService/GetPkiStatus',
+                request_serializer=virtfleet_dot_v1_dot_pki__pb2.GetPkiStatusRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_pki__pb2.PkiStatus.FromString,
+                _registered_method=True)
 
 
 class PkiServiceServicer:
@@ -52,6 +62,21 @@ class PkiServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateCa(self, request, context):
+        """Make a new CA; it signs every certificate from now on and is trusted beside the old one,
+        which is retired once every host and the manager hold a certificate from the new CA.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPkiStatus(self, request, context):
+        """The CAs, each host's certificate and the manager's client certificate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PkiServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +84,16 @@ def add_PkiServiceServicer_to_server(servicer, server):
                     servicer.RevokeHostCertificate,
                     request_deserializer=virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateResponse.SerializeToString,
+            ),
+            'RotateCa': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateCa,
+                    request_deserializer=virtfleet_dot_v1_dot_pki__pb2.RotateCaRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_pki__pb2.PkiStatus.SerializeToString,
+            ),
+            'GetPkiStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPkiStatus,
+                    request_deserializer=virtfleet_dot_v1_dot_pki__pb2.GetPkiStatusRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_pki__pb2.PkiStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +123,60 @@ class PkiService:
             '/virtfleet.v1.PkiService/RevokeHostCertificate',
             virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateRequest.SerializeToString,
             virtfleet_dot_v1_dot_pki__pb2.RevokeHostCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateCa(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.PkiService/RotateCa',
+            virtfleet_dot_v1_dot_pki__pb2.RotateCaRequest.SerializeToString,
+            virtfleet_dot_v1_dot_pki__pb2.PkiStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPkiStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.PkiService/GetPkiStatus',
+            virtfleet_dot_v1_dot_pki__pb2.GetPkiStatusRequest.SerializeToString,
+            virtfleet_dot_v1_dot_pki__pb2.PkiStatus.FromString,
             options,
             channel_credentials,
             insecure,
