@@ -11,33 +11,53 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from concurrent import futures
 from pathlib import Path
 
 import grpc
 
 from virtfleet import rpc
+from virtfleet.errors import VirtfleetError
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import pki_pb2, pki_pb2_grpc
 
 from ..app import ManagerApp
+from ..auth.identity import Identity, Kind
+from ..auth.wire import new_request_id
 from .servertls import FollowingCa
 
 log = logging.getLogger(__name__)
 
 
+ENROLL_METHOD = "/virtfleet.v1.EnrollService/Enroll"
+
+
 class EnrollServicer(pki_pb2_grpc.EnrollServiceServicer):
+    """Every enrollment, made or refused, is an event (the token and CSR only as length and hash)."""
+
     def __init__(self, app: ManagerApp) -> None:
         self._hosts = app.hosts
+        self._events = app.events
 
     @translating_errors
     def Enroll(self, request: pki_pb2.EnrollRequest, context: grpc.ServicerContext):
         peer = context.peer()
+        started = time.monotonic()
+        code, message, host = grpc.StatusCode.OK, "", ""
         try:
             e = self._hosts.enroll_with_token(request.token, request.csr_pem)
+            host = e.host.name
         except Exception as exc:
-            log.warning("enrollment from %s refused: %s", peer, getattr(exc, "message", exc))
+            code = exc.code if isinstance(exc, VirtfleetError) else grpc.StatusCode.INTERNAL
+            message = getattr(exc, "message", str(exc))
+            log.warning("enrollment from %s refused: %s", peer, message)
             raise
+        finally:
+            self._events.record_call(identity=Identity(host or "enrolling host", Kind.HOST if host else Kind.ANONYMOUS,
+                                                       None, peer=peer),
+                                     method=ENROLL_METHOD, request=request, code=code, message=message,
+                                     duration_s=time.monotonic() - started, request_id=new_request_id())
         return pki_pb2.EnrollResponse(host=e.host.name, certificate_pem=e.certificate_pem,
                                       ca_certificate_pem=e.ca_certificate_pem)
 

@@ -6,9 +6,10 @@ identity). The work happens in a wrapper around the method's behaviour, not in
 the caller's certificate (the servicer context) nor the thread that will run the
 servicer is known, and the context variables must be set in that thread.
 
-Order for each call: request id (the client's if sane, else a new one, sent back
-in initial metadata) → identity (UNAUTHENTICATED / PERMISSION_DENIED) → role from
-the one table (a method missing from it is nobody's) → the servicer, with
+Order for each call: request id (the client's if sane, else a new one) → identity
+(UNAUTHENTICATED / PERMISSION_DENIED, the request id in the trailers) → role from
+the one table (a method missing from it is nobody's) → headers with the request
+id (the call is let in) → the servicer, with
 identity and request id bound → the recorder, whatever the outcome.
 """
 from __future__ import annotations
@@ -97,10 +98,6 @@ class _Call:
     def admit(self) -> CallAuth:
         """The caller and its right to this method, or the call's end with the status that says why."""
         try:
-            self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
-        except ValueError:
-            pass        # already sent (cannot happen before the servicer runs; harmless if it did)
-        try:
             caller = self.interceptor._resolver.resolve(self.context)
             self.identity = caller.identity
             needed = required_role(self.method)
@@ -109,8 +106,16 @@ class _Call:
             if not caller.identity.may(needed):
                 raise PermissionDenied(denial(caller.identity, needed))
         except VirtfleetError as err:
+            # A refusal is a trailers-only answer (the request id among the trailers): a client
+            # that got headers was let in, which a stream's caller can tell before any item.
             self.code, self.message = err.code, err.message
-            self.context.abort_with_status(to_status(err))
+            status = to_status(err)
+            self.context.abort_with_status(type(status)(status.code, status.details,
+                                                        (*status.trailing_metadata, (REQUEST_ID_KEY, self.request_id))))
+        try:
+            self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
+        except ValueError:
+            pass        # already sent (cannot happen before the servicer runs; harmless if it did)
         return CallAuth(caller, self.method, needed)
 
     def failed(self, err: BaseException) -> None:

@@ -42,7 +42,13 @@ def call(channel: grpc.Channel, method: str) -> tuple[str, str]:
                 pass
         elif server_streaming:
             replies = channel.unary_stream(method, **ident)(b"", timeout=TIMEOUT_S)
-            next(replies, None)          # the first item or the status: enough to know we were let in
+            # The manager sends its headers (x-request-id) once a call is let in, before the servicer
+            # runs; a refusal is a trailers-only answer. So the headers tell, without waiting for an
+            # item that a follow stream (FollowEvents) may never send.
+            replies.initial_metadata()
+            if replies.done():
+                for _ in replies:        # ended already: raises its status if it was not OK
+                    pass
             replies.cancel()
         else:
             channel.unary_unary(method, **ident)(b"", timeout=TIMEOUT_S)

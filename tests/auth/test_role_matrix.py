@@ -31,7 +31,7 @@ from manager.config import ManagerConfig
 from manager.lab.postgres import throwaway_database
 from virtfleet.enroll import make_key_and_csr
 from virtfleet.rpc import field_violations
-from virtfleet.v1 import admins_pb2, admins_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+from virtfleet.v1 import admins_pb2, admins_pb2_grpc, events_pb2, events_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = {"admin": Role.ADMIN, "operator": Role.OPERATOR, "auditor": Role.AUDITOR, "nobody": None}
@@ -223,6 +223,23 @@ def test_a_revoked_certificate_is_refused_on_its_open_channel_from_the_next_call
     assert "revoked" in refused.value.details()
 
 
+def test_a_revoked_admins_open_follow_stream_is_closed(authz_manager, tmp_path):
+    """`events --follow` holds a stream open; revoking its admin ends it (the stream rechecks every second)."""
+    with open_channel(authz_manager.unix_target) as root_channel:
+        add_admin(root_channel, name="watcher", role="auditor", out_dir=tmp_path / "watcher")
+        with open_channel(authz_manager.tcp_target, cert_dir=tmp_path / "watcher") as channel:
+            stream = events_pb2_grpc.EventServiceStub(channel).FollowEvents(events_pb2.FollowEventsRequest(),
+                                                                            timeout=60)
+            stream.initial_metadata()                      # let in: the stream is open
+            admins_pb2_grpc.AdminServiceStub(root_channel).RevokeAdmin(
+                admins_pb2.RevokeAdminRequest(name="watcher"), timeout=30)
+            with pytest.raises(grpc.RpcError) as ended:
+                for _ in stream:
+                    pass
+    assert ended.value.code() == grpc.StatusCode.PERMISSION_DENIED   # not the 60 s deadline
+    assert "revoked" in ended.value.details()
+
+
 def test_a_role_change_holds_from_the_next_call(authz_manager, tmp_path):
     with open_channel(authz_manager.unix_target) as root_channel:
         admins = admins_pb2_grpc.AdminServiceStub(root_channel)
@@ -291,6 +308,11 @@ def test_a_call_without_a_session_is_told_where_to_log_in(authz_manager):
             fleet_pb2_grpc.FleetServiceStub(channel).ListHosts(fleet_pb2.ListHostsRequest(), timeout=30)
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert f"{authz_manager.cfg.listen}.login" in err.value.details()
+        assert not err.value.initial_metadata()           # refused: no headers, trailers only …
+        with pytest.raises(grpc.RpcError) as err:
+            fleet_pb2_grpc.FleetServiceStub(channel).ListHosts(
+                fleet_pb2.ListHostsRequest(), metadata=[("x-request-id", "ask-42")], timeout=30)
+        assert ("x-request-id", "ask-42") in err.value.trailing_metadata()   # … and the request id among them
         with pytest.raises(grpc.RpcError) as err:
             fleet_pb2_grpc.FleetServiceStub(channel).ListHosts(
                 fleet_pb2.ListHostsRequest(), metadata=[("x-virtfleet-session", "forged")], timeout=30)

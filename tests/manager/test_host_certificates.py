@@ -90,6 +90,12 @@ def test_a_reused_token_is_refused_and_changes_nothing(manager):
         _enroll(manager, reply)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "already used" in err.value.details()
     assert _rows(manager, "SELECT cert_fingerprint FROM hosts") == [(fingerprint(first.certificate_pem),)]
+    manager.app.events.flush()
+    enrollments = _rows(manager, "SELECT identity_name, code, message, summary::text FROM events "
+                                 "WHERE rpc = '/virtfleet.v1.EnrollService/Enroll' ORDER BY id")
+    assert [(who, code) for who, code, _, _ in enrollments] == [("host1", "OK"), ("enrolling host", "PERMISSION_DENIED")]
+    assert "already used" in enrollments[1][2]
+    assert reply.enroll_token not in enrollments[1][3]       # the token itself is never stored
 
 
 def test_an_unknown_token_and_one_of_the_wrong_shape(manager):
