@@ -56,7 +56,7 @@ class AuthorizingInterceptor(grpc.ServerInterceptor):
         def unary(request, context: grpc.ServicerContext):
             call = _Call(self, method, client_id, request if unary_request else None, context)
             try:
-                auth = call.admit(headers=False)
+                auth = call.admit()
                 with bound(auth, call.request_id):
                     return behavior(request, context)
             except BaseException as err:
@@ -95,7 +95,7 @@ class _Call:
         self.code: grpc.StatusCode | None = None
         self.message = ""
 
-    def admit(self, *, headers: bool = True) -> CallAuth:
+    def admit(self) -> CallAuth:
         """The caller and its right to this method, or the call's end with the status that says why."""
         try:
             caller = self.interceptor._resolver.resolve(self.context)
@@ -112,22 +112,16 @@ class _Call:
             status = to_status(err)
             self.context.abort_with_status(type(status)(status.code, status.details,
                                                         (*status.trailing_metadata, (REQUEST_ID_KEY, self.request_id))))
-        if headers:       # a stream: its caller learns at once that it was let in, and the id
-            try:
-                self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
-            except ValueError:
-                pass        # already sent (cannot happen before the servicer runs; harmless if it did)
-        else:             # one reply: the id goes with the status (no headers of their own: cheaper)
-            self.context.set_trailing_metadata(((REQUEST_ID_KEY, self.request_id),))
+        try:
+            self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
+        except ValueError:
+            pass        # already sent (cannot happen before the servicer runs; harmless if it did)
         return CallAuth(caller, self.method, needed)
 
     def failed(self, err: BaseException) -> None:
         """An abort (ours or the servicer's) has put its status on the context; anything else is UNKNOWN."""
         if self.code is not None:
             return
-        trailers = tuple(self.context.trailing_metadata() or ())
-        if (REQUEST_ID_KEY, self.request_id) not in trailers:   # the servicer's abort replaced the trailers
-            self.context.set_trailing_metadata((*trailers, (REQUEST_ID_KEY, self.request_id)))
         if isinstance(err, VirtfleetError):       # check_still_allowed between stream items
             self.code, self.message = err.code, err.message
             try:
