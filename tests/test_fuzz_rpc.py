@@ -37,8 +37,9 @@ from hypothesis import strategies as st
 from tests.fixtures.agent_process import host_pki, start_agent
 from tests.fixtures.netns import Namespace, plug_nics
 from virtfleet.enroll import make_key_and_csr
-from virtfleet.v1 import (admins_pb2, admins_pb2_grpc, agent_pb2, audit_pb2, fleet_pb2, fleet_pb2_grpc, hostnet_pb2,
-                          macpool_pb2, macpool_pb2_grpc, vm_pb2, vm_pb2_grpc, vms_pb2, vms_pb2_grpc)
+from virtfleet.v1 import (admins_pb2, admins_pb2_grpc, agent_pb2, audit_pb2, events_pb2, fleet_pb2, fleet_pb2_grpc,
+                          hostnet_pb2, macpool_pb2, macpool_pb2_grpc, pki_pb2, vm_pb2, vm_pb2_grpc, vms_pb2,
+                          vms_pb2_grpc)
 
 SEED = int(os.environ.get("VIRTFLEET_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
 SCALE = float(os.environ.get("VIRTFLEET_FUZZ_EXAMPLES", "1"))
@@ -49,7 +50,12 @@ REFUSED = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 print(f"\nVIRTFLEET_FUZZ_SEED={SEED} (set it to replay this run)", file=sys.stderr)
 
 MANAGER_SERVICES = [(fleet_pb2, "FleetService"), (vms_pb2, "VmService"), (macpool_pb2, "MacPoolService"),
-                    (audit_pb2, "AuditService"), (admins_pb2, "AdminService")]
+                    (audit_pb2, "AuditService"), (admins_pb2, "AdminService"), (events_pb2, "EventService"),
+                    (pki_pb2, "PkiService")]
+# Not fuzzed, with the reason: FollowEvents follows the trail until its caller leaves (every call would
+# wait out its deadline; its filter is ListEvents' and is fuzzed there); RotateCa takes no input and each
+# success makes a CA (tests/manager/test_certificate_renewal.py drives it).
+NOT_FUZZED = {"/virtfleet.v1.EventService/FollowEvents", "/virtfleet.v1.PkiService/RotateCa"}
 AGENT_SERVICES = [(agent_pb2, "AgentService"), (vm_pb2, "VmAgentService")]
 
 
@@ -73,7 +79,8 @@ def methods(services: list[tuple[Any, str]]) -> list[Method]:
         service = module.DESCRIPTOR.services_by_name[name]
         for m in service.methods:
             assert not m.client_streaming, f"{m.full_name}: client streaming is not fuzzed yet; add it here"
-            found.append(Method(f"/{service.full_name}/{m.name}", m.input_type, m.server_streaming))
+            if f"/{service.full_name}/{m.name}" not in NOT_FUZZED:
+                found.append(Method(f"/{service.full_name}/{m.name}", m.input_type, m.server_streaming))
     return found
 
 

@@ -7,7 +7,6 @@ its next call (`manager.auth.context.check_still_allowed`).
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 
@@ -17,7 +16,7 @@ from virtfleet.v1 import events_pb2, events_pb2_grpc
 
 from ..service.events import LIST_MAX, EventService
 from ..store.events import EventFilter, EventRecord
-from .timestamps import timestamp
+from .timestamps import from_timestamp, timestamp
 
 WAKE_S = 1.0
 
@@ -40,7 +39,7 @@ def event_filter(f: events_pb2.EventFilter) -> EventFilter:
         raise InvalidArgument("filter.object", f"must be KIND/NAME or KIND (like vm/web1 or host), got {f.object!r}")
     if f.limit > LIST_MAX:
         raise InvalidArgument("filter.limit", f"must be at most {LIST_MAX}, got {f.limit}")
-    since = f.since.ToDatetime(tzinfo=dt.timezone.utc) if f.HasField("since") else None
+    since = from_timestamp(f.since, "filter.since") if f.HasField("since") else None
     return EventFilter(since=since, object_kind=kind, object_name=name, identity=f.identity, limit=f.limit or 100)
 
 
