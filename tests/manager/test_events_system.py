@@ -9,14 +9,13 @@ import psycopg
 from click.testing import CliRunner
 
 from agent.sim.fleet import FleetSimulator
-from agent.sim.pki import fleet_material
 from manager.cli.main import cli
 from manager.macpool.ranges import MacRange
 from manager.service import macpools
 from manager.service.macpools import allocate_macs
 from manager.store.events import EventFilter
+from tests.fixtures.agent_process import simulated_fleet_material
 from tests.fixtures.lab import eventually
-from virtfleet.enroll import make_key_and_csr
 from virtfleet.v1 import events_pb2, events_pb2_grpc, fleet_pb2
 
 BASE = 0x02_00_00_00_10_00
@@ -48,22 +47,23 @@ def test_a_mac_pool_running_low_then_empty_is_an_event_once_per_crossing(manager
     assert "1 of 20 addresses free" in rows[0].message
 
 
-def _sim(manager, d: str) -> FleetSimulator:
-    ca = manager.app.ca
-    return FleetSimulator(fleet_material(ca.key, ca.cert, ["sim00001"]), Path(d) / "sim.sock", hosts=1)
+def _enrolled_sim_material(manager, sock: Path):
+    """The simulator's certificate for sim00001, enrolled through the fleet API (it serves the pinned name)."""
+    return simulated_fleet_material(manager.app.ca, lambda spec, csr: manager.fleet.EnrollHost(
+        fleet_pb2.EnrollHostRequest(name=spec.name, address=spec.address, csr_pem=csr,
+                                    endpoint=f"unix://{sock}")).certificate_pem, hosts=1)
 
 
 def test_a_silent_host_is_an_event_and_so_is_its_return(manager):
     manager.app.monitor.unreachable_after_s = 3.0
     with tempfile.TemporaryDirectory(prefix="vft-ev-") as d:
-        with _sim(manager, d) as sim:
-            _, csr = make_key_and_csr("sim00001")
-            manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(name="sim00001", address=sim.specs[0].address,
-                                                                 csr_pem=csr, endpoint=sim.endpoint))
+        sock = Path(d) / "sim.sock"
+        material = _enrolled_sim_material(manager, sock)
+        with FleetSimulator(material, sock, hosts=1):
             assert eventually(lambda: manager.app.monitor.current("sim00001") is not None)
         actions = lambda: [r.rpc for r in _events(manager, object_kind="host", object_name="sim00001")]  # noqa: E731
         assert eventually(lambda: "host.unreachable" in actions())
-        with _sim(manager, d):
+        with FleetSimulator(material, sock, hosts=1):
             assert eventually(lambda: "host.reachable" in actions(), timeout_s=60)
     rows = _events(manager, object_kind="host", object_name="sim00001", identity="manager")
     assert [r.rpc for r in rows][:2] == ["host.unreachable", "host.reachable"]
