@@ -39,6 +39,9 @@ class SessionResolver:
         return Caller(identity, lambda: identity)
 
 
+MAX_CACHED_CERTIFICATES = 4096
+
+
 def certificate_fingerprint(cert_pem: bytes) -> str:
     """The form manager/pki.py's `fingerprint` gives (SHA-256, colon-separated upper-case hex)."""
     return x509.load_pem_x509_certificate(cert_pem).fingerprint(hashes.SHA256()).hex(":").upper()
@@ -52,12 +55,17 @@ class CertificateResolver:
 
     def __init__(self, lookup: Callable[[str], Identity | None]) -> None:
         self._lookup = lookup
+        self._fingerprints: dict[bytes, str] = {}    # parsing a certificate per call cost more than the call's check
 
     def resolve(self, context: grpc.ServicerContext) -> Caller:
         pems = context.auth_context().get("x509_pem_cert") or []
         if not pems:
             raise Unauthenticated("no client certificate")
-        fingerprint = certificate_fingerprint(pems[0])
+        fingerprint = self._fingerprints.get(pems[0])
+        if fingerprint is None:
+            if len(self._fingerprints) >= MAX_CACHED_CERTIFICATES:
+                self._fingerprints.clear()
+            fingerprint = self._fingerprints[pems[0]] = certificate_fingerprint(pems[0])
         identity = self._lookup(fingerprint)
         if identity is None:
             names = [v.decode() for v in context.auth_context().get("x509_common_name", [])]

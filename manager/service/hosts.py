@@ -164,12 +164,12 @@ class HostService:
         return Revocation(name, revoked or "")
 
     def list(self) -> list[HostRecord]:
-        with self._pool.connection() as conn:
+        with self._pool.reading() as conn:
             return host_store.list_hosts(conn)
 
     def get(self, name: str) -> HostRecord:
         check_host_name(name)
-        with self._pool.connection() as conn:
+        with self._pool.reading() as conn:
             return host_store.get_host(conn, name)
 
     def delete(self, name: str) -> None:

@@ -116,11 +116,11 @@ class NetworkService:
                                             mtu=net.mtu, vm_network=vm_network, description=net.description)
 
     def list(self) -> list[NetworkRecord]:
-        with self._pool.connection() as conn:
+        with self._pool.reading() as conn:
             return net_store.list_networks(conn)
 
     def get(self, name: str) -> NetworkRecord:
-        with self._pool.connection() as conn:
+        with self._pool.reading() as conn:
             return net_store.get_network(conn, name)
 
     def delete(self, name: str) -> None:

@@ -118,6 +118,21 @@ class FleetPool(ConnectionPool):
                 raise
             raise self._unreachable(f"the connection was lost ({_reason(err)})") from None
 
+    @contextmanager
+    def reading(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+        """A connection for a read of ONE statement, outside a transaction: one round trip to PostgreSQL
+        instead of three (BEGIN, the query, COMMIT), which is most of a read's time (bench.api). A read
+        of several statements takes `connection()`: each statement here would see its own snapshot."""
+        with self.connection(timeout) as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                try:
+                    conn.autocommit = False
+                except psycopg.Error:
+                    pass     # broken: the pool drops it on return
+
     def getconn(self, timeout: float | None = None) -> psycopg.Connection:
         """A live connection within `timeout` (default `db_wait_s`), or sooner if the caller's deadline is nearer."""
         budget = caller_wait_s(self.timeout if timeout is None else timeout)
