@@ -8,8 +8,8 @@ servicer is known, and the context variables must be set in that thread.
 
 Order for each call: request id (the client's if sane, else a new one) → identity
 (UNAUTHENTICATED / PERMISSION_DENIED, the request id in the trailers) → role from
-the one table (a method missing from it is nobody's) → headers with the request
-id (the call is let in) → the servicer, with
+the one table (a method missing from it is nobody's) → the request id in the
+trailers of a unary call, in the headers of a stream (it is let in) → the servicer, with
 identity and request id bound → the recorder, whatever the outcome.
 """
 from __future__ import annotations
@@ -56,7 +56,7 @@ class AuthorizingInterceptor(grpc.ServerInterceptor):
         def unary(request, context: grpc.ServicerContext):
             call = _Call(self, method, client_id, request if unary_request else None, context)
             try:
-                auth = call.admit()
+                auth = call.admit(headers=False)
                 with bound(auth, call.request_id):
                     return behavior(request, context)
             except BaseException as err:
@@ -95,7 +95,7 @@ class _Call:
         self.code: grpc.StatusCode | None = None
         self.message = ""
 
-    def admit(self) -> CallAuth:
+    def admit(self, *, headers: bool = True) -> CallAuth:
         """The caller and its right to this method, or the call's end with the status that says why."""
         try:
             caller = self.interceptor._resolver.resolve(self.context)
@@ -112,16 +112,23 @@ class _Call:
             status = to_status(err)
             self.context.abort_with_status(type(status)(status.code, status.details,
                                                         (*status.trailing_metadata, (REQUEST_ID_KEY, self.request_id))))
-        try:
-            self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
-        except ValueError:
-            pass        # already sent (cannot happen before the servicer runs; harmless if it did)
+        if headers:       # a stream: its caller learns at once that it was let in, and the id
+            try:
+                self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
+            except ValueError:
+                pass        # already sent (cannot happen before the servicer runs; harmless if it did)
+        else:             # one reply: the id travels with its status (headers of their own cost a
+            self.context.set_trailing_metadata(((REQUEST_ID_KEY, self.request_id),))  # send: bench.api)
         return CallAuth(caller, self.method, needed)
 
     def failed(self, err: BaseException) -> None:
-        """An abort (ours or the servicer's) has put its status on the context; anything else is UNKNOWN."""
+        """An abort (ours or the servicer's) has put its status on the context; anything else is UNKNOWN.
+        The servicer's abort replaced the trailers: the request id goes back among them."""
         if self.code is not None:
             return
+        trailers = tuple(self.context.trailing_metadata() or ())
+        if (REQUEST_ID_KEY, self.request_id) not in trailers:
+            self.context.set_trailing_metadata((*trailers, (REQUEST_ID_KEY, self.request_id)))
         if isinstance(err, VirtfleetError):       # check_still_allowed between stream items
             self.code, self.message = err.code, err.message
             try:

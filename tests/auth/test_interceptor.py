@@ -78,7 +78,7 @@ def test_an_allowed_call_runs_with_its_identity_and_request_id_and_is_recorded(s
         health_pb2.HealthCheckRequest(), metadata=[("who", "ann"), ("x-request-id", "req-1")])
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     assert servicer.ran_for == [("ann", "req-1")]
-    assert ("x-request-id", "req-1") in call.initial_metadata()
+    assert ("x-request-id", "req-1") in call.trailing_metadata()
     [seen] = calls.seen
     assert (seen["identity"].name, seen["method"], seen["code"], seen["request_id"]) == \
         ("ann", CHECK, grpc.StatusCode.OK, "req-1")

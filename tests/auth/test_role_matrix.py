@@ -324,11 +324,16 @@ def test_the_request_id_comes_back_the_clients_or_a_new_one(authz_manager):
         stub = fleet_pb2_grpc.FleetServiceStub(channel)
         _, call = stub.ListHosts.with_call(fleet_pb2.ListHostsRequest(), metadata=[("x-request-id", "abc-123")],
                                            timeout=30)
-        assert ("x-request-id", "abc-123") in call.initial_metadata()
+        assert ("x-request-id", "abc-123") in call.trailing_metadata()
         _, call = stub.ListHosts.with_call(fleet_pb2.ListHostsRequest(), metadata=[("x-request-id", "no way!")],
                                            timeout=30)
-        sent_back = dict(call.initial_metadata())["x-request-id"]
+        sent_back = dict(call.trailing_metadata())["x-request-id"]
         assert sent_back != "no way!" and len(sent_back) == 32
+        with pytest.raises(grpc.RpcError) as err:            # a servicer's error keeps it too
+            stub.GetNetwork(fleet_pb2.GetNetworkRequest(name="nosuch"), metadata=[("x-request-id", "nf-1")],
+                            timeout=30)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        assert ("x-request-id", "nf-1") in err.value.trailing_metadata()
 
 
 def test_the_sockets_are_open_to_everyone_because_each_call_is_checked(authz_manager):
