@@ -29,7 +29,7 @@ from ..domain.hostinput import check_address, check_host_name, check_new_host_na
 from ..pki import CertificateAuthority, fingerprint, load_csr, pin_name, serial_hex
 from ..store import certificates as cert_store
 from ..store import hosts as host_store
-from ..store.database import DatabaseUnreachable
+from ..store.database import DatabaseUnreachable, reading
 from ..store.hosts import HostRecord, ReportRecord, TokenRefused, TrustedCertificate
 from .networks import MANAGEMENT_NETWORK, NetworkService
 
@@ -164,12 +164,12 @@ class HostService:
         return Revocation(name, revoked or "")
 
     def list(self) -> list[HostRecord]:
-        with self._pool.reading() as conn:
+        with reading(self._pool) as conn:
             return host_store.list_hosts(conn)
 
     def get(self, name: str) -> HostRecord:
         check_host_name(name)
-        with self._pool.reading() as conn:
+        with reading(self._pool) as conn:
             return host_store.get_host(conn, name)
 
     def delete(self, name: str) -> None:

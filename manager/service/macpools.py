@@ -35,6 +35,7 @@ from virtfleet.macaddr import format_mac
 from ..macpool.allocator import MacAllocator, PoolExhausted
 from ..macpool.ranges import MacRange, gaps, merged_within_limit, overlaps, subtract_range, unicast_count
 from ..store import macpools as store
+from ..store.database import reading
 from ..store.macpools import PoolRecord
 
 log = logging.getLogger(__name__)
@@ -283,8 +284,8 @@ class PoolView:
     clusters: list[str]
 
 
-def _view(conn: psycopg.Connection, pool: PoolRecord) -> PoolView:
-    c = store.counts(conn, pool.id)
+def _view(conn: psycopg.Connection, pool: PoolRecord, c: store.PoolCounts | None = None) -> PoolView:
+    c = c or store.counts(conn, pool.id)
     total = unicast_count(pool.ranges)
     return PoolView(pool, total=total, used=c.uses, free=total - c.in_ranges, custom=c.custom, clusters=c.clusters)
 
@@ -319,7 +320,8 @@ class MacPoolService:
         return self._run(lambda conn: [_view(conn, p) for p in store.list_pools(conn)])
 
     def get(self, name: str, datacenter: str = "") -> PoolView:
-        return self._run(lambda conn: _view(conn, store.get_pool(conn, name, datacenter or "Default")))
+        with reading(self._db) as conn:
+            return _view(conn, *store.get_pool_with_counts(conn, name, datacenter or "Default"))
 
     def delete(self, name: str, datacenter: str = "") -> None:
         def do(conn):

@@ -21,6 +21,7 @@ from ..agents import AgentClients, HostMonitor
 from ..domain import netinput
 from ..store import hosts as host_store
 from ..store import networks as net_store
+from ..store.database import reading
 from ..store.hosts import HostRecord
 from ..store.networks import AttachmentRecord, BondRecord, NetworkRecord
 from .lostreplies import LostReplies, Position
@@ -116,11 +117,11 @@ class NetworkService:
                                             mtu=net.mtu, vm_network=vm_network, description=net.description)
 
     def list(self) -> list[NetworkRecord]:
-        with self._pool.reading() as conn:
+        with reading(self._pool) as conn:
             return net_store.list_networks(conn)
 
     def get(self, name: str) -> NetworkRecord:
-        with self._pool.reading() as conn:
+        with reading(self._pool) as conn:
             return net_store.get_network(conn, name)
 
     def delete(self, name: str) -> None:

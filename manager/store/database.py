@@ -118,21 +118,6 @@ class FleetPool(ConnectionPool):
                 raise
             raise self._unreachable(f"the connection was lost ({_reason(err)})") from None
 
-    @contextmanager
-    def reading(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
-        """A connection for a read of ONE statement, outside a transaction: one round trip to PostgreSQL
-        instead of three (BEGIN, the query, COMMIT), which is most of a read's time (bench.api). A read
-        of several statements takes `connection()`: each statement here would see its own snapshot."""
-        with self.connection(timeout) as conn:
-            conn.autocommit = True
-            try:
-                yield conn
-            finally:
-                try:
-                    conn.autocommit = False
-                except psycopg.Error:
-                    pass     # broken: the pool drops it on return
-
     def getconn(self, timeout: float | None = None) -> psycopg.Connection:
         """A live connection within `timeout` (default `db_wait_s`), or sooner if the caller's deadline is nearer."""
         budget = caller_wait_s(self.timeout if timeout is None else timeout)
@@ -184,3 +169,19 @@ def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, connect_timeou
     pool = FleetPool(dsn, min_size=min_size, max_size=max_size, connect_timeout_s=connect_timeout_s, wait_s=wait_s)
     pool.open(wait=True, timeout=30)
     return pool
+
+
+@contextmanager
+def reading(pool: ConnectionPool, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+    """A connection for a read of ONE statement, outside a transaction: one round trip to PostgreSQL
+    instead of three (BEGIN, the query, COMMIT), which is most of a read's time (bench.api). A read
+    of several statements takes `pool.connection()`: each statement here would see its own snapshot."""
+    with pool.connection(timeout) as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            try:
+                conn.autocommit = False
+            except psycopg.Error:
+                pass     # broken: the pool drops it on return

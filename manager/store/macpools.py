@@ -235,14 +235,32 @@ def in_use_within(conn: psycopg.Connection, pool: PoolRecord, r: MacRange) -> in
         (pool.datacenter_id, r.first, r.last, pool.id)).fetchone()[0]
 
 
+_COUNTS = """
+    SELECT count(*),
+           count(DISTINCT l.mac) FILTER (WHERE inside),
+           count(*) FILTER (WHERE NOT inside)
+      FROM (SELECT l.mac, EXISTS (SELECT 1 FROM mac_pool_ranges r WHERE r.pool_id = l.pool_id
+                                   AND l.mac BETWEEN r.first AND r.last) AS inside
+              FROM mac_leases l WHERE l.pool_id = {pool}) AS l"""
+
+
+def get_pool_with_counts(conn: psycopg.Connection, name: str, datacenter: str = "Default",
+                         ) -> tuple[PoolRecord, PoolCounts]:
+    """The pool and its counts in ONE statement: a consistent view in one round trip (`FleetPool.reading`)."""
+    row = conn.execute(
+        f"""SELECT pool.*, c.*, coalesce((SELECT array_agg(name ORDER BY name) FROM clusters
+                                            WHERE mac_pool_id = pool.id), '{{}}')
+              FROM ({_SELECT_POOL} WHERE p.name = %s AND d.name = %s) AS pool (id, datacenter_id, datacenter,
+                    name, allow_duplicates, is_default, version, ranges)
+              CROSS JOIN LATERAL ({_COUNTS.format(pool="pool.id")}) AS c""", (name, datacenter)).fetchone()
+    if row is None:
+        raise NotFound(f"MAC pool {name!r} does not exist in datacenter {datacenter}")
+    *pool, uses, in_ranges, custom, clusters = row
+    return _pool(pool), PoolCounts(uses, in_ranges, custom, list(clusters))
+
+
 def counts(conn: psycopg.Connection, pool_id: int) -> PoolCounts:
-    uses, in_ranges, custom = conn.execute(
-        """SELECT count(*),
-                  count(DISTINCT l.mac) FILTER (WHERE inside),
-                  count(*) FILTER (WHERE NOT inside)
-             FROM (SELECT l.mac, EXISTS (SELECT 1 FROM mac_pool_ranges r WHERE r.pool_id = l.pool_id
-                                          AND l.mac BETWEEN r.first AND r.last) AS inside
-                     FROM mac_leases l WHERE l.pool_id = %s) AS l""", (pool_id,)).fetchone()
+    uses, in_ranges, custom = conn.execute(_COUNTS.format(pool="%s"), (pool_id,)).fetchone()
     clusters = [r[0] for r in conn.execute("SELECT name FROM clusters WHERE mac_pool_id = %s ORDER BY name",
                                            (pool_id,))]
     return PoolCounts(uses, in_ranges, custom, clusters)
