@@ -4,11 +4,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from virtfleet.errors import PermissionDenied
 
+from ..pki import fingerprint as fingerprint_of
 from .context import Caller, Unauthenticated
 from .identity import Identity
 from .sessions import SessionBook
@@ -42,11 +41,6 @@ class SessionResolver:
 MAX_CACHED_CERTIFICATES = 4096
 
 
-def certificate_fingerprint(cert_pem: bytes) -> str:
-    """The form manager/pki.py's `fingerprint` gives (SHA-256, colon-separated upper-case hex)."""
-    return x509.load_pem_x509_certificate(cert_pem).fingerprint(hashes.SHA256()).hex(":").upper()
-
-
 class CertificateResolver:
     """The remote fleet API: TLS has checked the certificate is our CA's; the admins table says whose it is.
 
@@ -65,7 +59,7 @@ class CertificateResolver:
         if fingerprint is None:
             if len(self._fingerprints) >= MAX_CACHED_CERTIFICATES:
                 self._fingerprints.clear()
-            fingerprint = self._fingerprints[pems[0]] = certificate_fingerprint(pems[0])
+            fingerprint = self._fingerprints[pems[0]] = fingerprint_of(pems[0])
         identity = self._lookup(fingerprint)
         if identity is None:
             names = [v.decode() for v in context.auth_context().get("x509_common_name", [])]
