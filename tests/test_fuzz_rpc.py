@@ -29,8 +29,8 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import descriptor as pb_descriptor
-from google.protobuf import message_factory
-from google.protobuf.json_format import MessageToDict
+from google.protobuf import message_factory, text_format
+from google.protobuf.json_format import MessageToDict, SerializeToJsonError
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
@@ -222,7 +222,10 @@ def requests(candidates: list[Method]) -> st.SearchStrategy[tuple[Method, bytes,
 
 
 def _describe(msg: Any) -> str:
-    text = repr(MessageToDict(msg, preserving_proto_field_name=True))
+    try:
+        text = repr(MessageToDict(msg, preserving_proto_field_name=True))
+    except SerializeToJsonError:      # a value JSON cannot show (a Timestamp before year 1): the text form
+        text = text_format.MessageToString(msg, as_one_line=True)
     return text if len(text) < 600 else text[:600] + "…"
 
 
