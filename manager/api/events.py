@@ -8,29 +8,18 @@ its next call (`manager.auth.context.check_still_allowed`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from virtfleet.errors import InvalidArgument
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import events_pb2, events_pb2_grpc
 
+from ..auth.context import check_still_allowed
 from ..service.events import LIST_MAX, EventService
 from ..store.events import EventFilter, EventRecord
 from .timestamps import from_timestamp, timestamp
 
 WAKE_S = 1.0
-
-
-def still_allowed_check() -> Callable[[], None]:
-    """`check_still_allowed()` of the auth context (raises when the caller lost its right), or a no-op.
-
-    The auth context is built beside this service; until it exists, nothing is checked.
-    """
-    try:
-        from ..auth import context
-    except ImportError:
-        return lambda: None
-    return getattr(context, "check_still_allowed", None) or (lambda: None)
 
 
 def event_filter(f: events_pb2.EventFilter) -> EventFilter:
@@ -62,10 +51,9 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
 
     @translating_errors
     def FollowEvents(self, request, context) -> Iterator[events_pb2.Event]:
-        check = still_allowed_check()
-        check()
+        check_still_allowed()
         for record in self._events.follow(event_filter(request.filter), past=request.past,
                                           keep_going=context.is_active, wake_s=WAKE_S):
-            check()
+            check_still_allowed()   # at least every WAKE_S: a revoked caller's stream ends
             if record is not None:
                 yield event_message(record)

@@ -50,12 +50,11 @@ class Listeners:
             self.socket_path.unlink(missing_ok=True)
 
 
-def serve(app: ManagerApp, cfg: ManagerConfig, *, record_events: bool = True,
-          max_workers: int = 16) -> Listeners:
+def serve(app: ManagerApp, cfg: ManagerConfig, *, max_workers: int = 16) -> Listeners:
     """Start the unix socket (mode 0666: each caller is identified and authorized per call) and its login
     socket, and the remote API when `fleet_listen` is set. Every call goes to the audit trail
-    (`app.events`) unless `record_events` is off (a benchmark's baseline)."""
-    recorder: CallRecorder | None = app.events if record_events else None
+    (`app.events`)."""
+    recorder: CallRecorder = app.events
     done = Listeners()
     try:
         if cfg.enroll_listen:   # before the fleet API: whoever sees that one serve can enroll at once
