@@ -37,6 +37,8 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.VmService/AddNic": O,
     "/virtfleet.v1.VmService/RemoveNic": O,
     "/virtfleet.v1.VmService/CheckOrder": R,
+    "/virtfleet.v1.VmService/SetNicLink": O,
+    "/virtfleet.v1.VmService/SyncNics": O,
     "/virtfleet.v1.VmService/CreateTemplate": O,
     "/virtfleet.v1.VmService/ListTemplates": R,
     "/virtfleet.v1.VmService/GetTemplate": R,

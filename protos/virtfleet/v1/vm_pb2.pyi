@@ -96,7 +96,7 @@ class Virtualport8021Qbh(_message.Message):
     def __init__(self, profileid: _Optional[str] = ...) -> None: ...
 
 class VNic(_message.Message):
-    __slots__ = ("name", "kind", "source", "mode", "model", "mac", "pci", "vlan", "qbg", "qbh")
+    __slots__ = ("name", "kind", "source", "mode", "model", "mac", "pci", "vlan", "qbg", "qbh", "bandwidth", "filter", "port_mirroring", "isolated", "mtu", "link_down")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,12 @@ class VNic(_message.Message):
     VLAN_FIELD_NUMBER: _ClassVar[int]
     QBG_FIELD_NUMBER: _ClassVar[int]
     QBH_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PORT_MIRRORING_FIELD_NUMBER: _ClassVar[int]
+    ISOLATED_FIELD_NUMBER: _ClassVar[int]
+    MTU_FIELD_NUMBER: _ClassVar[int]
+    LINK_DOWN_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: VNicKind
     source: str
@@ -117,10 +123,64 @@ class VNic(_message.Message):
     vlan: int
     qbg: Virtualport8021Qbg
     qbh: Virtualport8021Qbh
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[VNicKind, str]] = ..., source: _Optional[str] = ..., mode: _Optional[_Union[DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci: _Optional[_Union[PciAddress, _Mapping]] = ..., vlan: _Optional[int] = ..., qbg: _Optional[_Union[Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[Virtualport8021Qbh, _Mapping]] = ...) -> None: ...
+    bandwidth: Bandwidth
+    filter: NetworkFilter
+    port_mirroring: bool
+    isolated: bool
+    mtu: int
+    link_down: bool
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[VNicKind, str]] = ..., source: _Optional[str] = ..., mode: _Optional[_Union[DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci: _Optional[_Union[PciAddress, _Mapping]] = ..., vlan: _Optional[int] = ..., qbg: _Optional[_Union[Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[Virtualport8021Qbh, _Mapping]] = ..., bandwidth: _Optional[_Union[Bandwidth, _Mapping]] = ..., filter: _Optional[_Union[NetworkFilter, _Mapping]] = ..., port_mirroring: _Optional[bool] = ..., isolated: _Optional[bool] = ..., mtu: _Optional[int] = ..., link_down: _Optional[bool] = ...) -> None: ...
+
+class BandwidthLimit(_message.Message):
+    __slots__ = ("average", "peak", "burst")
+    AVERAGE_FIELD_NUMBER: _ClassVar[int]
+    PEAK_FIELD_NUMBER: _ClassVar[int]
+    BURST_FIELD_NUMBER: _ClassVar[int]
+    average: int
+    peak: int
+    burst: int
+    def __init__(self, average: _Optional[int] = ..., peak: _Optional[int] = ..., burst: _Optional[int] = ...) -> None: ...
+
+class Bandwidth(_message.Message):
+    __slots__ = ("inbound", "outbound")
+    INBOUND_FIELD_NUMBER: _ClassVar[int]
+    OUTBOUND_FIELD_NUMBER: _ClassVar[int]
+    inbound: BandwidthLimit
+    outbound: BandwidthLimit
+    def __init__(self, inbound: _Optional[_Union[BandwidthLimit, _Mapping]] = ..., outbound: _Optional[_Union[BandwidthLimit, _Mapping]] = ...) -> None: ...
+
+class NetworkFilter(_message.Message):
+    __slots__ = ("name", "parameters")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    parameters: _containers.RepeatedCompositeFieldContainer[FilterParameter]
+    def __init__(self, name: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[FilterParameter, _Mapping]]] = ...) -> None: ...
+
+class FilterParameter(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class BootSource(_message.Message):
+    __slots__ = ("kernel", "initrd", "cmdline", "disk", "test_guest")
+    KERNEL_FIELD_NUMBER: _ClassVar[int]
+    INITRD_FIELD_NUMBER: _ClassVar[int]
+    CMDLINE_FIELD_NUMBER: _ClassVar[int]
+    DISK_FIELD_NUMBER: _ClassVar[int]
+    TEST_GUEST_FIELD_NUMBER: _ClassVar[int]
+    kernel: str
+    initrd: str
+    cmdline: str
+    disk: str
+    test_guest: bool
+    def __init__(self, kernel: _Optional[str] = ..., initrd: _Optional[str] = ..., cmdline: _Optional[str] = ..., disk: _Optional[str] = ..., test_guest: _Optional[bool] = ...) -> None: ...
 
 class VmSpec(_message.Message):
-    __slots__ = ("name", "uuid", "memory_mib", "vcpus", "nics", "domain_type", "nic_boot_rom")
+    __slots__ = ("name", "uuid", "memory_mib", "vcpus", "nics", "domain_type", "nic_boot_rom", "boot")
     NAME_FIELD_NUMBER: _ClassVar[int]
     UUID_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +188,7 @@ class VmSpec(_message.Message):
     NICS_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
     NIC_BOOT_ROM_FIELD_NUMBER: _ClassVar[int]
+    BOOT_FIELD_NUMBER: _ClassVar[int]
     name: str
     uuid: str
     memory_mib: int
@@ -135,7 +196,8 @@ class VmSpec(_message.Message):
     nics: _containers.RepeatedCompositeFieldContainer[VNic]
     domain_type: str
     nic_boot_rom: bool
-    def __init__(self, name: _Optional[str] = ..., uuid: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[VNic, _Mapping]]] = ..., domain_type: _Optional[str] = ..., nic_boot_rom: _Optional[bool] = ...) -> None: ...
+    boot: BootSource
+    def __init__(self, name: _Optional[str] = ..., uuid: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[VNic, _Mapping]]] = ..., domain_type: _Optional[str] = ..., nic_boot_rom: _Optional[bool] = ..., boot: _Optional[_Union[BootSource, _Mapping]] = ...) -> None: ...
 
 class VNicRuntime(_message.Message):
     __slots__ = ("name", "mac", "host_device", "pci", "alias", "kind", "source", "mode", "vsi_instanceid")
@@ -256,6 +318,50 @@ class DetachNicRequest(_message.Message):
     vm: str
     nic: str
     def __init__(self, vm: _Optional[str] = ..., nic: _Optional[str] = ...) -> None: ...
+
+class UpdateNicRequest(_message.Message):
+    __slots__ = ("vm", "nic")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    nic: VNic
+    def __init__(self, vm: _Optional[str] = ..., nic: _Optional[_Union[VNic, _Mapping]] = ...) -> None: ...
+
+class UpdateNicResponse(_message.Message):
+    __slots__ = ("vm", "applied_live", "needs_restart")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_LIVE_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_RESTART_FIELD_NUMBER: _ClassVar[int]
+    vm: VmStatus
+    applied_live: bool
+    needs_restart: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, vm: _Optional[_Union[VmStatus, _Mapping]] = ..., applied_live: _Optional[bool] = ..., needs_restart: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetGuestInterfacesRequest(_message.Message):
+    __slots__ = ("vm", "timeout_s")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    timeout_s: int
+    def __init__(self, vm: _Optional[str] = ..., timeout_s: _Optional[int] = ...) -> None: ...
+
+class GuestInterface(_message.Message):
+    __slots__ = ("name", "mac", "addresses")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mac: str
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., mac: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetGuestInterfacesResponse(_message.Message):
+    __slots__ = ("agent_connected", "interfaces")
+    AGENT_CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    INTERFACES_FIELD_NUMBER: _ClassVar[int]
+    agent_connected: bool
+    interfaces: _containers.RepeatedCompositeFieldContainer[GuestInterface]
+    def __init__(self, agent_connected: _Optional[bool] = ..., interfaces: _Optional[_Iterable[_Union[GuestInterface, _Mapping]]] = ...) -> None: ...
 
 class VirtualNetwork(_message.Message):
     __slots__ = ("name", "mode", "bridge", "uuid", "address", "prefixlen", "dhcp_start", "dhcp_end", "forward_dev")

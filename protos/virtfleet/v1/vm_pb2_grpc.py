@@ -79,6 +79,16 @@ class VmAgentServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_vm__pb2.DetachNicRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_vm__pb2.VmStatus.FromString,
                 _registered_method=True)
+        self.UpdateNic = channel.unary_unary(
+                '/virtfleet.v1.VmAgentService/UpdateNic',
+                request_serializer=virtfleet_dot_v1_dot_vm__pb2.UpdateNicRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vm__pb2.UpdateNicResponse.FromString,
+                _registered_method=True)
+        self.GetGuestInterfaces = channel.unary_unary(
+                '/virtfleet.v1.VmAgentService/GetGuestInterfaces',
+                request_serializer=virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesResponse.FromString,
+                _registered_method=True)
         self.DefineVirtualNetwork = channel.unary_unary(
                 '/virtfleet.v1.VmAgentService/DefineVirtualNetwork',
                 request_serializer=virtfleet_dot_v1_dot_vm__pb2.DefineVirtualNetworkRequest.SerializeToString,
@@ -170,6 +180,21 @@ class VmAgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateNic(self, request, context):
+        """Re-applies a vNIC's settings to the running VM where libvirt can change them live (link state,
+        bandwidth, network filter, port mirroring) and to its definition; what needs a restart is named.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGuestInterfaces(self, request, context):
+        """What the guest itself calls its NICs and which addresses it holds, through the guest agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DefineVirtualNetwork(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -247,6 +272,16 @@ def add_VmAgentServiceServicer_to_server(servicer, server):
                     servicer.DetachNic,
                     request_deserializer=virtfleet_dot_v1_dot_vm__pb2.DetachNicRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_vm__pb2.VmStatus.SerializeToString,
+            ),
+            'UpdateNic': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateNic,
+                    request_deserializer=virtfleet_dot_v1_dot_vm__pb2.UpdateNicRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vm__pb2.UpdateNicResponse.SerializeToString,
+            ),
+            'GetGuestInterfaces': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGuestInterfaces,
+                    request_deserializer=virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesResponse.SerializeToString,
             ),
             'DefineVirtualNetwork': grpc.unary_unary_rpc_method_handler(
                     servicer.DefineVirtualNetwork,
@@ -517,6 +552,60 @@ class VmAgentService:
             '/virtfleet.v1.VmAgentService/DetachNic',
             virtfleet_dot_v1_dot_vm__pb2.DetachNicRequest.SerializeToString,
             virtfleet_dot_v1_dot_vm__pb2.VmStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateNic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmAgentService/UpdateNic',
+            virtfleet_dot_v1_dot_vm__pb2.UpdateNicRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vm__pb2.UpdateNicResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGuestInterfaces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmAgentService/GetGuestInterfaces',
+            virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,7 +23,7 @@ NIC_RULE_NAME_ORDER: NicRule
 NIC_RULE_SNAPSHOT_NEW_MACS: NicRule
 
 class Nic(_message.Message):
-    __slots__ = ("name", "network", "virtual_network", "direct_nic", "mode", "model", "mac", "pci_address", "host_device", "position", "qbg", "qbh", "unplugging")
+    __slots__ = ("name", "network", "virtual_network", "direct_nic", "mode", "model", "mac", "pci_address", "host_device", "position", "qbg", "qbh", "unplugging", "guest_name", "guest_ips", "profile", "link_down", "profile_out_of_sync")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     VIRTUAL_NETWORK_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,11 @@ class Nic(_message.Message):
     QBG_FIELD_NUMBER: _ClassVar[int]
     QBH_FIELD_NUMBER: _ClassVar[int]
     UNPLUGGING_FIELD_NUMBER: _ClassVar[int]
+    GUEST_NAME_FIELD_NUMBER: _ClassVar[int]
+    GUEST_IPS_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    LINK_DOWN_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_OUT_OF_SYNC_FIELD_NUMBER: _ClassVar[int]
     name: str
     network: str
     virtual_network: str
@@ -50,10 +55,15 @@ class Nic(_message.Message):
     qbg: _vm_pb2.Virtualport8021Qbg
     qbh: _vm_pb2.Virtualport8021Qbh
     unplugging: bool
-    def __init__(self, name: _Optional[str] = ..., network: _Optional[str] = ..., virtual_network: _Optional[str] = ..., direct_nic: _Optional[str] = ..., mode: _Optional[_Union[_vm_pb2.DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci_address: _Optional[str] = ..., host_device: _Optional[str] = ..., position: _Optional[int] = ..., qbg: _Optional[_Union[_vm_pb2.Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[_vm_pb2.Virtualport8021Qbh, _Mapping]] = ..., unplugging: _Optional[bool] = ...) -> None: ...
+    guest_name: str
+    guest_ips: _containers.RepeatedScalarFieldContainer[str]
+    profile: str
+    link_down: bool
+    profile_out_of_sync: bool
+    def __init__(self, name: _Optional[str] = ..., network: _Optional[str] = ..., virtual_network: _Optional[str] = ..., direct_nic: _Optional[str] = ..., mode: _Optional[_Union[_vm_pb2.DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci_address: _Optional[str] = ..., host_device: _Optional[str] = ..., position: _Optional[int] = ..., qbg: _Optional[_Union[_vm_pb2.Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[_vm_pb2.Virtualport8021Qbh, _Mapping]] = ..., unplugging: _Optional[bool] = ..., guest_name: _Optional[str] = ..., guest_ips: _Optional[_Iterable[str]] = ..., profile: _Optional[str] = ..., link_down: _Optional[bool] = ..., profile_out_of_sync: _Optional[bool] = ...) -> None: ...
 
 class VirtualMachine(_message.Message):
-    __slots__ = ("name", "cluster", "host", "state", "memory_mib", "vcpus", "source_kind", "source_name", "nic_rule", "nics", "created_at", "first_boot_at")
+    __slots__ = ("name", "cluster", "host", "state", "memory_mib", "vcpus", "source_kind", "source_name", "nic_rule", "nics", "created_at", "first_boot_at", "boot", "domain_type")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +76,8 @@ class VirtualMachine(_message.Message):
     NICS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     FIRST_BOOT_AT_FIELD_NUMBER: _ClassVar[int]
+    BOOT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     cluster: str
     host: str
@@ -78,10 +90,12 @@ class VirtualMachine(_message.Message):
     nics: _containers.RepeatedCompositeFieldContainer[Nic]
     created_at: _timestamp_pb2.Timestamp
     first_boot_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., host: _Optional[str] = ..., state: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., nic_rule: _Optional[_Union[NicRule, str]] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_boot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    boot: _vm_pb2.BootSource
+    domain_type: str
+    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., host: _Optional[str] = ..., state: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., nic_rule: _Optional[_Union[NicRule, str]] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_boot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot: _Optional[_Union[_vm_pb2.BootSource, _Mapping]] = ..., domain_type: _Optional[str] = ...) -> None: ...
 
 class CreateVirtualMachineRequest(_message.Message):
-    __slots__ = ("name", "cluster", "template", "snapshot", "memory_mib", "vcpus", "nics", "start", "host")
+    __slots__ = ("name", "cluster", "template", "snapshot", "memory_mib", "vcpus", "nics", "start", "host", "boot", "domain_type")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +105,8 @@ class CreateVirtualMachineRequest(_message.Message):
     NICS_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
+    BOOT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     cluster: str
     template: str
@@ -100,7 +116,9 @@ class CreateVirtualMachineRequest(_message.Message):
     nics: _containers.RepeatedCompositeFieldContainer[Nic]
     start: bool
     host: str
-    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., template: _Optional[str] = ..., snapshot: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., start: _Optional[bool] = ..., host: _Optional[str] = ...) -> None: ...
+    boot: _vm_pb2.BootSource
+    domain_type: str
+    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., template: _Optional[str] = ..., snapshot: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., start: _Optional[bool] = ..., host: _Optional[str] = ..., boot: _Optional[_Union[_vm_pb2.BootSource, _Mapping]] = ..., domain_type: _Optional[str] = ...) -> None: ...
 
 class CreateVirtualMachinesRequest(_message.Message):
     __slots__ = ("name", "count", "cluster", "template", "snapshot", "batch_size", "start", "resume")
@@ -213,10 +231,12 @@ class OrderMismatch(_message.Message):
     def __init__(self, position: _Optional[int] = ..., field: _Optional[str] = ..., expected: _Optional[str] = ..., found: _Optional[str] = ...) -> None: ...
 
 class CheckOrderRequest(_message.Message):
-    __slots__ = ("vm",)
+    __slots__ = ("vm", "guest")
     VM_FIELD_NUMBER: _ClassVar[int]
+    GUEST_FIELD_NUMBER: _ClassVar[int]
     vm: str
-    def __init__(self, vm: _Optional[str] = ...) -> None: ...
+    guest: bool
+    def __init__(self, vm: _Optional[str] = ..., guest: _Optional[bool] = ...) -> None: ...
 
 class CheckOrderResponse(_message.Message):
     __slots__ = ("vm", "source_kind", "source_name", "rule", "in_order", "mismatches", "expected", "actual")
@@ -238,8 +258,44 @@ class CheckOrderResponse(_message.Message):
     actual: _containers.RepeatedCompositeFieldContainer[Nic]
     def __init__(self, vm: _Optional[str] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., rule: _Optional[_Union[NicRule, str]] = ..., in_order: _Optional[bool] = ..., mismatches: _Optional[_Iterable[_Union[OrderMismatch, _Mapping]]] = ..., expected: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., actual: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ...) -> None: ...
 
+class SetNicLinkRequest(_message.Message):
+    __slots__ = ("vm", "nic", "up")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    UP_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    nic: str
+    up: bool
+    def __init__(self, vm: _Optional[str] = ..., nic: _Optional[str] = ..., up: _Optional[bool] = ...) -> None: ...
+
+class SyncNicsRequest(_message.Message):
+    __slots__ = ("vm", "nic")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    nic: str
+    def __init__(self, vm: _Optional[str] = ..., nic: _Optional[str] = ...) -> None: ...
+
+class NicSyncResult(_message.Message):
+    __slots__ = ("nic", "applied_live", "needs_restart")
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_LIVE_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_RESTART_FIELD_NUMBER: _ClassVar[int]
+    nic: str
+    applied_live: bool
+    needs_restart: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, nic: _Optional[str] = ..., applied_live: _Optional[bool] = ..., needs_restart: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SyncNicsResponse(_message.Message):
+    __slots__ = ("vm", "results")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    vm: VirtualMachine
+    results: _containers.RepeatedCompositeFieldContainer[NicSyncResult]
+    def __init__(self, vm: _Optional[_Union[VirtualMachine, _Mapping]] = ..., results: _Optional[_Iterable[_Union[NicSyncResult, _Mapping]]] = ...) -> None: ...
+
 class Template(_message.Message):
-    __slots__ = ("name", "datacenter", "memory_mib", "vcpus", "source_vm", "nics", "created_at")
+    __slots__ = ("name", "datacenter", "memory_mib", "vcpus", "source_vm", "nics", "created_at", "boot", "domain_type")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DATACENTER_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +303,8 @@ class Template(_message.Message):
     SOURCE_VM_FIELD_NUMBER: _ClassVar[int]
     NICS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    BOOT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     datacenter: str
     memory_mib: int
@@ -254,23 +312,29 @@ class Template(_message.Message):
     source_vm: str
     nics: _containers.RepeatedCompositeFieldContainer[Nic]
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., datacenter: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_vm: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    boot: _vm_pb2.BootSource
+    domain_type: str
+    def __init__(self, name: _Optional[str] = ..., datacenter: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_vm: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot: _Optional[_Union[_vm_pb2.BootSource, _Mapping]] = ..., domain_type: _Optional[str] = ...) -> None: ...
 
 class CreateTemplateRequest(_message.Message):
-    __slots__ = ("name", "from_vm", "datacenter", "memory_mib", "vcpus", "nics")
+    __slots__ = ("name", "from_vm", "datacenter", "memory_mib", "vcpus", "nics", "boot", "domain_type")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FROM_VM_FIELD_NUMBER: _ClassVar[int]
     DATACENTER_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     VCPUS_FIELD_NUMBER: _ClassVar[int]
     NICS_FIELD_NUMBER: _ClassVar[int]
+    BOOT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     from_vm: str
     datacenter: str
     memory_mib: int
     vcpus: int
     nics: _containers.RepeatedCompositeFieldContainer[Nic]
-    def __init__(self, name: _Optional[str] = ..., from_vm: _Optional[str] = ..., datacenter: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ...) -> None: ...
+    boot: _vm_pb2.BootSource
+    domain_type: str
+    def __init__(self, name: _Optional[str] = ..., from_vm: _Optional[str] = ..., datacenter: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., boot: _Optional[_Union[_vm_pb2.BootSource, _Mapping]] = ..., domain_type: _Optional[str] = ...) -> None: ...
 
 class ListTemplatesRequest(_message.Message):
     __slots__ = ()
@@ -299,20 +363,24 @@ class DeleteTemplateResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Snapshot(_message.Message):
-    __slots__ = ("name", "vm", "memory_mib", "vcpus", "nics", "created_at")
+    __slots__ = ("name", "vm", "memory_mib", "vcpus", "nics", "created_at", "boot", "domain_type")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VM_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     VCPUS_FIELD_NUMBER: _ClassVar[int]
     NICS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    BOOT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     vm: str
     memory_mib: int
     vcpus: int
     nics: _containers.RepeatedCompositeFieldContainer[Nic]
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., vm: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    boot: _vm_pb2.BootSource
+    domain_type: str
+    def __init__(self, name: _Optional[str] = ..., vm: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot: _Optional[_Union[_vm_pb2.BootSource, _Mapping]] = ..., domain_type: _Optional[str] = ...) -> None: ...
 
 class CreateSnapshotRequest(_message.Message):
     __slots__ = ("vm", "name")

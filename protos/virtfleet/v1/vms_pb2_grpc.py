@@ -84,6 +84,16 @@ class VmServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_vms__pb2.CheckOrderRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_vms__pb2.CheckOrderResponse.FromString,
                 _registered_method=True)
+        self.SetNicLink = channel.unary_unary(
+                '/virtfleet.v1.VmService/SetNicLink',
+                request_serializer=virtfleet_dot_v1_dot_vms__pb2.SetNicLinkRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vms__pb2.VirtualMachine.FromString,
+                _registered_method=True)
+        self.SyncNics = channel.unary_unary(
+                '/virtfleet.v1.VmService/SyncNics',
+                request_serializer=virtfleet_dot_v1_dot_vms__pb2.SyncNicsRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vms__pb2.SyncNicsResponse.FromString,
+                _registered_method=True)
         self.CreateTemplate = channel.unary_unary(
                 '/virtfleet.v1.VmService/CreateTemplate',
                 request_serializer=virtfleet_dot_v1_dot_vms__pb2.CreateTemplateRequest.SerializeToString,
@@ -200,6 +210,20 @@ class VmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetNicLink(self, request, context):
+        """"Unplugs the cable" of a vNIC, or plugs it back: live when the VM runs, and recorded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncNics(self, request, context):
+        """Re-applies the vNICs' profiles to the running VM (all vNICs, or one); says what needs a restart.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateTemplate(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -307,6 +331,16 @@ def add_VmServiceServicer_to_server(servicer, server):
                     servicer.CheckOrder,
                     request_deserializer=virtfleet_dot_v1_dot_vms__pb2.CheckOrderRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_vms__pb2.CheckOrderResponse.SerializeToString,
+            ),
+            'SetNicLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNicLink,
+                    request_deserializer=virtfleet_dot_v1_dot_vms__pb2.SetNicLinkRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vms__pb2.VirtualMachine.SerializeToString,
+            ),
+            'SyncNics': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncNics,
+                    request_deserializer=virtfleet_dot_v1_dot_vms__pb2.SyncNicsRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vms__pb2.SyncNicsResponse.SerializeToString,
             ),
             'CreateTemplate': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTemplate,
@@ -624,6 +658,60 @@ class VmService:
             '/virtfleet.v1.VmService/CheckOrder',
             virtfleet_dot_v1_dot_vms__pb2.CheckOrderRequest.SerializeToString,
             virtfleet_dot_v1_dot_vms__pb2.CheckOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNicLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmService/SetNicLink',
+            virtfleet_dot_v1_dot_vms__pb2.SetNicLinkRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vms__pb2.VirtualMachine.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncNics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmService/SyncNics',
+            virtfleet_dot_v1_dot_vms__pb2.SyncNicsRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vms__pb2.SyncNicsResponse.FromString,
             options,
             channel_credentials,
             insecure,
