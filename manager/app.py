@@ -18,6 +18,7 @@ from .service import macpools
 from .service.hosts import HostService
 from .service.macpools import MacPoolService
 from .service.networks import NetworkService
+from .service.profiles import ProfileService
 from .service.snapshots import SnapshotService
 from .service.templates import TemplateService
 from .service.vm_runtime import VmRuntime
@@ -47,6 +48,7 @@ class ManagerApp:
     events: EventRecorder       # the audit trail's writer: the API's interceptor records every call through it
     event_log: EventService     # reading and following the trail, and its daily purge
     certificates: CertificateService   # renewal, the manager's client-certificate rotation, CA rollover
+    profiles: ProfileService            # vNIC profiles
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -65,6 +67,8 @@ class ManagerApp:
                               record_system=events.record_system)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
         vm_runtime = VmRuntime(pool, agents)
+        profiles = ProfileService(pool)
+        profiles.apply_anti_spoofing_setting(cfg.mac_anti_spoofing)
         certificates = CertificateService(pool, ca, agents, record_system=events.record_system,
                                           interval_s=cfg.cert_check_interval_s or None)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
@@ -72,7 +76,7 @@ class ManagerApp:
                    templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool),
                    admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
-                   certificates=certificates)
+                   certificates=certificates, profiles=profiles)
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and

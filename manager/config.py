@@ -35,6 +35,7 @@ class ManagerConfig:
     cert_check_interval_s: float = 0.0       # renewal check; 0: a tenth of the shortest lifetime (at most 60 s); <0: off
     enroll_listen: str = ""                  # HOST:PORT or unix:///PATH where hosts enroll with a token; "" off
     enroll_token_ttl_s: float = 3600.0       # an enrollment token's lifetime
+    mac_anti_spoofing: bool = True           # new VM networks' default vNIC profile filters spoofed MACs (no-mac-spoofing)
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "ManagerConfig":
@@ -59,4 +60,5 @@ class ManagerConfig:
                        cert_check_interval_s=float(cfg.cert_check_interval_s),
                        session_ttl_s=float(cfg.session_ttl_s),
                        events_keep_days=int(cfg.events_keep_days),
-                       enroll_token_ttl_s=float(cfg.enroll_token_ttl_s))
+                       enroll_token_ttl_s=float(cfg.enroll_token_ttl_s),
+                       mac_anti_spoofing=bool(cfg.mac_anti_spoofing))

@@ -12,6 +12,7 @@ from virtfleet import rpc
 from virtfleet.v1 import (admins_pb2, admins_pb2_grpc, audit_pb2, audit_pb2_grpc, events_pb2, events_pb2_grpc,
                           fleet_pb2, fleet_pb2_grpc,
                           macpool_pb2, macpool_pb2_grpc, vms_pb2, vms_pb2_grpc)
+from virtfleet.v1 import profiles_pb2, profiles_pb2_grpc
 from virtfleet.v1 import pki_pb2, pki_pb2_grpc
 
 from ..app import ManagerApp
@@ -23,6 +24,7 @@ from .events import EventServicer
 from .fleet import FleetServicer
 from .macpools import MacPoolServicer
 from .pki import PkiServicer
+from .profiles import ProfileServicer
 from .vms import VmServicer
 
 
@@ -43,6 +45,7 @@ def build_server(app: ManagerApp, *, resolver: Resolver | None, recorder: CallRe
     rpc.add_service(server, admins_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(app.admins))
     rpc.add_service(server, events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(app.event_log))
     rpc.add_service(server, pki_pb2_grpc.add_PkiServiceServicer_to_server, PkiServicer(app.hosts, app.certificates))
+    rpc.add_service(server, profiles_pb2_grpc.add_ProfileServiceServicer_to_server, ProfileServicer(app.profiles))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name, health.SERVICE_NAME,
@@ -51,7 +54,8 @@ def build_server(app: ManagerApp, *, resolver: Resolver | None, recorder: CallRe
              macpool_pb2.DESCRIPTOR.services_by_name["MacPoolService"].full_name,
              admins_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
              events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
-             pki_pb2.DESCRIPTOR.services_by_name["PkiService"].full_name]
+             pki_pb2.DESCRIPTOR.services_by_name["PkiService"].full_name,
+             profiles_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name]
     reflection.enable_server_reflection(names, server)
     for name in ("", names[0]):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -64,6 +64,12 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.PkiService/RevokeHostCertificate": A,
     "/virtfleet.v1.PkiService/RotateCa": A,
     "/virtfleet.v1.PkiService/GetPkiStatus": R,
+    # vNIC profiles are the network admins' business (oVirt's), like the networks they belong to
+    "/virtfleet.v1.ProfileService/CreateVnicProfile": A,
+    "/virtfleet.v1.ProfileService/ListVnicProfiles": R,
+    "/virtfleet.v1.ProfileService/GetVnicProfile": R,
+    "/virtfleet.v1.ProfileService/UpdateVnicProfile": A,
+    "/virtfleet.v1.ProfileService/DeleteVnicProfile": A,
     # health and reflection: anyone who may connect (they tell nothing about the fleet)
     "/grpc.health.v1.Health/Check": R,
     "/grpc.health.v1.Health/Watch": R,
