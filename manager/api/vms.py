@@ -80,6 +80,17 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
         return vm_message(self._vnics.remove_nic(request.vm, request.nic))
 
     @translating_errors
+    def SetNicLink(self, request, context):
+        return vm_message(self._vnics.set_link(request.vm, request.nic, up=request.up))
+
+    @translating_errors
+    def SyncNics(self, request, context):
+        view, results = self._vnics.sync_nics(request.vm, request.nic)
+        return vms_pb2.SyncNicsResponse(vm=vm_message(view), results=[
+            vms_pb2.NicSyncResult(nic=r.nic, applied_live=r.applied_live, needs_restart=r.needs_restart)
+            for r in results])
+
+    @translating_errors
     def CheckOrder(self, request, context):
         return order_message(self._vms.check_order(request.vm))
 

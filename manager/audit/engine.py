@@ -8,6 +8,7 @@ from .hostnet import network_findings, unexpected_findings
 from .inputs import FleetInput, HostInput
 from .macaudit import mac_findings
 from .nicorder import nic_order_findings
+from .vnicprofiles import profile_sync_findings
 from .vnics import DeviceIndex, vnic_findings
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1}
@@ -45,6 +46,8 @@ def audit(fleet: FleetInput, cache: dict[str, DeviceIndex] | None = None) -> lis
     findings += mac_findings(fleet, indexes)
     for item in fleet.nic_orders:
         findings += nic_order_findings(item)
+    for synced in fleet.profile_sync:
+        findings += profile_sync_findings(synced)
     return sorted(findings, key=lambda f: (_SEVERITY_ORDER[f.severity], f.host, f.category, f.object))
 
 

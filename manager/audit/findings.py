@@ -18,8 +18,9 @@ MAC_DUPLICATE = "mac-duplicate"  # one MAC on more than one vNIC or device in th
 MAC_FOREIGN = "mac-foreign"      # a MAC on a VM-facing device that no pool allocated
 NIC_ORDER = "nic-order"          # a VM's NIC order differs from its template/snapshot source
 UNREACHABLE = "unreachable"      # the host's agent has not reported within the limit
+VNIC_PROFILE = "vnic-profile"    # a running vNIC has an older generation of its profile than the profile has
 
-CATEGORIES = (NETWORK, UNEXPECTED, VNIC, MAC_DUPLICATE, MAC_FOREIGN, NIC_ORDER, UNREACHABLE)
+CATEGORIES = (NETWORK, UNEXPECTED, VNIC, MAC_DUPLICATE, MAC_FOREIGN, NIC_ORDER, UNREACHABLE, VNIC_PROFILE)
 FIXABLE = frozenset({NETWORK})
 
 

@@ -47,6 +47,17 @@ class NicOrderInput:
     nics: list[SourceNic]            # the VM's
 
 
+class ProfileSyncInput(NamedTuple):
+    """A running vNIC given an older generation of its profile than the profile has now."""
+
+    vm: str
+    nic: str
+    host: str
+    profile: str
+    applied: int | None              # None: started before vNIC profiles existed
+    current: int
+
+
 @dataclass(frozen=True)
 class FleetInput:
     hosts: list[HostInput]
@@ -54,3 +65,4 @@ class FleetInput:
     allocated_macs: set[str] | set[int] | None = None   # text or 48-bit integers; None: no pools, no foreign check
     nic_orders: list[NicOrderInput] = field(default_factory=list)
     unreachable_after_s: float = 30.0
+    profile_sync: list[ProfileSyncInput] = field(default_factory=list)

@@ -18,6 +18,7 @@ from .lab import lab_group
 from .macpools import cluster_group, macpool_group
 from .networks import network_group
 from .pki import pki_group
+from .profiles import profile_group
 from .vms import snapshot_group, template_group, vm_group
 
 
@@ -97,6 +98,7 @@ cli.add_command(snapshot_group)
 cli.add_command(macpool_group)
 cli.add_command(cluster_group)
 cli.add_command(pki_group)
+cli.add_command(profile_group)
 cli.add_command(events_command)
 
 

@@ -35,7 +35,7 @@ GUARANTEE_TEXT = {
 NIC_HELP = ("NAME=TARGET[,opt=value…]; TARGET: a logical network, virtual:NETWORK (libvirt virtual network) or "
             "direct:HOSTNIC (macvtap); options mac=, pci=, model=, mode=vepa|bridge|private|passthrough, "
             "network= (direct: the logical network whose VLAN it carries), qbg=MANAGERID/TYPEID/VERSION[/INSTANCE], "
-            "qbh=PROFILE")
+            "qbh=PROFILE, profile= (a vNIC profile of the network; default: the network's own), link=down")
 
 
 def _stub(ctx: click.Context) -> vms_pb2_grpc.VmServiceStub:
@@ -77,6 +77,10 @@ def parse_nic(text: str) -> vms_pb2.Nic:
             nic.mode = _MODES[val]
         elif key == "qbh":
             nic.qbh.profileid = val
+        elif key == "profile":
+            nic.profile = val
+        elif key == "link" and val in ("up", "down"):
+            nic.link_down = val == "down"
         elif key == "qbg":
             parts = val.split("/")
             if len(parts) not in (3, 4) or not all(p.isdigit() for p in parts[:3]):
@@ -100,17 +104,26 @@ def nic_target(n: vms_pb2.Nic) -> str:
     return n.network
 
 
+def profile_text(n: vms_pb2.Nic) -> str:
+    """The profile, and whether the running guest has its current settings."""
+    if not n.profile:
+        return "-"
+    return n.profile + (" (out of sync: vm nic sync)" if n.profile_out_of_sync else "")
+
+
 def _print_nics(nics, *, title: str | None = None, macs: bool = True) -> None:
     """MACs and PCI addresses are what the admin compares: never wrapped or cut."""
     table = Table(title=title, show_edge=False, header_style="bold")
     for col in ("#", "NIC", *(["MAC"] if macs else []), "PCI ADDRESS", "HOST DEVICE"):
         table.add_column(col, no_wrap=True)
     table.add_column("ATTACHED TO")
+    table.add_column("PROFILE")
+    table.add_column("LINK")
     table.add_column("MODEL")
     for i, n in enumerate(nics):
         name = f"{n.name} (unplugging)" if n.unplugging else n.name
         table.add_row(str(i), name, *([n.mac] if macs else []), n.pci_address or "-", n.host_device or "-",
-                      nic_target(n), n.model)
+                      nic_target(n), profile_text(n), "down" if n.link_down else "up", n.model)
     Console().print(table)
 
 
@@ -324,11 +337,15 @@ def nic_group() -> None:
 @nic_group.command("add")
 @click.argument("vm")
 @click.argument("spec", metavar="NIC_SPEC")
+@click.option("--profile", default="", help="a vNIC profile of the network (default: the network's own)")
 @OUTPUT_OPTION
 @click.pass_context
-def nic_add(ctx, vm, spec, output):
+def nic_add(ctx, vm, spec, profile, output):
     """Add a vNIC to VM (NIC_SPEC as --nic of `vm create`); its MAC comes from the pool unless mac= is given."""
-    reply = _stub(ctx).AddNic(vms_pb2.AddNicRequest(vm=vm, nic=parse_nic(spec)), timeout=120)
+    nic = parse_nic(spec)
+    if profile:
+        nic.profile = profile
+    reply = _stub(ctx).AddNic(vms_pb2.AddNicRequest(vm=vm, nic=nic), timeout=120)
     if output == "json":
         print_json(as_dict(reply))
         return
@@ -354,6 +371,39 @@ def nic_remove(ctx, vm, nic):
     click.echo(f"vNIC {nic}: unplug requested, but the guest of {vm} has not released the device; it stays listed "
                f"as unplugging and keeps MAC {left.mac} (no other vNIC can take it). Run `virtfleet vm nic remove "
                f"{vm} {nic}` again once the guest has let go, or stop the VM, to finish the removal.")
+
+
+@nic_group.command("set")
+@click.argument("vm")
+@click.argument("nic")
+@click.option("--link", type=click.Choice(["up", "down"]), required=True, help="down: the cable is out")
+@OUTPUT_OPTION
+@click.pass_context
+def nic_set(ctx, vm, nic, link, output):
+    """Plug (up) or unplug (down) the cable of vNIC NIC: live when VM runs, and kept for its next starts."""
+    reply = _stub(ctx).SetNicLink(vms_pb2.SetNicLinkRequest(vm=vm, nic=nic, up=link == "up"), timeout=120)
+    if output == "json":
+        print_json(as_dict(reply))
+        return
+    click.echo(f"vNIC {nic} of {vm}: link {link}" + (" (live)" if reply.state == "up" else ""))
+
+
+@nic_group.command("sync")
+@click.argument("vm")
+@click.argument("nic", required=False, default="")
+@OUTPUT_OPTION
+@click.pass_context
+def nic_sync(ctx, vm, nic, output):
+    """Re-apply the vNIC profiles of running VM: NIC, or every vNIC out of sync; says what needs a restart."""
+    reply = _stub(ctx).SyncNics(vms_pb2.SyncNicsRequest(vm=vm, nic=nic), timeout=120)
+    if output == "json":
+        print_json(as_dict(reply))
+        return
+    if not reply.results:
+        click.echo(f"{vm}: nothing to sync" + (" (it is not running)" if reply.vm.state != "up" else ""))
+    for r in reply.results:
+        later = f"; needs a restart: {', '.join(r.needs_restart)}" if r.needs_restart else ""
+        click.echo(f"vNIC {r.nic}: {'applied live' if r.applied_live else 'not all applied live'}{later}")
 
 
 # -- template -------------------------------------------------------------------------------------

@@ -101,6 +101,9 @@ class Vnic:
     position: int = 0
     host_device: str | None = None          # vnetN / macvtapN while the VM runs
     unplugging: bool = False                # removed from a running VM whose guest has not released it yet
+    profile: str | None = None              # its vNIC profile (a network's own has the network's name); None: no network
+    link_down: bool = False                 # the cable is out (`vm nic set --link down`)
+    profile_out_of_sync: bool = False       # running with an older generation of its profile (`vm nic sync`)
 
     @property
     def source(self) -> str | None:

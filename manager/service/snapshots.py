@@ -17,9 +17,9 @@ from ..store import snapshots as store
 from ..store import vms as vm_store
 from ..store import vnics as vnic_store
 from ..store.snapshots import SnapshotRecord
-from ..store.vnics import PlacedVnic
+from ..store import profiles as profile_store
 from . import macpools
-from .vmobjects import allocate_macs, check_source_networks, network_id
+from .vmobjects import allocate_macs, check_source_networks, placed, with_profile
 from .vms import VmView, refuse_busy, vm_view
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ class SnapshotService:
             vnics = vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, snap.id)
             networks = vnic_store.network_refs(conn, vm.datacenter)
             check_source_networks(vnics, networks, "no longer exists")
+            profiles = profile_store.profile_refs(conn, vm.datacenter)
+            vnics = [with_profile(v, profiles, f"nics[{i}]") for i, v in enumerate(vnics)]
             current = vnic_store.vm_macs(conn, vm.id)
             if current:
                 macpools.release_macs(conn, vm.cluster_id, current)
@@ -82,8 +84,7 @@ class SnapshotService:
             swap = vmorder.restore_macs([source_nic(v) for v in vnics], taken,
                                         allocate_macs(conn, vm.cluster_id, len(taken)))
             restored = [replace(v, mac=swap.get(v.mac or "", v.mac), host_device=None) for v in vnics]
-            vnic_store.insert_vm_vnics(conn, (PlacedVnic(vm.id, v, network_id(v, networks, "nics"))
-                                              for v in restored))
+            vnic_store.insert_vm_vnics(conn, (placed(vm.id, v, networks, profiles, "nics") for v in restored))
             vm_store.set_resources(conn, vm.id, snap.memory_mib, snap.vcpus)
             changes = [MacChange(v.name, v.mac or "", swap[v.mac]) for v in vnics if v.mac in swap]
             view = vm_view(conn, vm.name)

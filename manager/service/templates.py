@@ -11,11 +11,12 @@ from virtfleet.errors import InvalidArgument
 
 from ..domain.vmorder import SourceKind, source_guest_order
 from ..domain.vnic import Vnic, check_vnics
+from ..store import profiles as profile_store
 from ..store import templates as store
 from ..store import vms as vm_store
 from ..store import vnics as vnic_store
 from ..store.templates import TemplateRecord
-from .vmobjects import DEFAULT_MEMORY_MIB, attached_network_id
+from .vmobjects import DEFAULT_MEMORY_MIB, attached_network_id, with_profile
 
 DEFAULT_DATACENTER = "Default"
 
@@ -61,6 +62,8 @@ class TemplateService:
                 refuse_macs(checked)
                 vnics = [replace(v, position=i) for i, v in enumerate(checked)]
                 networks = vnic_store.network_refs(conn, dc, lock=True)
+                profiles = profile_store.profile_refs(conn, dc)
+                vnics = [with_profile(v, profiles, f"nics[{i}]") for i, v in enumerate(vnics)]
                 for i, v in enumerate(vnics):
                     attached_network_id(v, networks, f"nics[{i}].network")
             t = store.insert_template(conn, name=name, datacenter=dc, memory_mib=memory_mib or DEFAULT_MEMORY_MIB,

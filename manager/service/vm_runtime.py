@@ -27,6 +27,7 @@ from virtfleet.v1 import vm_pb2
 
 from ..agents import AgentClients
 from ..domain.vnic import Vnic
+from ..store import profiles as profile_store
 from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import HostRef, VmRecord
@@ -56,15 +57,18 @@ class VmRuntime:
             target = self._pick_host(conn, vm, host)
             nics = vnic_store.vm_vnics(conn, vm.id)
             networks = vnic_store.network_refs(conn, vm.datacenter)
+            profiles = profile_store.vm_profiles(conn, vm.id)
             spec = vm_pb2.VmSpec(name=vm.name, memory_mib=vm.memory_mib, vcpus=vm.vcpus,
-                                 nics=[agent_vnic_on(n, networks) for n in nics])
+                                 nics=[agent_vnic_on(n, networks, profiles.get(n.name)) for n in nics])
             token = store.claim(conn, vm.id)
         try:
             status = self._define_and_start(target, spec, nics, paused)
         except BaseException:
             self._calls.release(vm.id, token)
             raise
-        if not self._record_start(vm.id, token, target, status):
+        # the generations read with the spec, not the profiles' now: an edit meanwhile shows as out of sync
+        applied = {name: p.generation for name, p in profiles.items()}
+        if not self._record_start(vm.id, token, target, status, applied):
             self._undo_start(target, vm.name)
             raise Aborted(f"VM {name} changed while it was being started on {target.name} (deleted, or taken over "
                           f"after its claim expired); it was stopped there again")
@@ -92,13 +96,18 @@ class VmRuntime:
                                                                       timeout=t))
             raise
 
-    def _record_start(self, vm_id: int, token: uuid.UUID, host: HostRef, status: vm_pb2.VmStatus) -> bool:
-        """Up on `host` if the VM is still ours to start; False when it changed (or the host went) meanwhile."""
+    def _record_start(self, vm_id: int, token: uuid.UUID, host: HostRef, status: vm_pb2.VmStatus,
+                      applied: dict[str, int]) -> bool:
+        """Up on `host` if the VM is still ours to start; False when it changed (or the host went) meanwhile.
+
+        `applied`: the profile generation each vNIC was started with.
+        """
         try:
             with self._pool.connection() as conn, conn.transaction():
                 if not store.finish_start(conn, vm_id, token, host.id):
                     return False
                 vnic_store.store_runtime(conn, vm_id, runtime(status))
+                vnic_store.record_applied(conn, vm_id, applied)
                 return True
         except psycopg.errors.ForeignKeyViolation:   # the host was deleted meanwhile
             return False

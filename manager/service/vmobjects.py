@@ -5,21 +5,22 @@ anywhere leaves no MAC taken (manager/service/macpools.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from virtfleet import macaddr
-from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound
+from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, shown
 
 from ..domain.vmorder import guest_order
 from ..domain.vnic import Vnic, VnicKind
 from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import VmRecord
-from ..store.vnics import NetworkRef
+from ..store.profiles import ProfileRef
+from ..store.vnics import NetworkRef, PlacedVnic
 from . import macpools
 
 DEFAULT_MEMORY_MIB = 64
@@ -76,6 +77,32 @@ def attached_network_id(v: Vnic, networks: Mapping[str, NetworkRef], field: str)
                                      "with --no-vm-network): a vNIC attaches to a VM network, or directly to a "
                                      "host NIC with `direct:`")
     return net
+
+
+def with_profile(v: Vnic, profiles: Mapping[str, ProfileRef], field: str) -> Vnic:
+    """The vNIC with its profile named: a network alone means the network's own profile (of its name), a profile
+    alone means its network; a profile of another network than the vNIC's is refused naming `field.profile`."""
+    if not v.profile:
+        return replace(v, profile=v.network) if v.network else v
+    if v.kind is VnicKind.VIRTUAL_NETWORK or (v.kind is VnicKind.DIRECT and not v.network):
+        raise InvalidArgument(f"{field}.profile", "a profile belongs to a logical network; this vNIC names none "
+                                                  "(a direct vNIC takes one with network=)")
+    ref = profiles.get(v.profile)
+    if ref is None:
+        raise NotFound(f"vNIC profile {shown(v.profile)} does not exist ({field}.profile)")
+    if v.network and v.network != ref.network:
+        raise InvalidArgument(f"{field}.profile", f"profile {v.profile} is a profile of network {ref.network}, "
+                                                  f"not of {v.network}")
+    return replace(v, network=ref.network)
+
+
+def placed(vm_id: int, v: Vnic, networks: Mapping[str, NetworkRef], profiles: Mapping[str, ProfileRef],
+           field: str) -> PlacedVnic:
+    """A VM's vNIC (its profile named, with_profile) as the store inserts it: network and profile by id."""
+    ref = profiles.get(v.profile) if v.profile else None
+    if v.profile and ref is None:
+        raise NotFound(f"vNIC profile {shown(v.profile)} does not exist ({field}.profile)")
+    return PlacedVnic(vm_id, v, network_id(v, networks, field), ref.id if ref else None)
 
 
 def check_source_networks(vnics: Sequence[Vnic], networks: Mapping[str, NetworkRef], where: str) -> None:

@@ -21,17 +21,17 @@ from virtfleet.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from ..domain import vmorder
 from ..domain.vmorder import Rule, SourceKind, guest_order, source_guest_order, source_nic
 from ..domain.vnic import Vnic, check_vnics
+from ..store import profiles as profile_store
 from ..store import snapshots as snapshot_store
 from ..store import templates as template_store
 from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import VmRecord
-from ..store.vnics import PlacedVnic
 from . import macpools
 from .vm_calls import refuse_busy
 from .vm_runtime import VmRuntime
 from .vmobjects import (DEFAULT_MEMORY_MIB, VmView, allocate_macs, attached_network_id, check_source_networks,
-                        network_id, vm_view)
+                        placed, vm_view, with_profile)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,11 @@ def _refuse_foreign(sources: Sequence[tuple[str, str | None, str | None]], src: 
                                 f"{src.kind.value} {src.name}: it is not part of this run; pick another name")
 
 
+def _with_profiles(src: VmSource, profiles) -> VmSource:
+    """The source's vNICs with their profiles named (a template from before profiles names only networks)."""
+    return replace(src, nics=[with_profile(v, profiles, f"nics[{i}]") for i, v in enumerate(src.nics)])
+
+
 class VmService:
     def __init__(self, pool: ConnectionPool, runtime: VmRuntime) -> None:
         self._pool = pool
@@ -129,15 +134,18 @@ class VmService:
         with self._pool.connection() as conn, conn.transaction():
             c = store.cluster(conn, cluster or DEFAULT_CLUSTER)
             networks = vnic_store.network_refs(conn, c.datacenter)
+            profiles = profile_store.profile_refs(conn, c.datacenter)
             if template or snapshot:
                 src = self._source(conn, template, snapshot)
                 check_source_networks(src.nics, networks, f"cluster {cluster or DEFAULT_CLUSTER} lacks")
+                src = _with_profiles(src, profiles)
                 planned = planned_vnics(src, allocate_macs(conn, c.id, len(src.nics)))
                 ids = store.insert_vms(conn, cluster_id=c.id, names=[name], memory_mib=memory_mib or src.memory_mib,
                                        vcpus=vcpus or src.vcpus, source_kind=src.kind.value, source_name=src.name,
                                        template_id=src.template_id, snapshot_id=src.snapshot_id,
                                        nic_rule=src.rule.name)
             else:
+                checked = [with_profile(n, profiles, f"nics[{i}]") for i, n in enumerate(checked)]
                 for i, n in enumerate(checked):
                     attached_network_id(n, networks, f"nics[{i}].network")
                 fresh = iter(allocate_macs(conn, c.id, sum(1 for n in checked if not n.mac)))
@@ -146,8 +154,7 @@ class VmService:
                 ids = store.insert_vms(conn, cluster_id=c.id, names=[name], memory_mib=memory_mib or DEFAULT_MEMORY_MIB,
                                        vcpus=vcpus or 1, source_kind=None, source_name=None, template_id=None,
                                        snapshot_id=None, nic_rule=None)
-            vnic_store.insert_vm_vnics(conn, (PlacedVnic(ids[name], n, network_id(n, networks, "nics"))
-                                              for n in planned))
+            vnic_store.insert_vm_vnics(conn, (placed(ids[name], n, networks, profiles, "nics") for n in planned))
         log.info("created VM %s", name)
         if not start:
             return self.get(name)
@@ -190,8 +197,10 @@ class VmService:
         with self._pool.connection() as conn, conn.transaction():
             c = store.cluster(conn, cluster)
             networks = vnic_store.network_refs(conn, c.datacenter)
+            profiles = profile_store.profile_refs(conn, c.datacenter)
             src = self._source(conn, template, snapshot)
             check_source_networks(src.nics, networks, f"cluster {cluster} lacks")
+            src = _with_profiles(src, profiles)
             existing = store.existing_vm_names(conn, names)
             if existing and not resume:
                 raise AlreadyExists(f"VM {existing[0]!r} already exists ({len(existing)} of the {count} names are "
@@ -216,7 +225,7 @@ class VmService:
                                        template_id=src.template_id, snapshot_id=src.snapshot_id,
                                        nic_rule=src.rule.name)
                 vnic_store.insert_vm_vnics(conn, (
-                    PlacedVnic(ids[vm], n, network_id(n, networks, "nics"))
+                    placed(ids[vm], n, networks, profiles, "nics")
                     for k, vm in enumerate(chunk)
                     for n in planned_vnics(src, macs[k * per_vm:(k + 1) * per_vm])))
             created.extend(chunk)

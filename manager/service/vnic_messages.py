@@ -15,6 +15,7 @@ from virtfleet.errors import FailedPrecondition, InvalidArgument
 from virtfleet.v1 import vm_pb2
 
 from ..domain.vnic import DirectMode, PciAddress, Qbg, Qbh, Virtualport, Vnic, VnicKind, VnicRuntime
+from ..domain.vnicprofile import ProfileSettings, QosLimit, VnicProfile
 from ..store.vnics import NetworkRef
 
 _KIND_MESSAGE = {VnicKind.BRIDGE: vm_pb2.VNIC_KIND_BRIDGE, VnicKind.VIRTUAL_NETWORK: vm_pb2.VNIC_KIND_VIRTUAL_NETWORK,
@@ -58,9 +59,11 @@ def agent_vnic(v: Vnic, vlan: int | None) -> vm_pb2.VNic:
     return msg
 
 
-def agent_vnic_on(n: Vnic, networks: Mapping[str, NetworkRef]) -> vm_pb2.VNic:
-    """The agent's vNIC for `n`, its VLAN from the logical network (which must still be a VM network)."""
+def agent_vnic_on(n: Vnic, networks: Mapping[str, NetworkRef], profile: VnicProfile | None = None) -> vm_pb2.VNic:
+    """The agent's vNIC for `n`: its VLAN (and MTU) from the logical network, which must still be a VM network,
+    its profile's settings where its kind takes them, and its link state."""
     vlan = None
+    msg_mtu = 0
     if n.network:
         if n.network not in networks:
             raise FailedPrecondition(f"vNIC {n.name}: network {n.network!r} no longer exists")
@@ -68,7 +71,49 @@ def agent_vnic_on(n: Vnic, networks: Mapping[str, NetworkRef]) -> vm_pb2.VNic:
         if n.kind is VnicKind.BRIDGE and not ref.vm_network:
             raise FailedPrecondition(f"vNIC {n.name}: network {n.network} is not a VM network (no bridge)")
         vlan = ref.vlan
-    return agent_vnic(n, vlan)
+        msg_mtu = ref.mtu
+    msg = agent_vnic(n, vlan)
+    msg.link_down = n.link_down
+    if profile is not None:
+        put_profile(msg, n.kind, profile.settings, msg_mtu)
+    return msg
+
+
+def put_profile(msg: vm_pb2.VNic, kind: VnicKind, s: ProfileSettings, network_mtu: int) -> None:
+    """A profile's settings on an agent's VNic, those the vNIC's kind can take.
+
+    A tap on a bridge takes them all. A direct (macvtap) vNIC takes only the QoS: libvirt's
+    nwfilter, port isolation and the bridge's mirroring need a tap on a bridge, so the
+    anti-spoofing of a network's default profile does not make a direct vNIC fail to start.
+    """
+    bandwidth = bandwidth_message(s)
+    if bandwidth is not None:
+        msg.bandwidth.CopyFrom(bandwidth)
+    if kind is not VnicKind.BRIDGE:
+        return
+    flt = filter_message(s)
+    if flt is not None:
+        msg.filter.CopyFrom(flt)
+    msg.port_mirroring, msg.isolated = s.port_mirroring, s.isolated
+    msg.mtu = network_mtu if s.mtu_to_guest else 0
+
+
+def limit_message(q: QosLimit | None) -> vm_pb2.BandwidthLimit | None:
+    return vm_pb2.BandwidthLimit(average=q.average, peak=q.peak or 0, burst=q.burst or 0) if q else None
+
+
+def bandwidth_message(s: ProfileSettings) -> vm_pb2.Bandwidth | None:
+    """libvirt's <bandwidth>, the same message in the agent's contract and the profiles' (vm.proto's Bandwidth)."""
+    if s.inbound is None and s.outbound is None:
+        return None
+    return vm_pb2.Bandwidth(inbound=limit_message(s.inbound), outbound=limit_message(s.outbound))
+
+
+def filter_message(s: ProfileSettings) -> vm_pb2.NetworkFilter | None:
+    if not s.filter_name:
+        return None
+    return vm_pb2.NetworkFilter(name=s.filter_name, parameters=[vm_pb2.FilterParameter(name=p.name, value=p.value)
+                                                                 for p in s.filter_parameters])
 
 
 def runtime(status: vm_pb2.VmStatus) -> list[VnicRuntime]:

@@ -32,11 +32,13 @@ _SOURCE_TABLES = {SourceKind.TEMPLATE: _SourceTable("template_nics", "template_i
 
 
 class PlacedVnic(NamedTuple):
-    """A VM's vNIC to insert: the VM, the vNIC, its logical network's id (None: it names none)."""
+    """A VM's vNIC to insert: the VM, the vNIC, its logical network's id (None: it names none) and its profile's
+    (None: the network's default, filled in by the database)."""
 
     vm_id: int
     vnic: Vnic
     network_id: int | None
+    profile_id: int | None = None
 
 
 class NetworkRef(NamedTuple):
@@ -45,6 +47,7 @@ class NetworkRef(NamedTuple):
     id: int
     vm_network: bool
     vlan: int | None
+    mtu: int = 1500
 
 
 # -- the mapping ----------------------------------------------------------------------------------
@@ -78,24 +81,31 @@ def _attachment_values(v: Vnic) -> tuple:
 
 _SELECT = """SELECT {prefix}n.name, n.position, n.kind, {network} AS network, n.virtual_network, n.direct_nic,
                     n.direct_mode, n.virtualport, n.model, {mac} AS mac, n.pci_address, {host_device} AS host_device,
-                    {unplugging} AS unplugging
+                    {unplugging} AS unplugging, {profile} AS profile, {link_down} AS link_down,
+                    {out_of_sync} AS out_of_sync
                FROM {table} n {join}"""
 
 
 def _vnic(row: Sequence[Any]) -> Vnic:
     """A row in _SELECT's column order (after any prefix columns)."""
-    name, position, kind, network, virtual_network, direct_nic, mode, port, model, mac, pci, device, unplugging = row
+    (name, position, kind, network, virtual_network, direct_nic, mode, port, model, mac, pci, device, unplugging,
+     profile, link_down, out_of_sync) = row
     return Vnic(name=name, kind=VnicKind(kind), network=network, virtual_network=virtual_network,
                 direct_nic=direct_nic, direct_mode=DirectMode(mode) if mode else None,
                 virtualport=virtualport_from_json(port), model=model, mac=mac,
                 pci=PciAddress.parse(pci) if pci else None, position=position, host_device=device,
-                unplugging=unplugging)
+                unplugging=unplugging, profile=profile, link_down=link_down, profile_out_of_sync=out_of_sync)
 
 
 # -- a VM's vNICs ---------------------------------------------------------------------------------
 
+# Out of sync: the running VM was given an older generation of the profile (a stopped one gets it at start).
 _VM_SELECT = _SELECT.format(network="net.name", mac="n.mac::text", host_device="n.host_device", table="vnics",
-                            unplugging="n.unplugging", join="LEFT JOIN networks net ON net.id = n.network_id",
+                            unplugging="n.unplugging", profile="p.name", link_down="n.link_down",
+                            out_of_sync="(vm.state = 'up' AND p.id IS NOT NULL "
+                                        "AND coalesce(n.applied_profile_generation, 0) < p.generation)",
+                            join="JOIN vms vm ON vm.id = n.vm_id LEFT JOIN networks net ON net.id = n.network_id "
+                                 "LEFT JOIN vnic_profiles p ON p.id = n.profile_id",
                             prefix="{prefix}")
 
 
@@ -114,11 +124,12 @@ def vnics_by_vm(conn: psycopg.Connection) -> dict[int, list[Vnic]]:
 
 def insert_vm_vnics(conn: psycopg.Connection, rows: Iterable[PlacedVnic]) -> None:
     """In one COPY, whatever the count (a bulk batch holds thousands)."""
-    cols = ("vm_id", *_ATTACHMENT, "network_id", "mac", "pci_address", "host_device")
+    cols = ("vm_id", *_ATTACHMENT, "network_id", "mac", "pci_address", "host_device", "profile_id", "link_down")
     with conn.cursor() as cur:
         with cur.copy(f"COPY vnics ({', '.join(cols)}) FROM STDIN") as copy:
-            for vm_id, v, network_id in rows:
-                copy.write_row((vm_id, *_attachment_values(v), network_id, v.mac, _pci(v.pci), v.host_device))
+            for vm_id, v, network_id, profile_id in rows:
+                copy.write_row((vm_id, *_attachment_values(v), network_id, v.mac, _pci(v.pci), v.host_device,
+                                profile_id, v.link_down))
 
 
 def store_runtime(conn: psycopg.Connection, vm_id: int, runtime: Sequence[VnicRuntime]) -> None:
@@ -157,6 +168,19 @@ def delete_unplugging(conn: psycopg.Connection, vm_id: int) -> list[str]:
     return [r[0] for r in rows]
 
 
+def set_link_down(conn: psycopg.Connection, vm_id: int, name: str, down: bool) -> None:
+    conn.execute("UPDATE vnics SET link_down = %s WHERE vm_id = %s AND name = %s", (down, vm_id, name))
+
+
+def record_applied(conn: psycopg.Connection, vm_id: int, generations: dict[str, int]) -> None:
+    """The profile generation each named vNIC of the running VM was given (at start, hot-plug or sync)."""
+    if generations:
+        conn.execute(
+            """UPDATE vnics n SET applied_profile_generation = g.generation
+                 FROM unnest(%s::text[], %s::bigint[]) AS g(name, generation)
+                WHERE n.vm_id = %s AND n.name = g.name""", (list(generations), list(generations.values()), vm_id))
+
+
 def pci_holder(conn: psycopg.Connection, vm_id: int, pci: PciAddress) -> str | None:
     """The name of the VM's vNIC at `pci`, if one is."""
     row = conn.execute("SELECT name FROM vnics WHERE vm_id = %s AND pci_address = %s", (vm_id, str(pci))).fetchone()
@@ -171,9 +195,9 @@ def network_refs(conn: psycopg.Connection, datacenter: str, *, lock: bool = Fals
     """The datacenter's logical networks by name; `lock` keeps them from deletion to the end of the transaction
     (for a template, whose vNICs name a network without a foreign key)."""
     rows = conn.execute(
-        """SELECT n.name, n.id, n.vm_network, n.vlan FROM networks n JOIN datacenters d ON d.id = n.datacenter_id
+        """SELECT n.name, n.id, n.vm_network, n.vlan, n.mtu FROM networks n JOIN datacenters d ON d.id = n.datacenter_id
             WHERE d.name = %s""" + (" FOR SHARE OF n" if lock else ""), (datacenter,)).fetchall()
-    return {r[0]: NetworkRef(r[1], r[2], r[3]) for r in rows}
+    return {r[0]: NetworkRef(r[1], r[2], r[3], r[4]) for r in rows}
 
 
 # -- a template's or snapshot's vNICs: one query, one COPY --------------------------------------
@@ -182,18 +206,19 @@ def network_refs(conn: psycopg.Connection, datacenter: str, *, lock: bool = Fals
 def source_vnics(conn: psycopg.Connection, kind: SourceKind, owner_id: int) -> list[Vnic]:
     t = _SOURCE_TABLES[kind]
     query = _SELECT.format(prefix="", network="n.network", mac="n.mac::text" if t.mac else "NULL::text",
-                           host_device="NULL::text", unplugging="false", table=t.table, join="")
+                           host_device="NULL::text", unplugging="false", profile="n.profile", link_down="false",
+                           out_of_sync="false", table=t.table, join="")
     return [_vnic(r) for r in conn.execute(query + f" WHERE n.{t.owner} = %s ORDER BY n.position", (owner_id,))]
 
 
 def insert_source_vnics(conn: psycopg.Connection, kind: SourceKind, owner_id: int, vnics: Sequence[Vnic]) -> None:
     """A template keeps no MAC; a snapshot keeps each vNIC's."""
     t = _SOURCE_TABLES[kind]
-    cols = (t.owner, *_ATTACHMENT, "network", "pci_address", *(("mac",) if t.mac else ()))
+    cols = (t.owner, *_ATTACHMENT, "network", "profile", "pci_address", *(("mac",) if t.mac else ()))
     with conn.cursor() as cur:
         with cur.copy(f"COPY {t.table} ({', '.join(cols)}) FROM STDIN") as copy:
             for v in vnics:
-                row = (owner_id, *_attachment_values(v), v.network, _pci(v.pci))
+                row = (owner_id, *_attachment_values(v), v.network, v.profile, _pci(v.pci))
                 copy.write_row((*row, v.mac) if t.mac else row)
 
 
