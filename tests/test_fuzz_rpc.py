@@ -38,8 +38,8 @@ from tests.fixtures.agent_process import host_pki, start_agent
 from tests.fixtures.netns import Namespace, plug_nics
 from virtfleet.enroll import make_key_and_csr
 from virtfleet.v1 import (admins_pb2, admins_pb2_grpc, agent_pb2, audit_pb2, events_pb2, fleet_pb2, fleet_pb2_grpc,
-                          hostnet_pb2, macpool_pb2, macpool_pb2_grpc, pki_pb2, vm_pb2, vm_pb2_grpc, vms_pb2,
-                          vms_pb2_grpc)
+                          hostnet_pb2, macpool_pb2, macpool_pb2_grpc, pki_pb2, profiles_pb2, profiles_pb2_grpc, vm_pb2,
+                          vm_pb2_grpc, vms_pb2, vms_pb2_grpc)
 
 SEED = int(os.environ.get("VIRTFLEET_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
 SCALE = float(os.environ.get("VIRTFLEET_FUZZ_EXAMPLES", "1"))
@@ -51,7 +51,7 @@ print(f"\nVIRTFLEET_FUZZ_SEED={SEED} (set it to replay this run)", file=sys.stde
 
 MANAGER_SERVICES = [(fleet_pb2, "FleetService"), (vms_pb2, "VmService"), (macpool_pb2, "MacPoolService"),
                     (audit_pb2, "AuditService"), (admins_pb2, "AdminService"), (events_pb2, "EventService"),
-                    (pki_pb2, "PkiService")]
+                    (pki_pb2, "PkiService"), (profiles_pb2, "ProfileService")]
 # Not fuzzed, with the reason: FollowEvents follows the trail until its caller leaves (every call would
 # wait out its deadline; its filter is ListEvents' and is fuzzed there); RotateCa takes no input and each
 # success makes a CA (tests/manager/test_certificate_renewal.py drives it).
@@ -87,7 +87,8 @@ def methods(services: list[tuple[Any, str]]) -> list[Method]:
 # -- hostile values ----------------------------------------------------------------------------
 
 # Names of the objects each target holds, so some requests reach a real object.
-KNOWN = ["host1", "blue", "ovirtmgmt", "Default", "vm1", "nic1", "t1", "s1", "lab", "default", "test",
+KNOWN = ["host1", "blue", "ovirtmgmt", "Default", "vm1", "nic1", "t1", "s1", "lab", "default", "test", "gold",
+         "clean-traffic", "no-mac-spoofing", "IP",
          "eth0", "eth1", "eth2", "bond0", "52:54:00:00:00:01", "02:00:00:00:10:00", "0000:00:03.0",
          "virtio", "static", "dhcp", "192.0.2.1", "1"]
 HOSTILE = ["", " ", "a b", ".", "..", "../..", "/", "a/b", "x:y", ":", "\x00", "a\x00b", "\t", "\n",
@@ -336,6 +337,8 @@ def manager_state(channel: grpc.Channel) -> dict[str, Any]:
         "pools": pools.ListMacPools(macpool_pb2.ListMacPoolsRequest(), timeout=CALL_TIMEOUT_S),
         "admins": admins_pb2_grpc.AdminServiceStub(channel).ListAdmins(admins_pb2.ListAdminsRequest(),
                                                                         timeout=CALL_TIMEOUT_S),
+        "profiles": profiles_pb2_grpc.ProfileServiceStub(channel).ListVnicProfiles(
+            profiles_pb2.ListVnicProfilesRequest(), timeout=CALL_TIMEOUT_S),
     }
     return {k: _stable(MessageToDict(v, preserving_proto_field_name=True)) for k, v in listings.items()}
 
@@ -352,6 +355,9 @@ def seed_manager(channel: grpc.Channel, state_dir: Path) -> None:
                                                  endpoint=f"unix://{state_dir / 'no-agent.sock'}"), timeout=10)
     fleet.CreateNetwork(fleet_pb2.CreateNetworkRequest(network=fleet_pb2.LogicalNetwork(name="blue", vlan=10)),
                         timeout=10)
+    profiles_pb2_grpc.ProfileServiceStub(channel).CreateVnicProfile(profiles_pb2.CreateVnicProfileRequest(
+        profile=profiles_pb2.VnicProfile(name="gold", network="blue", qos=vm_pb2.Bandwidth(
+            inbound=vm_pb2.BandwidthLimit(average=1000)))), timeout=10)
     vms.CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
         name="vm1", nics=[vms_pb2.Nic(name="nic1", network="ovirtmgmt")]), timeout=10)
     vms.CreateTemplate(vms_pb2.CreateTemplateRequest(name="t1", from_vm="vm1"), timeout=10)

@@ -46,7 +46,12 @@ def parse_filter(name: str, params: tuple[str, ...]) -> vm_pb2.NetworkFilter:
 
 def qos_text(b: vm_pb2.Bandwidth) -> str:
     def one(tag: str, q: vm_pb2.BandwidthLimit) -> str:
-        return f"{tag}=" + ":".join(str(v) for v in (q.average, q.peak, q.burst)).rstrip(":0") if q.average else ""
+        if not q.average:
+            return ""
+        values = [q.average, q.peak, q.burst]
+        while values[-1] == 0:
+            values.pop()
+        return f"{tag}=" + ":".join(str(v) for v in values)
     return ",".join(t for t in (one("in", b.inbound), one("out", b.outbound)) if t) or "none"
 
 
