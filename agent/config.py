@@ -19,6 +19,7 @@ class AgentConfig:
     libvirt_uri: str = "qemu:///system"  # lab hosts: qemu+unix:///system?socket=... of their own libvirtd
     vm_changes_max: int = 8  # VM changes at once (of the server's 16 workers); more: RESOURCE_EXHAUSTED
     health_socket: str = "/run/virtfleet/agent-health.sock"  # grpc.health.v1 for local checks (0600, no TLS); "" off
+    guest_cache: str = ""  # the test guest's cache; "": $VIRTFLEET_GUEST_CACHE, else /var/cache/virtfleet/guest
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "AgentConfig":
@@ -41,3 +42,13 @@ class AgentConfig:
     def netconfig_path(self) -> Path:
         """The committed host network configuration, restored onto the kernel at start."""
         return self.state_dir / "netconfig.json"
+
+    @property
+    def console_dir(self) -> Path:
+        """Serial consoles of VMs with an OS, NAME.log each: the agent's own directory (a lab host's libvirtd
+        has a private /var/log/libvirt the agent cannot see)."""
+        return self.state_dir / "console"
+
+    @property
+    def guest_cache_dir(self) -> Path | None:
+        return Path(self.guest_cache) if self.guest_cache else None

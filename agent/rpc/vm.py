@@ -10,17 +10,23 @@ waits no longer than it does.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 
 from virtfleet import rpc, rules
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
-from ..virt import lifecycle, networks
+from ..virt import guestagent, lifecycle, networks
 from ..virt.connection import Hypervisor
 from ..virt.vmchanges import DEFAULT_MAX_ACTIVE
-from ..virt.spec import network_from_proto, network_status_to_proto, nic_from_proto, vm_from_proto, vm_status_to_proto
+from ..virt.spec import (guest_interfaces_to_proto, network_from_proto, network_status_to_proto, nic_from_proto,
+                         vm_from_proto, vm_status_to_proto)
 from .guard import manager_only
+
+
+MAX_GUEST_AGENT_WAIT_S = 60
 
 
 def _required(value: str, field: str) -> str:
@@ -80,6 +86,13 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
         return vm_status_to_proto(lifecycle.detach_nic(self._hv, vm, nic))
 
     @manager_only
+    def GetGuestInterfaces(self, request, context):
+        timeout = rules.int_within(request.timeout_s, 0, MAX_GUEST_AGENT_WAIT_S, "timeout_s", "guest agent wait (s)")
+        found = guestagent.guest_interfaces(self._hv, _required(request.vm, "vm"),
+                                            timeout or guestagent.DEFAULT_TIMEOUT_S)
+        return guest_interfaces_to_proto(found)
+
+    @manager_only
     def DefineVirtualNetwork(self, request, context):
         return network_status_to_proto(networks.define_network(self._hv, network_from_proto(request.network)))
 
@@ -102,10 +115,11 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
             networks=[network_status_to_proto(s) for s in networks.list_networks(self._hv)])
 
 
-def add_vm_service(server: grpc.Server, libvirt_uri: str, *,
-                   vm_changes_max: int = DEFAULT_MAX_ACTIVE) -> VmAgentServicer:
+def add_vm_service(server: grpc.Server, libvirt_uri: str, *, vm_changes_max: int = DEFAULT_MAX_ACTIVE,
+                   console_dir: Path | None = None, guest_cache: Path | None = None) -> VmAgentServicer:
     """Registers VmAgentService; libvirt is connected on first use, so an agent starts without it."""
-    servicer = VmAgentServicer(Hypervisor(libvirt_uri, vm_changes_max=vm_changes_max))
+    servicer = VmAgentServicer(Hypervisor(libvirt_uri, vm_changes_max=vm_changes_max, console_dir=console_dir,
+                                          guest_cache=guest_cache))
     rpc.add_service(server, vm_pb2_grpc.add_VmAgentServiceServicer_to_server, servicer)
     return servicer
 

@@ -13,6 +13,7 @@ import threading
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import libvirt
@@ -55,16 +56,69 @@ class HostLimits:
     memory_mib: int = rules.MAX_MEMORY_MIB
 
 
-class Hypervisor:
-    """The host's libvirt, by URI (qemu:///system in production, test:///default in unit tests)."""
+DOMAIN_TYPES = frozenset({"kvm", "qemu", "test", "auto"})
 
-    def __init__(self, uri: str, *, vm_changes_max: int = DEFAULT_MAX_ACTIVE) -> None:
+
+@dataclass(frozen=True)
+class KvmFacts:
+    """What this machine's /dev/kvm is: the input of choose_domain_type (read by read_kvm_facts)."""
+
+    dev_kvm: bool = False        # /dev/kvm exists
+    paravirtual: bool = False    # kvm_pvm: a KVM without hardware virtualisation (see read_kvm_facts)
+
+
+def read_kvm_facts(dev: Path = Path("/dev/kvm"), sys_module: Path = Path("/sys/module"),
+                   cpuinfo: Path = Path("/proc/cpuinfo")) -> KvmFacts:
+    """/dev/kvm is paravirtual when the kvm_pvm module serves it, or when the CPUs show neither vmx nor svm
+    (no hardware virtualisation, yet a /dev/kvm: only a paravirtual KVM does that)."""
+    if not dev.exists():
+        return KvmFacts()
+    if (sys_module / "kvm_pvm").exists():
+        return KvmFacts(dev_kvm=True, paravirtual=True)
+    try:
+        flags = {f for line in cpuinfo.read_text().splitlines() if line.startswith("flags")
+                 for f in line.split(":", 1)[1].split()}
+    except OSError:
+        return KvmFacts(dev_kvm=True)
+    return KvmFacts(dev_kvm=True, paravirtual=not flags & {"vmx", "svm"})
+
+
+def choose_domain_type(requested: str, offered: set[str], kvm: KvmFacts, has_os: bool) -> str:
+    """The <domain type> of one VM. An explicit kvm/qemu/test is kept (libvirt refuses what it cannot run).
+
+    "auto" (or empty) picks qemu (TCG) for a VM with an OS where /dev/kvm is absent or paravirtual:
+    kvm_pvm runs an unmodified guest kernel far too slowly (minutes to decompress it). A diskless VM
+    keeps today's rule, kvm whenever libvirt offers it: it runs no guest code but firmware, which
+    kvm_pvm runs fine, and it is the production path every existing VM and test takes.
+    """
+    if requested and requested != "auto":
+        return requested
+    full_kvm = "kvm" in offered and (not has_os or (kvm.dev_kvm and not kvm.paravirtual))
+    if full_kvm:
+        return "kvm"
+    if "qemu" in offered:
+        return "qemu"
+    return sorted(offered)[0] if offered else "qemu"
+
+
+class Hypervisor:
+    """The host's libvirt, by URI (qemu:///system in production, test:///default in unit tests).
+
+    `console_dir` is where VMs with an OS write their serial console (one NAME.log each);
+    `guest_cache` where the test guest is cached (None: agent.guest.image's default)."""
+
+    def __init__(self, uri: str, *, vm_changes_max: int = DEFAULT_MAX_ACTIVE, console_dir: Path | None = None,
+                 guest_cache: Path | None = None) -> None:
         self.uri = uri
+        self.console_dir = console_dir or Path("/var/lib/virtfleet-agent/console")
+        self.guest_cache = guest_cache
         self.lock = threading.RLock()
         self.vm_changes = VmChanges(vm_changes_max)
         self._connecting = threading.Lock()   # not `lock`: a read must not wait for a change's libvirt call
         self._conn: libvirt.virConnect | None = None
         self._domain_type: str | None = None
+        self._offered: set[str] | None = None
+        self._kvm: KvmFacts | None = None
         self._limits: HostLimits | None = None
 
     @property
@@ -108,6 +162,14 @@ class Hypervisor:
             self._domain_type = pick_domain_type(self.conn.getCapabilities())
         return self._domain_type
 
+    def domain_type_for(self, requested: str, has_os: bool) -> str:
+        """choose_domain_type with this host's facts (libvirt's offered types and /dev/kvm), read once."""
+        if self._offered is None:
+            self._offered = offered_domain_types(self.conn.getCapabilities())
+        if self._kvm is None:
+            self._kvm = read_kvm_facts()
+        return choose_domain_type(requested, self._offered, self._kvm, has_os)
+
     def limits(self) -> HostLimits:
         """The host's own ceilings for one VM, read once: libvirt's max vCPUs for the domain type, and its memory.
 
@@ -132,10 +194,14 @@ class Hypervisor:
                 self._conn = None
 
 
-def pick_domain_type(capabilities_xml: str) -> str:
+def offered_domain_types(capabilities_xml: str) -> set[str]:
     caps = ET.fromstring(capabilities_xml)
     offered = {d.get("type", "") for d in caps.findall("guest/arch[@name='x86_64']/domain")}
-    offered = offered or {d.get("type", "") for d in caps.findall("guest/arch/domain")}  # test driver: i686 only
+    return offered or {d.get("type", "") for d in caps.findall("guest/arch/domain")}  # test driver: i686 only
+
+
+def pick_domain_type(capabilities_xml: str) -> str:
+    offered = offered_domain_types(capabilities_xml)
     for preferred in ("kvm", "qemu"):
         if preferred in offered:
             return preferred

@@ -21,6 +21,7 @@ from virtfleet import deadline, rules
 from virtfleet.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 
 from . import readback
+from .boot import prepare_vm
 from .connection import Hypervisor, translate
 from .domxml import ALIAS_PREFIX, build_domain_xml, build_interface_xml, interface_element
 from .spec import Qbg, VmSpec, VmState, VmStatus, VNicSpec
@@ -70,6 +71,9 @@ def _other_direct_uses(conn: libvirt.virConnect, vm: str) -> list[HostNicUse]:
 
 def define_vm(hv: Hypervisor, spec: VmSpec) -> VmStatus:
     validate_vm(spec, hv.limits())
+    # Before the VM's turn and the host's lock: the first test guest is built here (~20 s, once).
+    spec = prepare_vm(spec, hv.console_dir, hv.guest_cache)
+    spec = replace(spec, domain_type=hv.domain_type_for(spec.domain_type, spec.boot.has_os))
     with hv.vm_change(spec.name, "define"), hv.change() as conn:
         existing = _find(conn, spec.name)
         kept_ids: dict[str, str] = {}

@@ -93,6 +93,40 @@ class VNicSpec:
     virtualport: Qbg | Qbh | None = None
 
 
+class BootKind(StrEnum):
+    NONE = "none"              # diskless: nothing to boot (the VM idles in firmware, or runs paused)
+    KERNEL = "kernel"          # direct kernel boot: kernel (+ initrd, cmdline) files on the host
+    DISK = "disk"              # a qcow2 or raw image on the host, attached as virtio-blk
+    TEST_GUEST = "test_guest"  # the agent's cached test guest (agent/guest), a direct kernel boot
+
+
+@dataclass(frozen=True)
+class BootSource:
+    """How a VM boots: at most one of kernel, disk, test_guest (validation.validate_boot says which fields go
+    together). boot.resolve_boot turns test_guest into the cached guest's kernel and fills disk_format."""
+
+    kernel: str = ""
+    initrd: str = ""
+    cmdline: str = ""
+    disk: str = ""
+    test_guest: bool = False
+    disk_format: str = ""      # qcow2 or raw, probed from the file's header by the agent (not in the contract)
+
+    @property
+    def kind(self) -> BootKind:
+        if self.test_guest:
+            return BootKind.TEST_GUEST
+        if self.kernel:
+            return BootKind.KERNEL
+        if self.disk:
+            return BootKind.DISK
+        return BootKind.NONE
+
+    @property
+    def has_os(self) -> bool:
+        return self.kind != BootKind.NONE
+
+
 @dataclass(frozen=True)
 class VmSpec:
     name: str
@@ -100,8 +134,10 @@ class VmSpec:
     vcpus: int
     nics: tuple[VNicSpec, ...] = ()
     uuid: str = ""
-    domain_type: str = ""           # empty: the connection decides (kvm when offered, else qemu)
+    domain_type: str = ""           # "auto"/empty: connection.choose_domain_type decides
     nic_boot_rom: bool = False      # False: <rom enabled='no'/> (iPXE hangs diskless guests under nested KVM)
+    boot: BootSource = BootSource()
+    console_log: str = ""           # serial console file (the agent fills it for a VM with an OS)
 
 
 @dataclass(frozen=True)
@@ -147,6 +183,21 @@ class VmStatus:
     runtime: VmRuntime   # from the live XML while running, else from the definition
     state: VmState
     persistent: bool
+
+
+@dataclass(frozen=True)
+class GuestInterface:
+    """One NIC as the guest itself names it (through the guest agent)."""
+
+    name: str
+    mac: str
+    addresses: tuple[str, ...] = ()   # ADDR/PREFIX
+
+
+@dataclass(frozen=True)
+class GuestInterfaces:
+    agent_connected: bool
+    interfaces: tuple[GuestInterface, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,11 +259,17 @@ def nic_from_proto(msg: vm_pb2.VNic) -> VNicSpec:
     )
 
 
+def boot_from_proto(msg: vm_pb2.BootSource) -> BootSource:
+    return BootSource(kernel=msg.kernel, initrd=msg.initrd, cmdline=msg.cmdline, disk=msg.disk,
+                      test_guest=msg.test_guest)
+
+
 def vm_from_proto(msg: vm_pb2.VmSpec) -> VmSpec:
     return VmSpec(
         name=msg.name, memory_mib=msg.memory_mib, vcpus=msg.vcpus,
         nics=tuple(nic_from_proto(n) for n in msg.nics), uuid=msg.uuid.lower(),
         domain_type=msg.domain_type, nic_boot_rom=msg.nic_boot_rom,
+        boot=boot_from_proto(msg.boot) if msg.HasField("boot") else BootSource(),
     )
 
 
@@ -260,3 +317,10 @@ def nic_runtime_to_proto(nic: VNicRuntime) -> vm_pb2.VNicRuntime:
         kind=_KIND_TO_PB.get(nic.kind, 0), source=nic.source, mode=_MODE_TO_PB.get(nic.mode, 0),
         vsi_instanceid=nic.vsi_instanceid,
     )
+
+
+def guest_interfaces_to_proto(found: GuestInterfaces) -> vm_pb2.GetGuestInterfacesResponse:
+    return vm_pb2.GetGuestInterfacesResponse(
+        agent_connected=found.agent_connected,
+        interfaces=[vm_pb2.GuestInterface(name=i.name, mac=i.mac, addresses=list(i.addresses))
+                    for i in found.interfaces])

@@ -15,11 +15,12 @@ from typing import Callable, Iterable
 from virtfleet import macaddr, rules
 from virtfleet.errors import FailedPrecondition, InvalidArgument, shown
 
-from .connection import HostLimits
-from .spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicRuntime,
-                   VNicSpec)
+from ..guest.cmdline import BASE_CMDLINE
+from .connection import DOMAIN_TYPES, HostLimits
+from .spec import (BootSource, DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec,
+                   VNicRuntime, VNicSpec)
 
-DOMAIN_TYPES = frozenset({"kvm", "qemu", "test"})
+MAX_CMDLINE = 2047   # x86's COMMAND_LINE_SIZE is 2048 bytes with the NUL; a longer line is cut silently
 MAX_PROFILEID = 39  # libvirt keeps it in a 40-byte buffer
 
 
@@ -118,9 +119,38 @@ def validate_vm(spec: VmSpec, limits: HostLimits = HostLimits()) -> None:
     if spec.domain_type and spec.domain_type not in DOMAIN_TYPES:
         raise InvalidArgument("spec.domain_type", f"domain type {spec.domain_type!r} is not one of "
                               f"{', '.join(sorted(DOMAIN_TYPES))}")
+    validate_boot(spec.boot, "spec.boot")
     for i, nic in enumerate(spec.nics):
         validate_nic(nic, f"spec.nics[{i}]")
     check_nics_distinct(spec.nics, "spec.nics")
+
+
+def validate_boot(boot: BootSource, where: str) -> None:
+    """The fields of one boot source that go together; files are checked where they are read (boot.resolve_boot)."""
+    given = [name for name, on in (("kernel", bool(boot.kernel)), ("disk", bool(boot.disk)),
+                                   ("test_guest", boot.test_guest)) if on]
+    if len(given) > 1:
+        raise InvalidArgument(f"{where}.{given[1]}", f"a VM boots from one source, but {' and '.join(given)} were "
+                              "given")
+    if boot.initrd and not boot.kernel:
+        raise InvalidArgument(f"{where}.initrd", "an initrd needs a kernel (boot.kernel)")
+    if boot.cmdline and not (boot.kernel or boot.test_guest):
+        raise InvalidArgument(f"{where}.cmdline", "a kernel command line needs boot.kernel or boot.test_guest "
+                              "(a disk's boot loader has its own)")
+    for name in ("kernel", "initrd", "disk"):
+        path = getattr(boot, name)
+        if path and (not path.startswith("/") or "\0" in path or not path.isprintable()):
+            raise InvalidArgument(f"{where}.{name}", f"{shown(path)} is not an absolute path on the host")
+    if boot.cmdline:
+        if "\0" in boot.cmdline or not boot.cmdline.isprintable():
+            raise InvalidArgument(f"{where}.cmdline", "the kernel command line must be printable text (no NUL, "
+                                  "no control characters)")
+        whole = f"{BASE_CMDLINE} {boot.cmdline}" if boot.test_guest else boot.cmdline
+        extra = " with the test guest's own" if boot.test_guest else ""
+        if len(whole.encode()) > MAX_CMDLINE:
+            raise InvalidArgument(f"{where}.cmdline", f"the kernel command line is {len(whole.encode())} bytes"
+                                  f"{extra}; "
+                                  f"the kernel keeps at most {MAX_CMDLINE}")
 
 
 def check_nics_distinct(nics: Iterable[VNicSpec], where: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from agent.virt.domxml import build_domain_xml, build_interface_xml
 from agent.virt.netxml import build_network_xml, parse_network_xml
 from agent.virt.readback import parse_domain
-from agent.virt.spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec,
+from agent.virt.spec import (BootSource, DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec,
                              VNicSpec)
 from agent.virt.validation import complete_vm, validate_network, validate_vm
 
@@ -206,3 +207,47 @@ def test_schema_check_is_real_it_refuses_a_reserved_range_managerid(tmp_path):
     path = tmp_path / "bad.xml"
     path.write_text(xml)
     assert subprocess.run([VALIDATOR, str(path), "domain"], capture_output=True).returncode != 0
+
+
+# --- boot sources (issue 15) ----------------------------------------------------------------
+
+def test_a_diskless_vm_has_no_os_devices_as_before():
+    dom = ET.fromstring(build_domain_xml(vm_with(VNicSpec("nic1", NicKind.BRIDGE, "br0")), "kvm"))
+    assert [el.tag for el in dom.find("os")] == ["type"]
+    assert dom.find("devices/serial") is None and dom.find("devices/channel") is None
+    assert dom.find("devices/disk") is None
+
+
+def test_direct_kernel_boot_writes_kernel_initrd_cmdline_console_file_and_agent_channel(tmp_path):
+    spec = vm_with(VNicSpec("nic1", NicKind.BRIDGE, "br0"),
+                   boot=BootSource(kernel="/var/cache/g/vmlinuz", initrd="/var/cache/g/initrd.img",
+                                   cmdline="console=ttyS0 quiet vf.ip=52:54:00:00:00:01=192.0.2.10/24"))
+    spec = replace(spec, console_log="/var/lib/virtfleet-agent/console/vm1.log")
+    xml = build_domain_xml(spec, "qemu")
+    assert_schema_valid(tmp_path, xml, "domain")
+    dom = ET.fromstring(xml)
+    assert dom.get("type") == "qemu"
+    assert [(el.tag, el.text) for el in dom.find("os")][1:] == [
+        ("kernel", "/var/cache/g/vmlinuz"), ("initrd", "/var/cache/g/initrd.img"),
+        ("cmdline", "console=ttyS0 quiet vf.ip=52:54:00:00:00:01=192.0.2.10/24")]
+    serial = dom.find("devices/serial")
+    assert serial.get("type") == "file"
+    assert serial.find("source").attrib == {"path": "/var/lib/virtfleet-agent/console/vm1.log", "append": "on"}
+    channel = dom.find("devices/channel")
+    assert channel.get("type") == "unix"
+    assert channel.find("target").attrib == {"type": "virtio", "name": "org.qemu.guest_agent.0"}
+
+
+@pytest.mark.parametrize("fmt", ["qcow2", "raw"])
+def test_disk_boot_is_virtio_blk_with_the_probed_format(tmp_path, fmt):
+    spec = replace(vm_with(boot=BootSource(disk="/var/lib/images/a.img")),
+                   boot=BootSource(disk="/var/lib/images/a.img", disk_format=fmt), console_log="/tmp/c/vm1.log")
+    xml = build_domain_xml(spec, "kvm")
+    assert_schema_valid(tmp_path, xml, "domain")
+    dom = ET.fromstring(xml)
+    assert dom.find("os/boot").get("dev") == "hd" and dom.find("os/kernel") is None
+    disk = dom.find("devices/disk")
+    assert disk.find("driver").attrib == {"name": "qemu", "type": fmt}
+    assert disk.find("source").get("file") == "/var/lib/images/a.img"
+    assert disk.find("target").attrib == {"dev": "vda", "bus": "virtio"}
+    assert dom.find("devices/channel/target").get("name") == "org.qemu.guest_agent.0"
