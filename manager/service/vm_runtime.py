@@ -104,6 +104,8 @@ class VmRuntime:
                                                                         timeout=t))
             self._calls.quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=spec.name),
                                                                       timeout=t))
+            if isinstance(err, InvalidArgument):   # e.g. a boot file the host lacks: named as the admin's field
+                raise spec_violation(err, nics) from None
             raise
 
     def _record_start(self, vm_id: int, token: uuid.UUID, host: HostRef, status: vm_pb2.VmStatus) -> bool:
