@@ -5,13 +5,16 @@ from virtfleet.v1 import vms_pb2
 
 from ..service.snapshots import MacChange, SnapshotView
 from .timestamps import timestamp
-from .vnics import vnic_message
+from .vm_messages import guest_nic_messages, put_boot
 
 
 def snapshot_message(s: SnapshotView) -> vms_pb2.Snapshot:
+    """Each vNIC's `guest_name` is what its VM's guest last called it when the snapshot was taken."""
     r = s.snapshot
-    return vms_pb2.Snapshot(name=r.name, vm=r.vm, memory_mib=r.memory_mib, vcpus=r.vcpus,
-                            nics=[vnic_message(n) for n in s.nics], created_at=timestamp(r.created_at))
+    msg = vms_pb2.Snapshot(name=r.name, vm=r.vm, memory_mib=r.memory_mib, vcpus=r.vcpus,
+                           nics=guest_nic_messages(s.nics, s.guest_names), created_at=timestamp(r.created_at))
+    put_boot(msg, r.boot, r.domain_type)
+    return msg
 
 
 def mac_change_message(c: MacChange) -> vms_pb2.MacChange:

@@ -19,7 +19,7 @@ from ..service.vms import VmService
 from ..service.vnics import VnicService
 from .snapshots import mac_change_message, snapshot_message
 from .templates import template_message
-from .vm_messages import RULE_MESSAGE, order_message, vm_message
+from .vm_messages import RULE_MESSAGE, boot_request, order_message, vm_message
 from .vnics import vnic_from_message, vnics_from_messages
 
 
@@ -36,10 +36,11 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
 
     @translating_errors
     def CreateVirtualMachine(self, request, context):
+        boot, domain_type = boot_request(request)
         return vm_message(self._vms.create(
             name=request.name, cluster=request.cluster, template=request.template, snapshot=request.snapshot,
             memory_mib=request.memory_mib, vcpus=request.vcpus, nics=vnics_from_messages(request.nics),
-            start=request.start, host=request.host))
+            start=request.start, host=request.host, boot=boot, domain_type=domain_type))
 
     @translating_errors
     def CreateVirtualMachines(self, request, context) -> Iterator[vms_pb2.CreateVirtualMachinesProgress]:
@@ -92,15 +93,17 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
 
     @translating_errors
     def CheckOrder(self, request, context):
-        return order_message(self._vms.check_order(request.vm))
+        return order_message(self._vms.check_order(request.vm, guest=request.guest))
 
     # -- templates -----------------------------------------------------------------------------------
 
     @translating_errors
     def CreateTemplate(self, request, context):
+        boot, domain_type = boot_request(request)
         return template_message(self._templates.create(
             name=request.name, from_vm=request.from_vm, datacenter=request.datacenter,
-            memory_mib=request.memory_mib, vcpus=request.vcpus, nics=vnics_from_messages(request.nics)))
+            memory_mib=request.memory_mib, vcpus=request.vcpus, nics=vnics_from_messages(request.nics),
+            boot=boot, domain_type=domain_type))
 
     @translating_errors
     def ListTemplates(self, request, context):

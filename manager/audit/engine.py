@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .findings import UNREACHABLE, Finding, Severity
+from .guestnics import guest_nic_findings
 from .hostnet import network_findings, unexpected_findings
 from .inputs import FleetInput, HostInput
 from .macaudit import mac_findings
@@ -48,6 +49,8 @@ def audit(fleet: FleetInput, cache: dict[str, DeviceIndex] | None = None) -> lis
         findings += nic_order_findings(item)
     for synced in fleet.profile_sync:
         findings += profile_sync_findings(synced)
+    for guest in fleet.guest_nics:
+        findings += guest_nic_findings(guest)
     return sorted(findings, key=lambda f: (_SEVERITY_ORDER[f.severity], f.host, f.category, f.object))
 
 

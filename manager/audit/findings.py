@@ -17,10 +17,12 @@ VNIC = "vnic"                    # a running VM's vNIC device missing or differe
 MAC_DUPLICATE = "mac-duplicate"  # one MAC on more than one vNIC or device in the datacenter
 MAC_FOREIGN = "mac-foreign"      # a MAC on a VM-facing device that no pool allocated
 NIC_ORDER = "nic-order"          # a VM's NIC order differs from its template/snapshot source
+GUEST_NIC = "guest-nic"          # a VM's guest names its NICs otherwise than its source VM's guest did
 UNREACHABLE = "unreachable"      # the host's agent has not reported within the limit
 VNIC_PROFILE = "vnic-profile"    # a running vNIC has an older generation of its profile than the profile has
 
-CATEGORIES = (NETWORK, UNEXPECTED, VNIC, MAC_DUPLICATE, MAC_FOREIGN, NIC_ORDER, UNREACHABLE, VNIC_PROFILE)
+CATEGORIES = (NETWORK, UNEXPECTED, VNIC, MAC_DUPLICATE, MAC_FOREIGN, NIC_ORDER, GUEST_NIC, UNREACHABLE,
+              VNIC_PROFILE)
 FIXABLE = frozenset({NETWORK})
 
 

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
+from ..domain.guestnames import GuestNamed
 from ..domain.vmorder import SourceNic
 from ..domain.vnic import VnicKind
 
@@ -59,6 +60,17 @@ class ProfileSyncInput(NamedTuple):
 
 
 @dataclass(frozen=True)
+class GuestNicInput:
+    """A VM made from a template or snapshot: what its guest last called each vNIC, and its source VM's guest."""
+
+    vm: str
+    source_kind: str                 # "template" or "snapshot"
+    source_name: str
+    source: list[GuestNamed]         # as the template or snapshot kept them
+    nics: list[GuestNamed]           # the VM's, in its guest order (last seen)
+
+
+@dataclass(frozen=True)
 class FleetInput:
     hosts: list[HostInput]
     vnics: list[VnicInput] = field(default_factory=list)
@@ -66,3 +78,4 @@ class FleetInput:
     nic_orders: list[NicOrderInput] = field(default_factory=list)
     unreachable_after_s: float = 30.0
     profile_sync: list[ProfileSyncInput] = field(default_factory=list)
+    guest_nics: list[GuestNicInput] = field(default_factory=list)

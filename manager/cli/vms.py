@@ -38,8 +38,52 @@ NIC_HELP = ("NAME=TARGET[,opt=value…]; TARGET: a logical network, virtual:NETW
             "qbh=PROFILE, profile= (a vNIC profile of the network; default: the network's own), link=down")
 
 
+DOMAIN_TYPES = ("kvm", "qemu", "auto")
+
+
 def _stub(ctx: click.Context) -> vms_pb2_grpc.VmServiceStub:
     return ctx.obj.vms()
+
+
+def boot_options(fn):
+    """--kernel/--initrd/--cmdline | --disk | --guest, and --domain-type: `vm create` and `template create`."""
+    for option in reversed((
+        click.option("--kernel", default="", metavar="PATH", help="boot this kernel directly (a path on the host)"),
+        click.option("--initrd", default="", metavar="PATH", help="with --kernel: its initramfs (a path on the host)"),
+        click.option("--cmdline", default="", metavar="TEXT",
+                     help="with --kernel: the kernel's command line; with --guest: appended to the test guest's"),
+        click.option("--disk", default="", metavar="PATH", help="boot a qcow2 or raw image on the host (virtio-blk)"),
+        click.option("--guest", "test_guest", is_flag=True,
+                     help="boot the test guest (Debian kernel, busybox, qemu-guest-agent), cached by the agent"),
+        click.option("--domain-type", default="", type=click.Choice(("", *DOMAIN_TYPES)), metavar="kvm|qemu|auto",
+                     help="the hypervisor: kvm, qemu (TCG) or auto (TCG where KVM is paravirtual or absent); "
+                          "default: the source's, else auto"),
+    )):
+        fn = option(fn)
+    return fn
+
+
+def boot_source(kernel: str, initrd: str, cmdline: str, disk: str, test_guest: bool) -> vm_pb2.BootSource | None:
+    """The options as the request's BootSource; None when none was given (the source's, else diskless).
+
+    Combinations (two sources, an initrd without a kernel) are the manager's to refuse, naming the field.
+    """
+    if not (kernel or initrd or cmdline or disk or test_guest):
+        return None
+    return vm_pb2.BootSource(kernel=kernel, initrd=initrd, cmdline=cmdline, disk=disk, test_guest=test_guest)
+
+
+def boot_text(boot: vm_pb2.BootSource, has_boot: bool) -> str:
+    """How it boots, in one line."""
+    if not has_boot or not (boot.kernel or boot.disk or boot.test_guest):
+        return "diskless"
+    if boot.kernel:
+        text = f"kernel {boot.kernel}" + (f", initrd {boot.initrd}" if boot.initrd else "")
+    elif boot.disk:
+        text = f"disk {boot.disk}"
+    else:
+        text = "test guest"
+    return text + (f", cmdline {boot.cmdline!r}" if boot.cmdline else "")
 
 
 # -- parsing what admins type (pure) ------------------------------------------------------------
@@ -111,19 +155,24 @@ def profile_text(n: vms_pb2.Nic) -> str:
     return n.profile + (" (out of sync: vm nic sync)" if n.profile_out_of_sync else "")
 
 
-def _print_nics(nics, *, title: str | None = None, macs: bool = True) -> None:
-    """MACs and PCI addresses are what the admin compares: never wrapped or cut."""
+def _print_nics(nics, *, title: str | None = None, macs: bool = True, guest: bool = True) -> None:
+    """MACs and PCI addresses are what the admin compares: never wrapped or cut. GUEST NAME is what the
+    guest calls the NIC (its guest agent; for a template or snapshot, its source VM's guest)."""
     table = Table(title=title, show_edge=False, header_style="bold")
-    for col in ("#", "NIC", *(["MAC"] if macs else []), "PCI ADDRESS", "HOST DEVICE"):
+    for col in ("#", "NIC", *(["MAC"] if macs else []), "PCI ADDRESS", "HOST DEVICE",
+                *(["GUEST NAME"] if guest else [])):
         table.add_column(col, no_wrap=True)
     table.add_column("ATTACHED TO")
     table.add_column("PROFILE")
     table.add_column("LINK")
     table.add_column("MODEL")
+    if guest:
+        table.add_column("GUEST IPS")
     for i, n in enumerate(nics):
         name = f"{n.name} (unplugging)" if n.unplugging else n.name
         table.add_row(str(i), name, *([n.mac] if macs else []), n.pci_address or "-", n.host_device or "-",
-                      nic_target(n), profile_text(n), "down" if n.link_down else "up", n.model)
+                      *([n.guest_name or "-"] if guest else []), nic_target(n), profile_text(n),
+                      "down" if n.link_down else "up", n.model, *([", ".join(n.guest_ips) or "-"] if guest else []))
     Console().print(table)
 
 
@@ -136,6 +185,7 @@ def _print_vm(vm: vms_pb2.VirtualMachine) -> None:
     source = f"{vm.source_kind} {vm.source_name}" if vm.source_kind else "-"
     print_fields([("name", vm.name), ("cluster", vm.cluster), ("state", vm.state), ("host", vm.host or "-"),
                   ("memory", f"{vm.memory_mib} MiB"), ("vcpus", vm.vcpus), ("source", source),
+                  ("boot", boot_text(vm.boot, vm.HasField("boot"))), ("domain type", vm.domain_type or "auto"),
                   ("vNIC order", rule_text(vm.nic_rule)), ("first boot", when(vm.first_boot_at))])
     _print_nics(vm.nics, title="vNICs in guest order")
 
@@ -162,17 +212,26 @@ def vm_group() -> None:
 @click.option("--start", is_flag=True, help="start it (them: spread over the cluster's hosts)")
 @click.option("--host", default="", help="with --start and one VM: run it there")
 @click.option("--resume", is_flag=True, help="with --count: continue a run that was cut off (the VMs it made are kept)")
+@boot_options
 @OUTPUT_OPTION
 @click.pass_context
 def vm_create(ctx, name, cluster, template, snapshot, nics, memory, vcpus, count, batch_size, start, host, resume,
-              output):
-    """Create VM NAME, directly with --nic, or from --template/--snapshot (seed 004's vNIC order)."""
+              kernel, initrd, cmdline, disk, test_guest, domain_type, output):
+    """Create VM NAME, directly with --nic, or from --template/--snapshot (seed 004's vNIC order).
+
+    It boots as --kernel/--initrd/--cmdline, --disk or --guest say, else as its source does, else
+    diskless; --domain-type likewise."""
+    boot = boot_source(kernel, initrd, cmdline, disk, test_guest)
     if count > 1 or resume:
+        if boot is not None or domain_type:
+            raise click.UsageError("with --count, the VMs boot as their template or snapshot does: leave out "
+                                   "--kernel/--initrd/--cmdline/--disk/--guest/--domain-type")
         _create_many(ctx, name, cluster, template, snapshot, count, batch_size, start, resume, output)
         return
     vm = _stub(ctx).CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
         name=name, cluster=cluster, template=template, snapshot=snapshot, memory_mib=memory, vcpus=vcpus,
-        nics=[parse_nic(n) for n in nics], start=start, host=host), timeout=120)
+        nics=[parse_nic(n) for n in nics], start=start, host=host, boot=boot, domain_type=domain_type),
+        timeout=120)
     if output == "json":
         print_json(as_dict(vm))
         return
@@ -302,13 +361,17 @@ def vm_delete(ctx, name):
 
 @vm_group.command("check-order")
 @click.argument("name")
+@click.option("--guest", is_flag=True, help="compare what the guests call their NICs (guest agent) instead: this "
+                                            "VM's guest against the source VM's guest")
 @OUTPUT_OPTION
 @click.pass_context
-def vm_check_order(ctx, name, output):
+def vm_check_order(ctx, name, guest, output):
     """Compare VM NAME's (PCI address, MAC, vNIC name) order with its template or snapshot; exit 1 on a mismatch."""
-    r = _stub(ctx).CheckOrder(vms_pb2.CheckOrderRequest(vm=name), timeout=30)
+    r = _stub(ctx).CheckOrder(vms_pb2.CheckOrderRequest(vm=name, guest=guest), timeout=30)
     if output == "json":
         print_json(as_dict(r))
+    elif guest:
+        _print_guest_order(r)
     else:
         click.echo(f"VM {r.vm} from {r.source_kind} {r.source_name}: {rule_text(r.rule)}")
         rows = []
@@ -327,6 +390,22 @@ def vm_check_order(ctx, name, output):
             click.echo(f"the rule promises: {GUARANTEE_TEXT.get(r.rule, '-')}")
     if not r.in_order:
         ctx.exit(1)
+
+
+def guest_order_rows(r: vms_pb2.CheckOrderResponse) -> list[tuple]:
+    """One row per vNIC of the VM, in its guest order: the source guest's name for it and this guest's."""
+    recorded = {n.name: n.guest_name for n in r.expected}
+    return [(i, n.name, recorded.get(n.name) or "-", n.guest_name or "-", n.mac) for i, n in enumerate(r.actual)]
+
+
+def _print_guest_order(r: vms_pb2.CheckOrderResponse) -> None:
+    click.echo(f"VM {r.vm} from {r.source_kind} {r.source_name}: what the guests call the NICs")
+    print_table(["#", "VM NIC", "SOURCE GUEST NAME", "GUEST NAME", "VM MAC"], guest_order_rows(r))
+    if r.in_order:
+        click.echo(f"in order: every vNIC whose names are known has the name the {r.source_kind}'s guest gave it")
+    for m in r.mismatches:
+        nic = r.actual[m.position].name if 0 <= m.position < len(r.actual) else "VM"
+        click.echo(f"MISMATCH position {m.position} (vNIC {nic}): {m.field}: expected {m.expected}, found {m.found}")
 
 
 @vm_group.group("nic")
@@ -417,6 +496,7 @@ def template_group() -> None:
 def _print_template(t: vms_pb2.Template) -> None:
     print_fields([("name", t.name), ("datacenter", t.datacenter), ("memory", f"{t.memory_mib} MiB"),
                   ("vcpus", t.vcpus), ("made from VM", t.source_vm or "-"),
+                  ("boot", boot_text(t.boot, t.HasField("boot"))), ("domain type", t.domain_type or "auto"),
                   ("vNIC order", "by PCI address" if any(n.pci_address for n in t.nics) else "by vNIC name")])
     _print_nics(t.nics, title="vNICs in guest order", macs=False)
 
@@ -428,13 +508,17 @@ def _print_template(t: vms_pb2.Template) -> None:
 @click.option("--memory", type=click.IntRange(min=0), default=0)
 @click.option("--vcpus", type=click.IntRange(min=0), default=0)
 @click.option("--datacenter", default="", help="defined directly: default Default")
+@boot_options
 @OUTPUT_OPTION
 @click.pass_context
-def template_create(ctx, name, from_vm, nics, memory, vcpus, datacenter, output):
-    """Create template NAME from a VM, or directly from --nic specs."""
+def template_create(ctx, name, from_vm, nics, memory, vcpus, datacenter, kernel, initrd, cmdline, disk, test_guest,
+                    domain_type, output):
+    """Create template NAME from a VM, or directly from --nic specs; VMs made from it boot as it says (from a
+    VM: as the VM does, unless --kernel/--disk/--guest/--domain-type say otherwise)."""
     t = _stub(ctx).CreateTemplate(vms_pb2.CreateTemplateRequest(
         name=name, from_vm=from_vm, datacenter=datacenter, memory_mib=memory, vcpus=vcpus,
-        nics=[parse_nic(n) for n in nics]), timeout=60)
+        nics=[parse_nic(n) for n in nics], boot=boot_source(kernel, initrd, cmdline, disk, test_guest),
+        domain_type=domain_type), timeout=60)
     if output == "json":
         print_json(as_dict(t))
         return
@@ -522,7 +606,8 @@ def snapshot_show(ctx, name, output):
     if output == "json":
         print_json(as_dict(s))
         return
-    print_fields([("name", s.name), ("vm", s.vm), ("created", when(s.created_at))])
+    print_fields([("name", s.name), ("vm", s.vm), ("created", when(s.created_at)),
+                  ("boot", boot_text(s.boot, s.HasField("boot"))), ("domain type", s.domain_type or "auto")])
     _print_nics(s.nics, title="vNICs in guest order")
 
 

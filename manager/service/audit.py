@@ -22,7 +22,8 @@ from virtfleet.v1 import agent_pb2, fleet_pb2, hostnet_pb2
 
 from ..agents import AgentClients, HostMonitor
 from ..audit import CATEGORIES, Finding, audit, filter_findings
-from ..audit.inputs import FleetInput, HostInput, NicOrderInput, ProfileSyncInput, VnicInput
+from ..audit.inputs import FleetInput, GuestNicInput, HostInput, NicOrderInput, ProfileSyncInput, VnicInput
+from ..domain.guestnames import GuestNamed
 from ..domain.vmorder import SourceNic
 from ..domain.vnic import VnicKind
 from ..store import audit as audit_store
@@ -132,6 +133,7 @@ class AuditService:
             allocated = audit_store.allocated_macs(conn)
             orders = audit_store.nic_orders(conn)
             out_of_sync = profile_store.out_of_sync(conn)
+            guest_rows = audit_store.guest_nics(conn)
         held = self._monitor.snapshot()
         now = time.monotonic()
         wall = dt.datetime.now(dt.timezone.utc)
@@ -148,8 +150,10 @@ class AuditService:
         vnics = [VnicInput(vm, name, mac, VnicKind(kind), *rest) for vm, name, mac, kind, *rest in vnic_rows]
         nic_orders = [NicOrderInput(o.vm, o.source_kind, o.source_name, [SourceNic(*n) for n in o.source],
                                     [SourceNic(*n) for n in o.nics]) for o in orders]
+        guests = [GuestNicInput(g.vm, g.source_kind, g.source_name, [GuestNamed(*n) for n in g.source],
+                                [GuestNamed(*n) for n in g.nics]) for g in guest_rows]
         return FleetInput(inputs, vnics, allocated, nic_orders, self._monitor.unreachable_after_s,
-                          [ProfileSyncInput(*o) for o in out_of_sync])
+                          profile_sync=[ProfileSyncInput(*o) for o in out_of_sync], guest_nics=guests)
 
     # -- fixing ----------------------------------------------------------------------
 

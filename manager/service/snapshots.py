@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -13,6 +13,7 @@ from virtfleet.errors import FailedPrecondition, VirtfleetError
 from ..domain import vmorder
 from ..domain.vmorder import SourceKind, guest_order, source_nic
 from ..domain.vnic import Vnic
+from ..store import guestnames as guest_store
 from ..store import snapshots as store
 from ..store import vms as vm_store
 from ..store import vnics as vnic_store
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 class SnapshotView:
     snapshot: SnapshotRecord
     nics: list[Vnic]          # in its VM's guest order when it was taken (domain/vmorder.py guest_order)
+    guest_names: dict[str, str] = field(default_factory=dict)   # vNIC → its VM's guest's name for it then
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class SnapshotService:
             restored = [replace(v, mac=swap.get(v.mac or "", v.mac), host_device=None) for v in vnics]
             vnic_store.insert_vm_vnics(conn, (placed(vm.id, v, networks, profiles, "nics") for v in restored))
             vm_store.set_resources(conn, vm.id, snap.memory_mib, snap.vcpus)
+            vm_store.set_boot(conn, vm.id, snap.boot, snap.domain_type)
             changes = [MacChange(v.name, v.mac or "", swap[v.mac]) for v in vnics if v.mac in swap]
             view = vm_view(conn, vm.name)
         for c in changes:
@@ -110,4 +113,5 @@ class SnapshotService:
         addresses by vNIC name): a snapshot is a record of its VM, and `vm check-order`
         shows the order the rule gives.
         """
-        return SnapshotView(s, guest_order(vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, s.id)))
+        return SnapshotView(s, guest_order(vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, s.id)),
+                            guest_store.source_guest_names(conn, SourceKind.SNAPSHOT, s.id))

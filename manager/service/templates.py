@@ -1,7 +1,7 @@
 """Templates: vNICs (with the PCI addresses of a VM's first boot when made from one), memory, vCPUs."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from psycopg_pool import ConnectionPool
@@ -9,8 +9,10 @@ from psycopg_pool import ConnectionPool
 from virtfleet import rules
 from virtfleet.errors import InvalidArgument
 
+from ..domain.boot import DISKLESS, BootSource, DomainType, check_boot
 from ..domain.vmorder import SourceKind, source_guest_order
 from ..domain.vnic import Vnic, check_vnics
+from ..store import guestnames as guest_store
 from ..store import profiles as profile_store
 from ..store import templates as store
 from ..store import vms as vm_store
@@ -25,6 +27,7 @@ DEFAULT_DATACENTER = "Default"
 class TemplateView:
     template: TemplateRecord
     nics: list[Vnic]          # in the guest order a VM made from it will have
+    guest_names: dict[str, str] = field(default_factory=dict)   # vNIC → its source VM's guest's name for it
 
 
 def refuse_macs(nics: Sequence[Vnic]) -> None:
@@ -44,9 +47,12 @@ class TemplateService:
         self._pool = pool
 
     def create(self, *, name: str, from_vm: str = "", datacenter: str = "", memory_mib: int = 0, vcpus: int = 0,
-               nics: Sequence[Vnic] = ()) -> TemplateView:
-        """From a VM (its vNICs, without MACs, with the PCI addresses of its first boot) or directly."""
+               nics: Sequence[Vnic] = (), boot: BootSource | None = None,
+               domain_type: DomainType | None = None) -> TemplateView:
+        """From a VM (its vNICs, without MACs, with the PCI addresses of its first boot and the names its
+        guest last gave them; its boot source and domain type unless given) or directly."""
         rules.vm_name(name, "name", "template")
+        boot = check_boot(boot)
         rules.vm_resources(memory_mib, vcpus, len(nics))
         if from_vm and nics:
             raise InvalidArgument("nics", "a template made from a VM takes the VM's vNICs")
@@ -56,6 +62,7 @@ class TemplateService:
                 vnics = [replace(v, mac=None, host_device=None) for v in vnic_store.vm_vnics(conn, vm.id)
                          if not v.unplugging]
                 dc, memory_mib, vcpus = vm.datacenter, memory_mib or vm.memory_mib, vcpus or vm.vcpus
+                boot, domain_type = boot or vm.boot, domain_type or vm.domain_type
             else:
                 dc = datacenter or DEFAULT_DATACENTER
                 checked = check_vnics(nics)
@@ -67,7 +74,9 @@ class TemplateService:
                 for i, v in enumerate(vnics):
                     attached_network_id(v, networks, f"nics[{i}].network")
             t = store.insert_template(conn, name=name, datacenter=dc, memory_mib=memory_mib or DEFAULT_MEMORY_MIB,
-                                      vcpus=vcpus or 1, source_vm=from_vm or None, nics=vnics)
+                                      vcpus=vcpus or 1, source_vm=from_vm or None, nics=vnics,
+                                      boot=boot or DISKLESS, domain_type=domain_type or DomainType.AUTO,
+                                      guest_names_of_vm=vm.id if from_vm else None)
             return self._view(conn, t)
 
     def list(self) -> list[TemplateView]:
@@ -84,4 +93,5 @@ class TemplateService:
 
     @staticmethod
     def _view(conn, t: TemplateRecord) -> TemplateView:
-        return TemplateView(t, source_guest_order(vnic_store.source_vnics(conn, SourceKind.TEMPLATE, t.id)))
+        return TemplateView(t, source_guest_order(vnic_store.source_vnics(conn, SourceKind.TEMPLATE, t.id)),
+                            guest_store.source_guest_names(conn, SourceKind.TEMPLATE, t.id))

@@ -26,16 +26,31 @@ from virtfleet.errors import Aborted, DeadlineExceeded, FailedPrecondition, Inva
 from virtfleet.v1 import vm_pb2
 
 from ..agents import AgentClients
+from ..domain.guestnames import GuestInterface
 from ..domain.vnic import Vnic
 from ..store import profiles as profile_store
 from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import HostRef, VmRecord
+from .boot_messages import boot_message
 from .vm_calls import VmAgentCalls, refuse_busy
 from .vmobjects import VmView, forget_unplugging, read_vm_view
 from .vnic_messages import agent_vnic_on, runtime, spec_violation
 
 log = logging.getLogger(__name__)
+
+GUEST_AGENT_WAIT_S = 2       # what a VM read waits for a guest's agent: names are a bonus, never a delay
+GUEST_CALL_CAP_S = 4.0       # the whole agent call, however long the caller would wait
+
+
+def vm_spec(vm: VmRecord, nics: Sequence[vm_pb2.VNic]) -> vm_pb2.VmSpec:
+    """What the agent defines: resources, vNICs in domain XML order, how it boots and on which hypervisor."""
+    spec = vm_pb2.VmSpec(name=vm.name, memory_mib=vm.memory_mib, vcpus=vm.vcpus, nics=nics,
+                         domain_type=vm.domain_type.for_agent)
+    boot = boot_message(vm.boot)
+    if boot is not None:
+        spec.boot.CopyFrom(boot)
+    return spec
 
 
 class VmRuntime:
@@ -58,8 +73,7 @@ class VmRuntime:
             nics = vnic_store.vm_vnics(conn, vm.id)
             networks = vnic_store.network_refs(conn, vm.datacenter)
             profiles = profile_store.vm_profiles(conn, vm.id)
-            spec = vm_pb2.VmSpec(name=vm.name, memory_mib=vm.memory_mib, vcpus=vm.vcpus,
-                                 nics=[agent_vnic_on(n, networks, profiles.get(n.name)) for n in nics])
+            spec = vm_spec(vm, [agent_vnic_on(n, networks, profiles.get(n.name)) for n in nics])
             token = store.claim(conn, vm.id)
         try:
             status = self._define_and_start(target, spec, nics, paused)
@@ -94,6 +108,8 @@ class VmRuntime:
                                                                         timeout=t))
             self._calls.quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=spec.name),
                                                                       timeout=t))
+            if isinstance(err, InvalidArgument):   # e.g. a boot file the host lacks: named as the admin's field
+                raise spec_violation(err, nics) from None
             raise
 
     def _record_start(self, vm_id: int, token: uuid.UUID, host: HostRef, status: vm_pb2.VmStatus,
@@ -128,6 +144,26 @@ class VmRuntime:
         if not candidates:
             raise FailedPrecondition(f"cluster {vm.cluster} has no host that is up")
         return candidates[0]
+
+    def guest_interfaces(self, vm: VmRecord) -> list[GuestInterface] | None:
+        """What the running VM's guest calls its NICs, through its host's agent; None when not known.
+
+        Not knowing is normal (no OS yet, no guest agent in it, an agent that predates the
+        call, a slow host): it is logged, never raised, and bounded to a few seconds so a
+        `vm show` stays quick whatever the guest does.
+        """
+        host = vm.placement
+        if host is None:
+            return None
+        request = vm_pb2.GetGuestInterfacesRequest(vm=vm.name, timeout_s=GUEST_AGENT_WAIT_S)
+        try:
+            reply = self._calls.call(host, lambda s, t: s.GetGuestInterfaces(request, timeout=min(t, GUEST_CALL_CAP_S)))
+        except VirtfleetError as err:
+            log.debug("guest interfaces of VM %s on %s not known: %s", vm.name, host.name, err.message)
+            return None
+        if not reply.agent_connected:
+            return None
+        return [GuestInterface(i.name, i.mac, tuple(i.addresses)) for i in reply.interfaces]
 
     def stop(self, name: str, *, force: bool = False, timeout_s: int = 0) -> VmView:
         """Shut the guest down (destroyed after `timeout_s`, at most rules.MAX_STOP_TIMEOUT_S), or destroy it."""

@@ -5,7 +5,7 @@ anywhere leaves no MAC taken (manager/service/macpools.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import psycopg
@@ -14,8 +14,10 @@ from psycopg_pool import ConnectionPool
 from virtfleet import macaddr
 from virtfleet.errors import FailedPrecondition, InvalidArgument, NotFound, shown
 
+from ..domain.guestnames import GuestNic
 from ..domain.vmorder import guest_order
 from ..domain.vnic import Vnic, VnicKind
+from ..store import guestnames as guest_store
 from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import VmRecord
@@ -32,12 +34,14 @@ class VmView:
 
     vm: VmRecord
     nics: list[Vnic]          # in guest order
+    # vNIC name → what the guest calls it: just now from its guest agent when `guest_live`, else as last seen
+    guest: Mapping[str, GuestNic] = field(default_factory=dict)
+    guest_live: bool = False
 
 
 def vm_view(conn: psycopg.Connection, name: str) -> VmView:
     vm = store.get_vm(conn, name)
-    return VmView(vm, guest_order(vnic_store.vm_vnics(conn, vm.id)))
-
+    return VmView(vm, guest_order(vnic_store.vm_vnics(conn, vm.id)), guest_store.vm_guest_nics(conn, vm.id))
 
 
 def read_vm_view(pool: ConnectionPool, name: str) -> VmView:

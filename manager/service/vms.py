@@ -9,7 +9,7 @@ transaction per batch.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Sequence
 
 import psycopg
@@ -19,8 +19,11 @@ from virtfleet import failpoints, rules
 from virtfleet.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 
 from ..domain import vmorder
+from ..domain.boot import DISKLESS, BootSource, DomainType, check_boot
+from ..domain.guestnames import GuestNamed, guest_name_mismatches, known, match_by_mac
 from ..domain.vmorder import Rule, SourceKind, guest_order, source_guest_order, source_nic
 from ..domain.vnic import Vnic, check_vnics
+from ..store import guestnames as guest_store
 from ..store import profiles as profile_store
 from ..store import snapshots as snapshot_store
 from ..store import templates as template_store
@@ -56,6 +59,9 @@ class OrderReport:
     expected: list[Vnic]
     actual: list[Vnic]
     mismatches: list[vmorder.Mismatch]
+    # with `guest`: vNIC name → guest name, the source VM's guest's and this VM's (live, else last seen)
+    expected_guest: dict[str, str] = field(default_factory=dict)
+    actual_guest: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class VmSource:
     vcpus: int
     nics: list[Vnic]
     rule: Rule
+    boot: BootSource
+    domain_type: DomainType
 
 
 def bulk_names(name: str, count: int) -> list[str]:
@@ -111,20 +119,45 @@ class VmService:
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, name: str) -> VmView:
+        """The VM; a running one's guest is asked what it calls its NICs (see `_with_guest`)."""
         with self._pool.connection() as conn:
-            return vm_view(conn, name)
+            view = vm_view(conn, name)
+        return self._with_guest(view)
+
+    def _with_guest(self, view: VmView) -> VmView:
+        """A running VM's guest names and addresses, asked of its guest agent now and kept as last seen.
+
+        No connection is held across the agent call. When the guest cannot say (no guest
+        agent, an old host agent, a timeout) the view keeps the last-seen names: never an error.
+        """
+        interfaces = self._runtime.guest_interfaces(view.vm)
+        if interfaces is None:
+            return view
+        live = [n for n in view.nics if not n.unplugging]
+        seen = match_by_mac({n.name: n.mac for n in live}, interfaces)
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                guest_store.store_seen(conn, view.vm.id, seen)
+        except psycopg.Error:
+            log.exception("could not record the guest names of VM %s", view.vm.name)
+        return replace(view, guest=seen, guest_live=True)
 
     def list(self) -> list[VmView]:
+        """Guest names as last seen: a list asks no guest."""
         with self._pool.connection() as conn:
             vms = store.list_vms(conn)
             nics = vnic_store.vnics_by_vm(conn)
-        return [VmView(vm, guest_order(nics.get(vm.id, []))) for vm in vms]
+            guests = guest_store.guest_nics_by_vm(conn)
+        return [VmView(vm, guest_order(nics.get(vm.id, [])), guests.get(vm.id, {})) for vm in vms]
 
     # -- creating --------------------------------------------------------------------------------
 
     def create(self, *, name: str, cluster: str = "", template: str = "", snapshot: str = "", memory_mib: int = 0,
-               vcpus: int = 0, nics: Sequence[Vnic] = (), start: bool = False, host: str = "") -> VmView:
+               vcpus: int = 0, nics: Sequence[Vnic] = (), start: bool = False, host: str = "",
+               boot: BootSource | None = None, domain_type: DomainType | None = None) -> VmView:
+        """`boot` and `domain_type` default to the source's (template, snapshot), else diskless and auto."""
         rules.vm_name(name, "name")
+        boot = check_boot(boot)
         rules.vm_resources(memory_mib, vcpus, len(nics))
         if template and snapshot:
             raise InvalidArgument("snapshot", "give a template or a snapshot, not both")
@@ -143,7 +176,8 @@ class VmService:
                 ids = store.insert_vms(conn, cluster_id=c.id, names=[name], memory_mib=memory_mib or src.memory_mib,
                                        vcpus=vcpus or src.vcpus, source_kind=src.kind.value, source_name=src.name,
                                        template_id=src.template_id, snapshot_id=src.snapshot_id,
-                                       nic_rule=src.rule.name)
+                                       nic_rule=src.rule.name, boot=boot or src.boot,
+                                       domain_type=domain_type or src.domain_type)
             else:
                 checked = [with_profile(n, profiles, f"nics[{i}]") for i, n in enumerate(checked)]
                 for i, n in enumerate(checked):
@@ -153,7 +187,8 @@ class VmService:
                            for i, n in enumerate(checked)]
                 ids = store.insert_vms(conn, cluster_id=c.id, names=[name], memory_mib=memory_mib or DEFAULT_MEMORY_MIB,
                                        vcpus=vcpus or 1, source_kind=None, source_name=None, template_id=None,
-                                       snapshot_id=None, nic_rule=None)
+                                       snapshot_id=None, nic_rule=None, boot=boot or DISKLESS,
+                                       domain_type=domain_type or DomainType.AUTO)
             vnic_store.insert_vm_vnics(conn, (placed(ids[name], n, networks, profiles, "nics") for n in planned))
         log.info("created VM %s", name)
         if not start:
@@ -223,7 +258,7 @@ class VmService:
                 ids = store.insert_vms(conn, cluster_id=c.id, names=chunk, memory_mib=src.memory_mib,
                                        vcpus=src.vcpus, source_kind=src.kind.value, source_name=src.name,
                                        template_id=src.template_id, snapshot_id=src.snapshot_id,
-                                       nic_rule=src.rule.name)
+                                       nic_rule=src.rule.name, boot=src.boot, domain_type=src.domain_type)
                 vnic_store.insert_vm_vnics(conn, (
                     placed(ids[vm], n, networks, profiles, "nics")
                     for k, vm in enumerate(chunk)
@@ -244,11 +279,12 @@ class VmService:
             t = template_store.get_template(conn, template)
             nics = vnic_store.source_vnics(conn, SourceKind.TEMPLATE, t.id)
             return VmSource(SourceKind.TEMPLATE, t.name, t.id, None, t.memory_mib, t.vcpus, nics,
-                            vmorder.rule_for(SourceKind.TEMPLATE, [source_nic(v) for v in nics]))
+                            vmorder.rule_for(SourceKind.TEMPLATE, [source_nic(v) for v in nics]), t.boot,
+                            t.domain_type)
         s = snapshot_store.get_snapshot(conn, snapshot)
         nics = vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, s.id)
         return VmSource(SourceKind.SNAPSHOT, s.name, None, s.id, s.memory_mib, s.vcpus, nics,
-                        vmorder.rule_for(SourceKind.SNAPSHOT, [source_nic(v) for v in nics]))
+                        vmorder.rule_for(SourceKind.SNAPSHOT, [source_nic(v) for v in nics]), s.boot, s.domain_type)
 
     def delete(self, name: str) -> list[str]:
         """Delete a stopped VM (and its snapshots); its MACs go back to the pool."""
@@ -265,11 +301,18 @@ class VmService:
 
     # -- order check --------------------------------------------------------------------------------
 
-    def check_order(self, vm_name: str) -> OrderReport:
+    def check_order(self, vm_name: str, *, guest: bool = False) -> OrderReport:
+        """The VM's records against its source's (seed 004); with `guest`, what the guests call the NICs.
+
+        The guest comparison takes this VM's guest names live when it runs and its guest agent
+        answers, else as last seen, and the source VM's guest's as its template or snapshot kept
+        them; FAILED_PRECONDITION when either side has none to compare.
+        """
         with self._pool.connection() as conn:
             vm = store.get_vm(conn, vm_name)
             nics = vnic_store.vm_vnics(conn, vm.id)
             source = self._source_vnics(conn, vm)
+            recorded = self._source_guest_names(conn, vm) if guest else {}
         if vm.source_kind is None:
             raise FailedPrecondition(f"VM {vm_name} was not made from a template or snapshot; nothing to compare")
         if source is None:
@@ -277,16 +320,51 @@ class VmService:
                                      "no longer exists")
         kind = SourceKind(vm.source_kind)
         src = [source_nic(v) for v in source]
+        expected, actual = source_guest_order(source), guest_order(nics)
+        if guest:
+            return self._check_guest_order(vm, kind, src, expected, actual, recorded)
         found = vmorder.check_order(kind, src, [source_nic(v) for v in nics],
                                     vm_positions=[source_nic(v) for v in sorted(nics, key=lambda v: v.position)])
-        return OrderReport(vm, vmorder.rule_for(kind, src), source_guest_order(source), guest_order(nics), found)
+        return OrderReport(vm, vmorder.rule_for(kind, src), expected, actual, found)
+
+    def _check_guest_order(self, vm: VmRecord, kind: SourceKind, src: list[vmorder.SourceNic], expected: list[Vnic],
+                           actual: list[Vnic], recorded: dict[str, str]) -> OrderReport:
+        view = self._with_guest(self.get_stored(vm.name))
+        mine = {name: g.name for name, g in view.guest.items()}
+        source_named = [GuestNamed(v.name, recorded.get(v.name)) for v in expected]
+        vm_named = [GuestNamed(v.name, mine.get(v.name)) for v in actual if not v.unplugging]
+        if not known(source_named):
+            raise FailedPrecondition(f"the {vm.source_kind} {vm.source_name} keeps no guest names: it was not made "
+                                     "from a VM whose guest reported them (made directly, or before its VM's guest "
+                                     "agent answered)")
+        if not known(vm_named):
+            raise FailedPrecondition(f"the guest of VM {vm.name} has not said what it calls its NICs: "
+                                     f"{'its guest agent does not answer' if vm.state == 'up' else 'it is not running'}"
+                                     " (and no names were seen before)")
+        found = guest_name_mismatches(source_named, vm_named)
+        return OrderReport(vm, vmorder.rule_for(kind, src), expected, actual, found, recorded, mine)
+
+    def get_stored(self, name: str) -> VmView:
+        """The VM as recorded (last-seen guest names), asking no agent."""
+        with self._pool.connection() as conn:
+            return vm_view(conn, name)
 
     @staticmethod
     def _source_vnics(conn: psycopg.Connection, vm: VmRecord) -> list[Vnic] | None:
         """The vNICs of the template or snapshot `vm` was made from; None when that source is gone."""
+        source = VmService._source_ref(vm)
+        return vnic_store.source_vnics(conn, *source) if source else None
+
+    @staticmethod
+    def _source_guest_names(conn: psycopg.Connection, vm: VmRecord) -> dict[str, str]:
+        source = VmService._source_ref(vm)
+        return guest_store.source_guest_names(conn, *source) if source else {}
+
+    @staticmethod
+    def _source_ref(vm: VmRecord) -> tuple[SourceKind, int] | None:
         if vm.source_kind == SourceKind.TEMPLATE.value and vm.source_template_id is not None:
-            return vnic_store.source_vnics(conn, SourceKind.TEMPLATE, vm.source_template_id)
+            return SourceKind.TEMPLATE, vm.source_template_id
         if vm.source_kind == SourceKind.SNAPSHOT.value and vm.source_snapshot_id is not None:
-            return vnic_store.source_vnics(conn, SourceKind.SNAPSHOT, vm.source_snapshot_id)
+            return SourceKind.SNAPSHOT, vm.source_snapshot_id
         return None
 

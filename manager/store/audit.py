@@ -52,6 +52,15 @@ class NicOrderRow:
     nics: list[tuple[str, str | None, str | None]]
 
 
+@dataclass(frozen=True)
+class GuestNicRow:
+    vm: str
+    source_kind: str
+    source_name: str
+    source: list[tuple[str, str | None]]   # (vNIC name, guest name) as the source kept them
+    nics: list[tuple[str, str | None]]     # the VM's, in guest order (PCI address, then position)
+
+
 def has_table(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
 
@@ -108,3 +117,37 @@ def nic_orders(conn: psycopg.Connection) -> list[NicOrderRow]:
             ORDER BY v.name""").fetchall()
     return [NicOrderRow(vm, kind, name, [tuple(x) for x in source], [tuple(x) for x in nics])
             for vm, kind, name, source, nics in rows]
+
+
+def guest_nics(conn: psycopg.Connection) -> list[GuestNicRow]:
+    """VMs made from a source that keeps guest names and whose own guest reported some (others: nothing to
+    compare). PCI addresses are fixed-width lower-case hex, so their text order is the guest's order."""
+    if not has_table(conn, "template_nics") or not _has_column(conn, "template_nics", "guest_name"):
+        return []
+    rows = conn.execute(
+        """SELECT v.name, v.source_kind, v.source_name,
+                  CASE v.source_kind
+                      WHEN 'template' THEN (SELECT json_agg(json_build_array(t.name, t.guest_name))
+                                              FROM template_nics t WHERE t.template_id = v.source_template_id)
+                      ELSE (SELECT json_agg(json_build_array(s.name, s.guest_name))
+                              FROM snapshot_nics s WHERE s.snapshot_id = v.source_snapshot_id)
+                  END AS source,
+                  (SELECT json_agg(json_build_array(n.name, n.guest_name)
+                                   ORDER BY n.pci_address NULLS LAST, n.position)
+                     FROM vnics n WHERE n.vm_id = v.id AND NOT n.unplugging) AS nics
+             FROM vms v
+            WHERE EXISTS (SELECT 1 FROM vnics n WHERE n.vm_id = v.id AND n.guest_name IS NOT NULL)
+              AND ((v.source_kind = 'template' AND EXISTS (
+                      SELECT 1 FROM template_nics t WHERE t.template_id = v.source_template_id
+                                                      AND t.guest_name IS NOT NULL))
+                OR (v.source_kind = 'snapshot' AND EXISTS (
+                      SELECT 1 FROM snapshot_nics s WHERE s.snapshot_id = v.source_snapshot_id
+                                                      AND s.guest_name IS NOT NULL)))
+            ORDER BY v.name""").fetchall()
+    return [GuestNicRow(vm, kind, name, [tuple(x) for x in source or []], [tuple(x) for x in nics or []])
+            for vm, kind, name, source, nics in rows]
+
+
+def _has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = %s "
+                        "AND column_name = %s)", (table, column)).fetchone()[0]

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 import psycopg
-from psycopg.rows import class_row
 
 from virtfleet.errors import AlreadyExists, InvalidArgument, NotFound
+
+from ..domain.boot import BootSource, DomainType
+from . import boot as boot_columns
 
 CLAIM_LIFETIME = "10 minutes"   # longer than any agent call of a runtime change (DefineVm + StartVm, a guest shutdown)
 
@@ -55,6 +57,8 @@ class VmRecord:
     first_boot_at: dt.datetime | None
     created_at: dt.datetime
     busy: bool                      # a runtime change (start, stop, hot-plug) holds a live claim
+    boot: BootSource                # how it boots (empty: diskless)
+    domain_type: DomainType
 
     @property
     def placement(self) -> HostRef | None:
@@ -80,16 +84,19 @@ _SELECT_VM = f"""
     SELECT v.id, v.name, v.cluster_id, c.name AS cluster, d.name AS datacenter, v.host_id, h.name AS host,
            h.endpoint AS host_endpoint, v.state, v.memory_mib, v.vcpus, v.source_kind, v.source_name,
            v.source_template_id, v.source_snapshot_id, v.nic_rule, v.first_boot_at, v.created_at,
-           coalesce(v.claimed_at > now() - interval '{CLAIM_LIFETIME}', false) AS busy
+           coalesce(v.claimed_at > now() - interval '{CLAIM_LIFETIME}', false) AS busy, {boot_columns.select("v")}
       FROM vms v JOIN clusters c ON c.id = v.cluster_id JOIN datacenters d ON d.id = c.datacenter_id
       LEFT JOIN hosts h ON h.id = v.host_id
 """
 
 
+_VM_ROW = boot_columns.record_row(VmRecord)
+
+
 def get_vm(conn: psycopg.Connection, name: str, *, lock: bool = False) -> VmRecord:
     """`lock` holds the VM's row until the (short) transaction ends, so two changes to one VM queue up."""
     query = _SELECT_VM + " WHERE v.name = %s" + (" FOR UPDATE OF v" if lock else "")
-    with conn.cursor(row_factory=class_row(VmRecord)) as cur:
+    with conn.cursor(row_factory=_VM_ROW) as cur:
         row = cur.execute(query, (name,)).fetchone()
     if row is None:
         raise NotFound(f"VM {name!r} does not exist")
@@ -97,7 +104,7 @@ def get_vm(conn: psycopg.Connection, name: str, *, lock: bool = False) -> VmReco
 
 
 def list_vms(conn: psycopg.Connection) -> list[VmRecord]:
-    with conn.cursor(row_factory=class_row(VmRecord)) as cur:
+    with conn.cursor(row_factory=_VM_ROW) as cur:
         return cur.execute(_SELECT_VM + " ORDER BY v.name").fetchall()
 
 
@@ -120,28 +127,43 @@ def down_vm_names(conn: psycopg.Connection, names: Sequence[str]) -> list[str]:
 
 def insert_vms(conn: psycopg.Connection, *, cluster_id: int, names: Sequence[str], memory_mib: int, vcpus: int,
                source_kind: str | None, source_name: str | None, template_id: int | None,
-               snapshot_id: int | None, nic_rule: str | None) -> dict[str, int]:
+               snapshot_id: int | None, nic_rule: str | None, boot: BootSource,
+               domain_type: DomainType) -> dict[str, int]:
     """Insert VMs in one statement; name → id."""
     try:
         with conn.transaction():
             rows = conn.execute(
-                """INSERT INTO vms (name, cluster_id, memory_mib, vcpus, source_kind, source_name,
-                                    source_template_id, source_snapshot_id, nic_rule)
-                   SELECT n, %s, %s, %s, %s, %s, %s, %s, %s FROM unnest(%s::text[]) AS n
-                   RETURNING name, id""",
+                f"""INSERT INTO vms (name, cluster_id, memory_mib, vcpus, source_kind, source_name,
+                                     source_template_id, source_snapshot_id, nic_rule, {", ".join(boot_columns.COLUMNS)})
+                    SELECT n, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM unnest(%s::text[]) AS n
+                    RETURNING name, id""",
                 (cluster_id, memory_mib, vcpus, source_kind, source_name, template_id, snapshot_id, nic_rule,
-                 list(names)),
+                 *boot_columns.values(boot, domain_type), list(names)),
             ).fetchall()
     except psycopg.errors.UniqueViolation:
         taken = existing_vm_names(conn, names)
         raise AlreadyExists(f"VM {taken[0] if taken else names[0]!r} already exists") from None
     except psycopg.errors.CheckViolation as exc:
-        raise InvalidArgument("vm.name", f"refused by the database ({exc.diag.constraint_name})") from None
+        raise InvalidArgument(_violated_field(exc), f"refused by the database ({exc.diag.constraint_name})") from None
     return dict(rows)
+
+
+def _violated_field(exc: psycopg.errors.CheckViolation) -> str:
+    """The request field a CHECK names (the service checks first: this is the database's backstop)."""
+    constraint = exc.diag.constraint_name or ""
+    if "boot" in constraint or "host_path" in constraint or "cmdline" in constraint:
+        return "boot"
+    return "domain_type" if "domain_type" in constraint else "vm.name"
 
 
 def set_resources(conn: psycopg.Connection, vm_id: int, memory_mib: int, vcpus: int) -> None:
     conn.execute("UPDATE vms SET memory_mib = %s, vcpus = %s WHERE id = %s", (memory_mib, vcpus, vm_id))
+
+
+def set_boot(conn: psycopg.Connection, vm_id: int, boot: BootSource, domain_type: DomainType) -> None:
+    """How the VM boots from its next start on (a snapshot's restore brings its VM's back)."""
+    conn.execute(f"UPDATE vms SET ({', '.join(boot_columns.COLUMNS)}) = (%s, %s, %s, %s, %s, %s) WHERE id = %s",
+                 (*boot_columns.values(boot, domain_type), vm_id))
 
 
 def delete_vm(conn: psycopg.Connection, vm_id: int) -> None:
