@@ -16,7 +16,7 @@ from virtfleet import rpc, rules
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
-from ..virt import lifecycle, networks
+from ..virt import lifecycle, networks, nicupdate
 from ..virt.connection import Hypervisor
 from ..virt.vmchanges import DEFAULT_MAX_ACTIVE
 from ..virt.spec import network_from_proto, network_status_to_proto, nic_from_proto, vm_from_proto, vm_status_to_proto
@@ -78,6 +78,15 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
     def DetachNic(self, request, context):
         vm, nic = _required(request.vm, "vm"), _required(request.nic, "nic")
         return vm_status_to_proto(lifecycle.detach_nic(self._hv, vm, nic))
+
+    @manager_only
+    def UpdateNic(self, request, context):
+        vm = _required(request.vm, "vm")
+        if not request.HasField("nic"):
+            raise InvalidArgument("nic", "is required")
+        done = nicupdate.update_nic(self._hv, vm, nic_from_proto(request.nic))
+        return vm_pb2.UpdateNicResponse(vm=vm_status_to_proto(done.vm), applied_live=done.applied_live,
+                                        needs_restart=list(done.needs_restart))
 
     @manager_only
     def DefineVirtualNetwork(self, request, context):

@@ -10,6 +10,7 @@ is that VM's until it is undefined or the vNIC detached.
 """
 from __future__ import annotations
 
+import logging
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -20,11 +21,12 @@ import libvirt
 from virtfleet import deadline, rules
 from virtfleet.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 
-from . import readback
+from . import mirror_tc, readback
 from .connection import Hypervisor, translate
 from .domxml import ALIAS_PREFIX, build_domain_xml, build_interface_xml, interface_element
 from .spec import Qbg, VmSpec, VmState, VmStatus, VNicSpec
 from .hostdevs import host_devices
+from .nwfilters import check_filters
 from .validation import (HostNicUse, check_host_conflicts, complete_nic, missing_host_device, validate_nic,
                          validate_vm)
 
@@ -35,6 +37,7 @@ _STATES = {
     libvirt.VIR_DOMAIN_BLOCKED: VmState.BLOCKED, libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.SUSPENDED,
 }
 DEFAULT_STOP_TIMEOUT_S = float(rules.DEFAULT_STOP_TIMEOUT_S)
+log = logging.getLogger(__name__)
 
 
 def status(dom: libvirt.virDomain) -> VmStatus:
@@ -71,6 +74,7 @@ def _other_direct_uses(conn: libvirt.virConnect, vm: str) -> list[HostNicUse]:
 def define_vm(hv: Hypervisor, spec: VmSpec) -> VmStatus:
     validate_vm(spec, hv.limits())
     with hv.vm_change(spec.name, "define"), hv.change() as conn:
+        check_filters(conn, ((f"spec.nics[{i}]", n) for i, n in enumerate(spec.nics)))
         existing = _find(conn, spec.name)
         kept_ids: dict[str, str] = {}
         if existing is not None:
@@ -116,7 +120,21 @@ def start_vm(hv: Hypervisor, name: str, paused: bool = False) -> VmStatus:
             _create(dom, paused)
         except libvirt.libvirtError as err:
             raise _explain(dom, err, f"starting VM {name!r}") from err
+        _mirror_or_destroy(conn, dom)
         return status(dom)
+
+
+def _mirror_or_destroy(conn: libvirt.virConnect, dom: libvirt.virDomain) -> None:
+    """A started VM's mirroring vNICs get their bridge's traffic; a VM that cannot have it does not run."""
+    try:
+        mirror_tc.sync(conn)
+    except Exception:
+        try:
+            dom.destroy()
+        except libvirt.libvirtError:
+            pass
+        mirror_tc.sync_quietly(conn)
+        raise
 
 
 def _explain(dom: libvirt.virDomain, err: libvirt.libvirtError, what: str, extra: VNicSpec | None = None) -> Exception:
@@ -194,6 +212,7 @@ def _active(dom: libvirt.virDomain) -> bool:
 
 
 def _status_after_stop(hv: Hypervisor, name: str) -> VmStatus:
+    mirror_tc.sync_quietly(hv.conn)  # the guest's taps are gone: so are the mirrors to them
     return status(_lookup(hv.conn, name))
 
 
@@ -206,6 +225,7 @@ def destroy_vm(hv: Hypervisor, name: str) -> VmStatus:
             dom.destroy()
         except libvirt.libvirtError as err:
             raise translate(err, f"destroying VM {name!r}") from err
+        mirror_tc.sync_quietly(conn)
         return status(dom)
 
 
@@ -240,6 +260,7 @@ def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
     """Adds the vNIC to the definition and, when the VM runs, to the guest (hot-plug)."""
     validate_nic(nic, "nic")
     with hv.vm_change(vm, "attach-nic"), hv.change() as conn:
+        check_filters(conn, [("nic", nic)])
         dom = _lookup(conn, vm)
         current = [n for text in _definitions(dom) for n in readback.parse_domain(text).nics]
         nic = complete_nic(nic)  # canonical MAC first: libvirt reports the others' canonical
@@ -254,7 +275,19 @@ def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
             if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or active:
                 raise _explain(dom, err, f"hot-plugging vNIC {nic.name!r} into VM {vm!r}", extra=nic) from err
             _redefine(conn, dom, lambda devices: devices.append(interface_element(nic)))
+        if nic.port_mirroring:
+            _mirror_plugged(conn, dom, nic.name, flags)
         return status(dom)
+
+
+def _mirror_plugged(conn: libvirt.virConnect, dom: libvirt.virDomain, nic: str, flags: int) -> None:
+    try:
+        mirror_tc.set_mirrored(dom, nic, True, flags)
+        if flags & libvirt.VIR_DOMAIN_AFFECT_LIVE:
+            mirror_tc.sync(conn)
+    except libvirt.libvirtError as err:
+        raise FailedPrecondition(f"vNIC {nic!r} was plugged into VM {dom.name()!r}, but its port mirroring could "
+                                 f"not be recorded: {err.get_error_message()}") from err
 
 
 def _definitions(dom: libvirt.virDomain) -> list[str]:
@@ -296,7 +329,17 @@ def detach_nic(hv: Hypervisor, vm: str, nic_name: str) -> VmStatus:
             if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or live is not None:
                 raise translate(err, f"unplugging vNIC {nic_name!r} from VM {vm!r}") from err
             _redefine(conn, dom, lambda devices: devices.remove(_by_alias(devices, nic_name)))
+        _unmirror(conn, dom, nic_name, flags)
         return status(dom)
+
+
+def _unmirror(conn: libvirt.virConnect, dom: libvirt.virDomain, nic: str, flags: int) -> None:
+    """An unplugged vNIC mirrors no more, even while the guest still holds the device."""
+    try:
+        mirror_tc.set_mirrored(dom, nic, False, flags)
+    except libvirt.libvirtError as err:
+        log.warning("vNIC %r of VM %r: could not unmark port mirroring: %s", nic, dom.name(), err)
+    mirror_tc.sync_quietly(conn)
 
 
 def _by_alias(devices: ET.Element, nic_name: str) -> ET.Element:

@@ -17,8 +17,10 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from virtfleet.errors import FailedPrecondition
 
+from .domxml import METADATA_KEY, METADATA_NS, mirroring_metadata
 from .hostdevs import host_devices
-from .mirroring import MIRROR_PRIO, BridgeMirrors, BridgePlan, MirrorWish, plan_bridge, wanted_by_bridge, wishes_of
+from .mirroring import (MIRROR_PRIO, BridgeMirrors, BridgePlan, MirrorWish, mirrored_nics, plan_bridge,
+                        wanted_by_bridge, wishes_of)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,28 @@ CLSACT = 0xFFFF0000
 HOOK_PARENTS = (0xFFFFFFF2, 0xFFFFFFF3)   # clsact's ingress and egress
 ETH_P_ALL = 0x0003
 IFF_PROMISC = 0x100
+
+
+def set_mirrored(dom: libvirt.virDomain, nic: str, wanted: bool, flags: int) -> None:
+    """Marks (or unmarks) one vNIC for mirroring in the domain's <metadata>, live and/or in its definition."""
+    for flag in (libvirt.VIR_DOMAIN_AFFECT_LIVE, libvirt.VIR_DOMAIN_AFFECT_CONFIG):
+        if not flags & flag:
+            continue
+        text = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if flag == libvirt.VIR_DOMAIN_AFFECT_CONFIG else 0)
+        now = mirrored_nics(text)
+        if (nic in now) == wanted:
+            continue
+        names = now - {nic} | ({nic} if wanted else set())
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, mirroring_metadata(names) if names else None,
+                        METADATA_KEY if names else None, METADATA_NS, flag)
+
+
+def sync_quietly(conn: libvirt.virConnect) -> None:
+    """After a VM or vNIC went away: a failure to clean up is logged, not the caller's (the next sync retries)."""
+    try:
+        sync(conn)
+    except (FailedPrecondition, NetlinkError, OSError, libvirt.libvirtError) as err:
+        log.warning("port mirroring: could not tidy the bridges: %s", err)
 
 
 def wishes(conn: libvirt.virConnect) -> list[MirrorWish]:
@@ -43,7 +67,7 @@ def sync(conn: libvirt.virConnect) -> list[BridgePlan]:
 
     FailedPrecondition when the kernel refuses (e.g. a bridge whose ingress is someone else's qdisc).
     """
-    if conn.getType() == "Test":
+    if conn.getType().lower() == "test":
         return []  # the test driver has no taps, and the machine's bridges are not its
     wanted = wishes(conn)
     with closing(IPRoute()) as ipr:
