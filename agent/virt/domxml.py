@@ -133,11 +133,15 @@ def filterref_element(ref: FilterRef) -> ET.Element:
     return el
 
 
-def mirroring_metadata(nic_names) -> str:
-    """Our <metadata> child: which vNICs want the bridge's traffic mirrored to them (setMetadata's form)."""
-    root = ET.Element(f"{{{METADATA_NS}}}vnics")
+def mirroring_metadata(nic_names, namespaced: bool = True) -> str:
+    """Our <metadata> child: which vNICs want the bridge's traffic mirrored to them.
+
+    In a whole domain XML it carries our namespace; `virDomainSetMetadata` wants it bare
+    (namespaced=False) and adds the namespace itself, refusing one already declared."""
+    ns = f"{{{METADATA_NS}}}" if namespaced else ""
+    root = ET.Element(f"{ns}vnics")
     for name in sorted(nic_names):
-        ET.SubElement(root, f"{{{METADATA_NS}}}nic", name=name, port_mirroring="yes")
+        ET.SubElement(root, f"{ns}nic", name=name, port_mirroring="yes")
     ET.register_namespace(METADATA_KEY, METADATA_NS)
     return ET.tostring(root, encoding="unicode")
 

@@ -21,7 +21,7 @@ import libvirt
 from virtfleet import deadline, rules
 from virtfleet.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 
-from . import mirror_tc, readback
+from . import mirror_tc, readback, taplink
 from .connection import Hypervisor, translate
 from .domxml import ALIAS_PREFIX, build_domain_xml, build_interface_xml, interface_element
 from .spec import Qbg, VmSpec, VmState, VmStatus, VNicSpec
@@ -120,14 +120,16 @@ def start_vm(hv: Hypervisor, name: str, paused: bool = False) -> VmStatus:
             _create(dom, paused)
         except libvirt.libvirtError as err:
             raise _explain(dom, err, f"starting VM {name!r}") from err
-        _mirror_or_destroy(conn, dom)
+        _host_side_or_destroy(conn, dom)
         return status(dom)
 
 
-def _mirror_or_destroy(conn: libvirt.virConnect, dom: libvirt.virDomain) -> None:
-    """A started VM's mirroring vNICs get their bridge's traffic; a VM that cannot have it does not run."""
+def _host_side_or_destroy(conn: libvirt.virConnect, dom: libvirt.virDomain) -> None:
+    """A started VM's vNICs as the host should see them: mirroring vNICs get their bridge's traffic, the taps
+    of vNICs whose link is down are down. A VM that cannot have that does not run."""
     try:
         mirror_tc.sync(conn)
+        taplink.sync(conn)
     except Exception:
         try:
             dom.destroy()
@@ -277,6 +279,8 @@ def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
             _redefine(conn, dom, lambda devices: devices.append(interface_element(nic)))
         if nic.port_mirroring:
             _mirror_plugged(conn, dom, nic.name, flags)
+        if nic.link_down and active:
+            taplink.sync(conn)  # libvirt plugged its tap up
         return status(dom)
 
 

@@ -40,7 +40,7 @@ def set_mirrored(dom: libvirt.virDomain, nic: str, wanted: bool, flags: int) -> 
         if (nic in now) == wanted:
             continue
         names = now - {nic} | ({nic} if wanted else set())
-        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, mirroring_metadata(names) if names else None,
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, mirroring_metadata(names, namespaced=False) if names else None,
                         METADATA_KEY if names else None, METADATA_NS, flag)
 
 

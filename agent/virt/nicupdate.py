@@ -6,9 +6,10 @@ The algorithm, in the nmstate shape:
 3. refuse a change of identity: kind, source, mode, model, MAC, PCI address are the
    device's own — changing them is an unplug and a plug, not an update;
 4. decide (pure, `plan_update`): link state, bandwidth and filter change live
-   (libvirt's device update: `virsh domif-setlink` does the same); port mirroring is the
-   agent's tc (mirror_tc); isolation and MTU only in the definition, named in
-   `needs_restart` (QEMU's host_mtu and the bridge port's flag are fixed at plug time);
+   (libvirt's device update: `virsh domif-setlink` does the same; the tap follows the
+   link, taplink.py); port mirroring is the agent's tc (mirror_tc); isolation and MTU
+   only in the definition, named in `needs_restart` (QEMU's host_mtu and the bridge
+   port's flag are fixed at plug time);
 5. apply live first, then the definition; if a later step fails, the earlier ones are
    undone, so nothing stays half-applied.
 
@@ -28,7 +29,7 @@ import libvirt
 from virtfleet import failpoints
 from virtfleet.errors import InvalidArgument, NotFound
 
-from . import mirror_tc, readback
+from . import mirror_tc, readback, taplink
 from .connection import Hypervisor, translate
 from .domxml import bandwidth_element, filterref_element
 from .lifecycle import _lookup, status
@@ -207,6 +208,10 @@ def _apply(conn: libvirt.virConnect, dom: libvirt.virDomain, name: str, wanted: 
             _device(dom, with_settings(live_el, wanted, xml_live), libvirt.VIR_DOMAIN_AFFECT_LIVE)
             undo.append(lambda: _device(dom, with_settings(live_el, parse_settings(live_el, False), xml_live),
                                         libvirt.VIR_DOMAIN_AFFECT_LIVE))
+        tap = live_el.find("target") if live_el is not None else None
+        if "link_down" in plan.live and tap is not None and tap.get("dev"):
+            taplink.set_up(tap.get("dev", ""), not wanted.link_down)
+            undo.append(lambda: taplink.set_up(tap.get("dev", ""), wanted.link_down))
         if "port_mirroring" in plan.live:
             undo.append(lambda: mirror_tc.sync(conn))
             mirror_tc.set_mirrored(dom, name, wanted.port_mirroring, libvirt.VIR_DOMAIN_AFFECT_LIVE)
