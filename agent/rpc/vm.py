@@ -18,7 +18,7 @@ from virtfleet import rpc, rules
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
-from ..virt import guestagent, lifecycle, networks
+from ..virt import guestagent, lifecycle, networks, nicupdate
 from ..virt.connection import Hypervisor
 from ..virt.vmchanges import DEFAULT_MAX_ACTIVE
 from ..virt.spec import (guest_interfaces_to_proto, network_from_proto, network_status_to_proto, nic_from_proto,
@@ -91,6 +91,15 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
         found = guestagent.guest_interfaces(self._hv, _required(request.vm, "vm"),
                                             timeout or guestagent.DEFAULT_TIMEOUT_S)
         return guest_interfaces_to_proto(found)
+
+    @manager_only
+    def UpdateNic(self, request, context):
+        vm = _required(request.vm, "vm")
+        if not request.HasField("nic"):
+            raise InvalidArgument("nic", "is required")
+        done = nicupdate.update_nic(self._hv, vm, nic_from_proto(request.nic))
+        return vm_pb2.UpdateNicResponse(vm=vm_status_to_proto(done.vm), applied_live=done.applied_live,
+                                        needs_restart=list(done.needs_restart))
 
     @manager_only
     def DefineVirtualNetwork(self, request, context):

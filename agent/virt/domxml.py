@@ -14,15 +14,31 @@ Choices that matter:
   socket libvirt places itself; a diskless VM gets neither, so its XML is what it always was;
 - a disk is virtio-blk with the format the agent read from the file's header (boot.disk_format):
   QEMU refuses to guess a raw image's format, and trusting a name would let a raw image be read as qcow2.
+
+A vNIC's profile settings (issue 15), each in libvirt's own element:
+- QoS as <bandwidth><inbound/><outbound/></bandwidth> in kbytes/s (burst in kbytes), the unit
+  libvirt and oVirt use, so a profile's numbers reach tc unconverted; inbound is to the guest;
+- anti-spoofing as <filterref filter=…> with its <parameter>s: libvirt's nwfilter instantiates
+  the rules per tap in the host's own ebtables/nft, and removes them with the tap;
+- isolation as <port isolated='yes'/>: the kernel bridge's port isolation (isolated ports reach
+  only non-isolated ones), which libvirt sets on the tap when it joins the bridge;
+- <mtu size=…/>: the tap's MTU, also told to a virtio guest (host_mtu), so it needs a restart;
+- <link state='down'/> only when down: "up" is libvirt's default, and leaving it out keeps a
+  vNIC without a profile byte-for-byte what it was;
+- port mirroring is not libvirt's: the agent puts tc mirred rules on the bridge (mirroring.py),
+  and the wish is kept in the domain's <metadata> so a start or an agent restart knows it.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from .spec import BootKind, BootSource, DirectMode, NicKind, PciAddress, Qbg, Qbh, VmSpec, VNicSpec
+from .spec import (Bandwidth, BandwidthLimit, BootKind, BootSource, DirectMode, FilterRef, NicKind, PciAddress, Qbg,
+                   Qbh, VmSpec, VNicSpec)
 
 ALIAS_PREFIX = "ua-"  # libvirt's prefix for user-chosen device aliases
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+METADATA_NS = "https://virtfleet.example/xmlns/vnics/1"  # our <metadata> element's namespace
+METADATA_KEY = "virtfleet"                                # and the prefix libvirt writes it with
 
 
 def nic_alias(name: str) -> str:
@@ -50,6 +66,9 @@ def build_domain_xml(spec: VmSpec, domain_type: str) -> str:
     for nic in spec.nics:
         devices.append(interface_element(nic, boot_rom=spec.nic_boot_rom))
     _os_devices(devices, spec)
+    if any(n.port_mirroring for n in spec.nics):
+        ET.SubElement(dom, "metadata").append(ET.fromstring(mirroring_metadata(n.name for n in spec.nics
+                                                                               if n.port_mirroring)))
     return _to_text(dom)
 
 
@@ -105,7 +124,65 @@ def interface_element(nic: VNicSpec, boot_rom: bool = False) -> ET.Element:
     ET.SubElement(iface, "alias", name=nic_alias(nic.name))
     if nic.pci is not None:
         iface.append(pci_element(nic.pci))
+    for el in profile_elements(nic):
+        iface.append(el)
     return iface
+
+
+def profile_elements(nic: VNicSpec) -> list[ET.Element]:
+    """The <interface> children a vNIC's profile gives it (none for a vNIC without one)."""
+    found = []
+    if nic.bandwidth is not None:
+        found.append(bandwidth_element(nic.bandwidth))
+    if nic.filter is not None:
+        found.append(filterref_element(nic.filter))
+    if nic.isolated:
+        found.append(ET.Element("port", isolated="yes"))
+    if nic.mtu:
+        found.append(ET.Element("mtu", size=str(nic.mtu)))
+    if nic.link_down:
+        found.append(ET.Element("link", state="down"))
+    return found
+
+
+PROFILE_TAGS = ("bandwidth", "filterref", "port", "mtu", "link")  # the children profile_elements writes
+
+
+def bandwidth_element(bw: Bandwidth) -> ET.Element:
+    el = ET.Element("bandwidth")
+    for direction, limit in (("inbound", bw.inbound), ("outbound", bw.outbound)):
+        if limit is not None:
+            el.append(_limit_element(direction, limit))
+    return el
+
+
+def _limit_element(direction: str, limit: BandwidthLimit) -> ET.Element:
+    attrs = {"average": str(limit.average)}
+    if limit.peak:
+        attrs["peak"] = str(limit.peak)
+    if limit.burst:
+        attrs["burst"] = str(limit.burst)
+    return ET.Element(direction, attrs)
+
+
+def filterref_element(ref: FilterRef) -> ET.Element:
+    el = ET.Element("filterref", filter=ref.name)
+    for name, value in ref.parameters:
+        ET.SubElement(el, "parameter", name=name, value=value)
+    return el
+
+
+def mirroring_metadata(nic_names, namespaced: bool = True) -> str:
+    """Our <metadata> child: which vNICs want the bridge's traffic mirrored to them.
+
+    In a whole domain XML it carries our namespace; `virDomainSetMetadata` wants it bare
+    (namespaced=False) and adds the namespace itself, refusing one already declared."""
+    ns = f"{{{METADATA_NS}}}" if namespaced else ""
+    root = ET.Element(f"{ns}vnics")
+    for name in sorted(nic_names):
+        ET.SubElement(root, f"{ns}nic", name=name, port_mirroring="yes")
+    ET.register_namespace(METADATA_KEY, METADATA_NS)
+    return ET.tostring(root, encoding="unicode")
 
 
 def _virtualport_element(port: Qbg | Qbh) -> ET.Element:

@@ -10,6 +10,7 @@ is that VM's until it is undefined or the vNIC detached.
 """
 from __future__ import annotations
 
+import logging
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -20,12 +21,13 @@ import libvirt
 from virtfleet import deadline, rules
 from virtfleet.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 
-from . import readback
+from . import mirror_tc, readback, taplink
 from .boot import prepare_vm
 from .connection import Hypervisor, translate
 from .domxml import ALIAS_PREFIX, build_domain_xml, build_interface_xml, interface_element
 from .spec import Qbg, VmSpec, VmState, VmStatus, VNicSpec
 from .hostdevs import host_devices
+from .nwfilters import check_filters
 from .validation import (HostNicUse, check_host_conflicts, complete_nic, missing_host_device, validate_nic,
                          validate_vm)
 
@@ -36,6 +38,7 @@ _STATES = {
     libvirt.VIR_DOMAIN_BLOCKED: VmState.BLOCKED, libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.SUSPENDED,
 }
 DEFAULT_STOP_TIMEOUT_S = float(rules.DEFAULT_STOP_TIMEOUT_S)
+log = logging.getLogger(__name__)
 
 
 def status(dom: libvirt.virDomain) -> VmStatus:
@@ -75,6 +78,7 @@ def define_vm(hv: Hypervisor, spec: VmSpec) -> VmStatus:
     spec = prepare_vm(spec, hv.console_dir, hv.guest_cache)
     spec = replace(spec, domain_type=hv.domain_type_for(spec.domain_type, spec.boot.has_os))
     with hv.vm_change(spec.name, "define"), hv.change() as conn:
+        check_filters(conn, ((f"spec.nics[{i}]", n) for i, n in enumerate(spec.nics)))
         existing = _find(conn, spec.name)
         kept_ids: dict[str, str] = {}
         if existing is not None:
@@ -120,7 +124,23 @@ def start_vm(hv: Hypervisor, name: str, paused: bool = False) -> VmStatus:
             _create(dom, paused)
         except libvirt.libvirtError as err:
             raise _explain(dom, err, f"starting VM {name!r}") from err
+        _host_side_or_destroy(conn, dom)
         return status(dom)
+
+
+def _host_side_or_destroy(conn: libvirt.virConnect, dom: libvirt.virDomain) -> None:
+    """A started VM's vNICs as the host should see them: mirroring vNICs get their bridge's traffic, the taps
+    of vNICs whose link is down are down. A VM that cannot have that does not run."""
+    try:
+        mirror_tc.sync(conn)
+        taplink.sync(conn)
+    except Exception:
+        try:
+            dom.destroy()
+        except libvirt.libvirtError:
+            pass
+        mirror_tc.sync_quietly(conn)
+        raise
 
 
 def _explain(dom: libvirt.virDomain, err: libvirt.libvirtError, what: str, extra: VNicSpec | None = None) -> Exception:
@@ -198,6 +218,7 @@ def _active(dom: libvirt.virDomain) -> bool:
 
 
 def _status_after_stop(hv: Hypervisor, name: str) -> VmStatus:
+    mirror_tc.sync_quietly(hv.conn)  # the guest's taps are gone: so are the mirrors to them
     return status(_lookup(hv.conn, name))
 
 
@@ -210,6 +231,7 @@ def destroy_vm(hv: Hypervisor, name: str) -> VmStatus:
             dom.destroy()
         except libvirt.libvirtError as err:
             raise translate(err, f"destroying VM {name!r}") from err
+        mirror_tc.sync_quietly(conn)
         return status(dom)
 
 
@@ -244,6 +266,7 @@ def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
     """Adds the vNIC to the definition and, when the VM runs, to the guest (hot-plug)."""
     validate_nic(nic, "nic")
     with hv.vm_change(vm, "attach-nic"), hv.change() as conn:
+        check_filters(conn, [("nic", nic)])
         dom = _lookup(conn, vm)
         current = [n for text in _definitions(dom) for n in readback.parse_domain(text).nics]
         nic = complete_nic(nic)  # canonical MAC first: libvirt reports the others' canonical
@@ -258,7 +281,21 @@ def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
             if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or active:
                 raise _explain(dom, err, f"hot-plugging vNIC {nic.name!r} into VM {vm!r}", extra=nic) from err
             _redefine(conn, dom, lambda devices: devices.append(interface_element(nic)))
+        if nic.port_mirroring:
+            _mirror_plugged(conn, dom, nic.name, flags)
+        if nic.link_down and active:
+            taplink.sync(conn)  # libvirt plugged its tap up
         return status(dom)
+
+
+def _mirror_plugged(conn: libvirt.virConnect, dom: libvirt.virDomain, nic: str, flags: int) -> None:
+    try:
+        mirror_tc.set_mirrored(dom, nic, True, flags)
+        if flags & libvirt.VIR_DOMAIN_AFFECT_LIVE:
+            mirror_tc.sync(conn)
+    except libvirt.libvirtError as err:
+        raise FailedPrecondition(f"vNIC {nic!r} was plugged into VM {dom.name()!r}, but its port mirroring could "
+                                 f"not be recorded: {err.get_error_message()}") from err
 
 
 def _definitions(dom: libvirt.virDomain) -> list[str]:
@@ -300,7 +337,17 @@ def detach_nic(hv: Hypervisor, vm: str, nic_name: str) -> VmStatus:
             if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or live is not None:
                 raise translate(err, f"unplugging vNIC {nic_name!r} from VM {vm!r}") from err
             _redefine(conn, dom, lambda devices: devices.remove(_by_alias(devices, nic_name)))
+        _unmirror(conn, dom, nic_name, flags)
         return status(dom)
+
+
+def _unmirror(conn: libvirt.virConnect, dom: libvirt.virDomain, nic: str, flags: int) -> None:
+    """An unplugged vNIC mirrors no more, even while the guest still holds the device."""
+    try:
+        mirror_tc.set_mirrored(dom, nic, False, flags)
+    except libvirt.libvirtError as err:
+        log.warning("vNIC %r of VM %r: could not unmark port mirroring: %s", nic, dom.name(), err)
+    mirror_tc.sync_quietly(conn)
 
 
 def _by_alias(devices: ET.Element, nic_name: str) -> ET.Element:

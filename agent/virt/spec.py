@@ -81,6 +81,31 @@ class Qbh:
 
 
 @dataclass(frozen=True)
+class BandwidthLimit:
+    """One direction's QoS in libvirt's units: average and peak in kbytes/s, burst in kbytes (0: none)."""
+
+    average: int
+    peak: int = 0
+    burst: int = 0
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """None in a direction: no limit that way. Inbound is to the guest, outbound from it."""
+
+    inbound: BandwidthLimit | None = None
+    outbound: BandwidthLimit | None = None
+
+
+@dataclass(frozen=True)
+class FilterRef:
+    """A libvirt nwfilter by name, with its parameters (IP=…, MAC=…) in the order given."""
+
+    name: str
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class VNicSpec:
     name: str
     kind: NicKind | None
@@ -91,6 +116,13 @@ class VNicSpec:
     pci: PciAddress | None = None   # None: libvirt assigns at define
     vlan: int = 0                   # the logical network's VLAN id; 802.1Qbg needs one
     virtualport: Qbg | Qbh | None = None
+    # From the vNIC's profile (issue 15): QoS, anti-spoofing, mirroring, isolation, MTU, link state.
+    bandwidth: Bandwidth | None = None
+    filter: FilterRef | None = None
+    port_mirroring: bool = False    # bridge only: the bridge's traffic is mirrored to this vNIC's tap
+    isolated: bool = False          # bridge only: the port talks only to non-isolated ports
+    mtu: int = 0                    # 0: the bridge's (libvirt's default)
+    link_down: bool = False
 
 
 class BootKind(StrEnum):
@@ -245,6 +277,27 @@ def _pci_to_proto(pci: PciAddress | None) -> vm_pb2.PciAddress | None:
                                                        function=pci.function)
 
 
+def _limit_from_proto(msg: vm_pb2.BandwidthLimit) -> BandwidthLimit | None:
+    if not (msg.average or msg.peak or msg.burst):
+        return None
+    return BandwidthLimit(msg.average, msg.peak, msg.burst)
+
+
+def _bandwidth_from_proto(msg: vm_pb2.VNic) -> Bandwidth | None:
+    if not msg.HasField("bandwidth"):
+        return None
+    bw = Bandwidth(_limit_from_proto(msg.bandwidth.inbound), _limit_from_proto(msg.bandwidth.outbound))
+    return None if bw == Bandwidth() else bw
+
+
+def _filter_from_proto(msg: vm_pb2.VNic) -> FilterRef | None:
+    """Unset or an empty name: no filter. Parameters without a name are kept, for validation to refuse."""
+    f = msg.filter
+    if not f.name and not f.parameters:
+        return None
+    return FilterRef(f.name, tuple((p.name, p.value) for p in f.parameters))
+
+
 def nic_from_proto(msg: vm_pb2.VNic) -> VNicSpec:
     port: Qbg | Qbh | None = None
     which = msg.WhichOneof("virtualport")
@@ -255,7 +308,8 @@ def nic_from_proto(msg: vm_pb2.VNic) -> VNicSpec:
     return VNicSpec(
         name=msg.name, kind=_KIND_FROM_PB.get(msg.kind), source=msg.source, mode=_MODE_FROM_PB.get(msg.mode),
         model=msg.model or "virtio", mac=msg.mac.lower(), pci=_pci_from_proto(msg), vlan=msg.vlan,
-        virtualport=port,
+        virtualport=port, bandwidth=_bandwidth_from_proto(msg), filter=_filter_from_proto(msg),
+        port_mirroring=msg.port_mirroring, isolated=msg.isolated, mtu=msg.mtu, link_down=msg.link_down,
     )
 
 

@@ -12,12 +12,13 @@ import uuid as uuidlib
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
-from virtfleet import macaddr, rules
+from virtfleet import macaddr, nicprofile, rules
 from virtfleet.errors import FailedPrecondition, InvalidArgument, shown
 
 from ..guest.cmdline import BASE_CMDLINE
 from .connection import DOMAIN_TYPES, HostLimits
-from .spec import (BootSource, DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec,
+from .spec import (BootSource, DirectMode, FilterRef, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec,
+                   VmSpec,
                    VNicRuntime, VNicSpec)
 
 MAX_CMDLINE = 2047   # x86's COMMAND_LINE_SIZE is 2048 bytes with the NUL; a longer line is cut silently
@@ -64,6 +65,53 @@ def _check_nic(nic: VNicSpec, where: str) -> None:
         _validate_pci(nic.pci, bad)
     if nic.virtualport is not None:
         _validate_virtualport(nic, bad)
+    _validate_profile(nic, where, bad)
+
+
+def _validate_profile(nic: VNicSpec, where: str, bad: Callable[[str, str], InvalidArgument]) -> None:
+    """A profile's settings, each where libvirt and the kernel can honour it.
+
+    nwfilter, isolation and mirroring act on a tap in a Linux bridge: a macvtap bypasses the
+    host's bridge and its ebtables, so there they would be promises nobody keeps. A
+    passed-through device is the guest's own: libvirt cannot set its link state.
+    """
+    if nic.bandwidth is not None:
+        for direction in ("inbound", "outbound"):
+            limit = getattr(nic.bandwidth, direction)
+            if limit is not None:
+                nicprofile.bandwidth_limit(limit.average, limit.peak, limit.burst, f"{where}.bandwidth.{direction}")
+    if nic.filter is not None:
+        if nic.kind == NicKind.DIRECT:
+            raise bad("filter.name", "a network filter acts on a tap in a host bridge; a direct (macvtap) vNIC "
+                                     "bypasses the host's filters")
+        nicprofile.filter_name(nic.filter.name, f"{where}.filter.name")
+        rules.count_within(len(nic.filter.parameters), nicprofile.MAX_FILTER_PARAMETERS, f"{where}.filter.parameters",
+                           "filter parameters")
+        for i, (name, value) in enumerate(nic.filter.parameters):
+            nicprofile.filter_parameter(name, value, f"{where}.filter.parameters[{i}]")
+    for flag, what in (("port_mirroring", "port mirroring"), ("isolated", "port isolation")):
+        if getattr(nic, flag) and nic.kind != NicKind.BRIDGE:
+            raise bad(flag, f"{what} is a property of a host bridge's port: bridge vNICs only, not {nic.kind}")
+    if nic.mtu:
+        rules.mtu(nic.mtu, f"{where}.mtu")
+        if nic.kind == NicKind.DIRECT:
+            raise bad("mtu", "a direct (macvtap) vNIC has its host NIC's MTU; <mtu> is for bridge and "
+                             "virtual_network vNICs")
+        if nic.model != "virtio":
+            raise bad("mtu", f"the MTU reaches the guest only through virtio (host_mtu), not model {nic.model}")
+    if nic.link_down and nic.kind == NicKind.DIRECT and nic.mode == DirectMode.PASSTHROUGH:
+        raise bad("link_down", "libvirt cannot set the link state of a passed-through host device")
+
+
+def check_filters_exist(nics: Iterable[tuple[str, VNicSpec]], known: Iterable[str]) -> None:
+    """Each vNIC's filter is one this host's libvirt has (conn.listNWFilters()); `nics` pairs each with its
+    field path. Refused before libvirt, whose own error names neither the vNIC nor the field."""
+    have = set(known)
+    for where, nic in nics:
+        if nic.filter is not None and nic.filter.name not in have:
+            shown_names = ", ".join(sorted(have)[:12]) or "none: is the nwfilter driver running?"
+            raise InvalidArgument(f"{where}.filter.name", f"vNIC {nic.name!r}: this host's libvirt has no network "
+                                  f"filter {nic.filter.name!r} (it has {shown_names})")
 
 
 def _source_meaning(kind: NicKind) -> str:
@@ -181,10 +229,13 @@ def complete_vm(spec: VmSpec, new_uuid: Callable[[], str] = lambda: str(uuidlib.
 
 
 def complete_nic(nic: VNicSpec, new_uuid: Callable[[], str] = lambda: str(uuidlib.uuid4())) -> VNicSpec:
-    """A validated vNIC made canonical: its MAC as libvirt prints it, and a fresh VSI instance id for an
-    802.1Qbg vNIC that has none (a VSI instance is created now)."""
+    """A validated vNIC made canonical: its MAC as libvirt prints it, its filter parameters' addresses
+    canonical, and a fresh VSI instance id for an 802.1Qbg vNIC that has none (a VSI instance is created now)."""
     if nic.mac:
         nic = replace(nic, mac=macaddr.canonical(nic.mac))
+    if nic.filter is not None:
+        params = tuple(nicprofile.filter_parameter(n, v, "filter") for n, v in nic.filter.parameters)
+        nic = replace(nic, filter=FilterRef(nic.filter.name, params))
     port = nic.virtualport
     if isinstance(port, Qbg):
         return replace(nic, virtualport=replace(port, instanceid=port.instanceid.lower() or new_uuid()))

@@ -12,6 +12,12 @@ while the host's CPUID matches, and under nested KVM one CPUID leaf (0x1f, the
 x2APIC id) differs from CPU to CPU; so libvirtd is pinned to one CPU (libvirt
 resets each QEMU's affinity to all CPUs) and a probed cache is kept machine-wide
 in SEED_CACHE, copied into every new host's private cache.
+
+Network filters: libvirtd's nwfilter driver reads its filters from /etc/libvirt/nwfilter,
+which is private here, so each host gets libvirt's default filters (clean-traffic,
+no-mac-spoofing, …) copied from Debian's libvirt-daemon-config-nwfilter, as that package
+does for the machine's own. The rules they instantiate are ebtables/nft rules made by
+the host's libvirtd, so they exist only in the host's network namespace.
 """
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ SEED_CACHE = Path("/var/cache/virtfleet/libvirt")   # survives `lab down`; refre
 MACHINE_CACHE = Path("/var/cache/libvirt")          # a system libvirtd's cache, used when we have none yet
 QEMU_USER = "libvirt-qemu"                          # libvirtd refuses to start without it
 LEFTOVER_PROGRAMS = ("qemu-system-", "dnsmasq")     # they outlive libvirtd and would keep a namespace alive
+DEFAULT_NWFILTERS = Path("/usr/share/libvirt/nwfilter")  # libvirt-daemon-config-nwfilter's pristine copies
 
 
 class LibvirtdError(RuntimeError):
@@ -133,10 +140,28 @@ def prepare(paths: LibvirtdPaths) -> None:
     paths.sock_dir.mkdir(parents=True, exist_ok=True)
     (paths.private("etc") / "libvirtd.conf").write_text(libvirtd_conf(paths.sock_dir))
     (paths.private("etc") / "qemu.conf").write_text(qemu_conf())
+    install_default_filters(paths.private("etc"))
     for seed in (SEED_CACHE, MACHINE_CACHE):
         if (seed / "qemu" / "capabilities").is_dir():
             shutil.copytree(seed, paths.private("cache"), dirs_exist_ok=True)
             break
+
+
+def install_default_filters(etc: Path, source: Path = DEFAULT_NWFILTERS) -> int:
+    """libvirt's default network filters into a host's private /etc/libvirt/nwfilter; how many.
+
+    Without them the nwfilter driver runs with no filters, and a vNIC naming clean-traffic is refused.
+    """
+    files = sorted(source.glob("*.xml")) if source.is_dir() else []
+    if not files:
+        log.warning("no default network filters in %s (Debian package libvirt-daemon-config-nwfilter; ./dev "
+                    "installs it): lab hosts will have none", source)
+        return 0
+    target = etc / "nwfilter"
+    target.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copyfile(f, target / f.name)
+    return len(files)
 
 
 def start(netns: str, paths: LibvirtdPaths, *, timeout_s: float = 120.0) -> int:

@@ -16,8 +16,9 @@ import pytest
 from agent.virt.domxml import build_domain_xml, build_interface_xml
 from agent.virt.netxml import build_network_xml, parse_network_xml
 from agent.virt.readback import parse_domain
-from agent.virt.spec import (BootSource, DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec,
-                             VNicSpec)
+from agent.virt.mirroring import mirrored_nics
+from agent.virt.spec import (Bandwidth, BandwidthLimit, BootSource, DirectMode, FilterRef, NetworkMode, NicKind,
+                             PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec, VNicSpec)
 from agent.virt.validation import complete_vm, validate_network, validate_vm
 
 VALIDATOR = shutil.which("virt-xml-validate")
@@ -53,6 +54,15 @@ NIC_CASES = {
                                             virtualport=Qbh("finance")),
     "e1000-with-mac-and-pci": VNicSpec("nic1", NicKind.BRIDGE, "br0", model="e1000", mac="52:54:00:aa:bb:cc",
                                        pci=PciAddress(0, 0, 0x1f, 7)),
+    "bridge-with-every-profile-setting": VNicSpec(
+        "nic1", NicKind.BRIDGE, "br0", bandwidth=Bandwidth(BandwidthLimit(1000, 2000, 512), BandwidthLimit(3000)),
+        filter=FilterRef("clean-traffic", (("IP", "192.0.2.10"), ("MAC", "52:54:00:aa:bb:cc"))),
+        port_mirroring=True, isolated=True, mtu=9000, link_down=True),
+    "network-with-qos-and-filter": VNicSpec("nic1", NicKind.VIRTUAL_NETWORK, "default",
+                                            bandwidth=Bandwidth(outbound=BandwidthLimit(1 << 31)),
+                                            filter=FilterRef("no-mac-spoofing"), mtu=1400),
+    "direct-with-qos-and-link-down": VNicSpec("nic1", NicKind.DIRECT, "eth0", bandwidth=Bandwidth(BandwidthLimit(1)),
+                                              link_down=True),
 }
 
 
@@ -251,3 +261,56 @@ def test_disk_boot_is_virtio_blk_with_the_probed_format(tmp_path, fmt):
     assert disk.find("source").get("file") == "/var/lib/images/a.img"
     assert disk.find("target").attrib == {"dev": "vda", "bus": "virtio"}
     assert dom.find("devices/channel/target").get("name") == "org.qemu.guest_agent.0"
+
+
+# --- vNIC profile settings (issue 15) ---------------------------------------------------------
+
+PROFILED = NIC_CASES["bridge-with-every-profile-setting"]
+
+
+def interface_of(nic: VNicSpec) -> ET.Element:
+    return ET.fromstring(build_domain_xml(vm_with(nic), "kvm")).find("devices/interface")
+
+
+def test_qos_is_written_per_direction_in_kbytes_per_second():
+    bw = interface_of(PROFILED).find("bandwidth")
+    assert [(el.tag, el.attrib) for el in bw] == [
+        ("inbound", {"average": "1000", "peak": "2000", "burst": "512"}), ("outbound", {"average": "3000"})]
+
+
+def test_a_direction_without_a_limit_is_left_out():
+    bw = interface_of(VNicSpec("n", NicKind.BRIDGE, "br0", bandwidth=Bandwidth(outbound=BandwidthLimit(10)))
+                      ).find("bandwidth")
+    assert [el.tag for el in bw] == ["outbound"]
+
+
+def test_filter_is_a_filterref_with_its_parameters_in_order():
+    ref = interface_of(PROFILED).find("filterref")
+    assert ref.get("filter") == "clean-traffic"
+    assert [(p.get("name"), p.get("value")) for p in ref.findall("parameter")] == [
+        ("IP", "192.0.2.10"), ("MAC", "52:54:00:aa:bb:cc")]
+
+
+def test_isolation_mtu_and_link_down_are_libvirts_own_elements():
+    iface = interface_of(PROFILED)
+    assert iface.find("port").attrib == {"isolated": "yes"}
+    assert iface.find("mtu").attrib == {"size": "9000"}
+    assert iface.find("link").attrib == {"state": "down"}
+
+
+def test_a_vnic_without_a_profile_gets_none_of_its_elements():
+    iface = interface_of(VNicSpec("n", NicKind.BRIDGE, "br0"))
+    assert [iface.find(tag) for tag in ("bandwidth", "filterref", "port", "mtu", "link")] == [None] * 5
+    assert ET.fromstring(build_domain_xml(vm_with(VNicSpec("n", NicKind.BRIDGE, "br0")), "kvm")).find(
+        "metadata") is None
+
+
+def test_port_mirroring_is_kept_in_the_domains_metadata_not_in_libvirts_interface():
+    other = VNicSpec("plain", NicKind.BRIDGE, "br0")
+    xml = build_domain_xml(vm_with(PROFILED, other), "kvm")
+    assert mirrored_nics(xml) == {"nic1"}
+
+
+def test_hot_plugged_interface_carries_the_profile_too():
+    iface = ET.fromstring(build_interface_xml(complete_vm(vm_with(PROFILED)).nics[0]))
+    assert {el.tag for el in iface} >= {"bandwidth", "filterref", "port", "mtu", "link"}

@@ -5,9 +5,10 @@ from dataclasses import replace
 
 import pytest
 
-from agent.virt.spec import (DirectMode, NetworkMode, NicKind, PciAddress, Qbg, Qbh, VirtualNetworkSpec, VmSpec,
-                             VNicSpec)
-from agent.virt.validation import HostNicUse, check_host_conflicts, complete_vm, validate_network, validate_vm
+from agent.virt.spec import (Bandwidth, BandwidthLimit, DirectMode, FilterRef, NetworkMode, NicKind, PciAddress, Qbg,
+                             Qbh, VirtualNetworkSpec, VmSpec, VNicSpec)
+from agent.virt.validation import (HostNicUse, check_filters_exist, check_host_conflicts, complete_nic, complete_vm,
+                                   validate_network, validate_nic, validate_vm)
 from virtfleet.errors import FailedPrecondition, InvalidArgument
 
 QBG_NIC = VNicSpec("uplink", NicKind.DIRECT, "eth0.2", mode=DirectMode.VEPA, vlan=2, virtualport=Qbg(11, 1193047, 2))
@@ -244,3 +245,78 @@ def test_one_mac_in_two_forms_is_one_mac():
     err = refusal(vm(VNicSpec("a", NicKind.BRIDGE, "br0", mac="52:54:00:00:00:01"),
                      VNicSpec("b", NicKind.BRIDGE, "br0", mac="52-54-00-00-00-01")))
     assert err.field == "spec.nics[1].mac"
+
+
+# --- vNIC profile settings (issue 15) ---------------------------------------------------------
+
+def bridged(**kw) -> VNicSpec:
+    return VNicSpec("nic1", NicKind.BRIDGE, "br0", **kw)
+
+
+def qos(inbound=None, outbound=None) -> Bandwidth:
+    return Bandwidth(inbound and BandwidthLimit(*inbound), outbound and BandwidthLimit(*outbound))
+
+
+@pytest.mark.parametrize("nic, field", [
+    (bridged(bandwidth=qos(outbound=(1 << 31 | 1,))), "bandwidth.outbound.average"),
+    (bridged(bandwidth=qos(inbound=(0, 100))), "bandwidth.inbound.average"),
+    (bridged(bandwidth=qos(inbound=(0, 0, 100))), "bandwidth.inbound.average"),
+    (bridged(bandwidth=qos(inbound=(100, 50))), "bandwidth.inbound.peak"),
+    (bridged(bandwidth=qos(inbound=(100, (1 << 32) - 1))), "bandwidth.inbound.peak"),
+    (bridged(bandwidth=qos(outbound=(100, 0, (1 << 31) + 1))), "bandwidth.outbound.burst"),
+    (bridged(filter=FilterRef("")), "filter.name"),
+    (bridged(filter=FilterRef("clean traffic")), "filter.name"),
+    (bridged(filter=FilterRef("clean-traffic", (("IP", "10.0.0.300"),))), "filter.parameters[0].value"),
+    (bridged(filter=FilterRef("clean-traffic", (("IP", "10.0.0.1"), ("MAC", "nope")))), "filter.parameters[1].value"),
+    (bridged(filter=FilterRef("clean-traffic", (("IP", "$(reboot)"),))), "filter.parameters[0].value"),
+    (bridged(filter=FilterRef("clean-traffic", (("1P", "10.0.0.1"),))), "filter.parameters[0].name"),
+    (bridged(filter=FilterRef("clean-traffic", (("IP", "10.0.0.1"),) * 65)), "filter.parameters"),
+    (VNicSpec("nic1", NicKind.DIRECT, "eth0", filter=FilterRef("clean-traffic")), "filter.name"),
+    (VNicSpec("nic1", NicKind.DIRECT, "eth0", port_mirroring=True), "port_mirroring"),
+    (VNicSpec("nic1", NicKind.VIRTUAL_NETWORK, "default", port_mirroring=True), "port_mirroring"),
+    (VNicSpec("nic1", NicKind.DIRECT, "eth0", isolated=True), "isolated"),
+    (bridged(mtu=67), "mtu"),
+    (bridged(mtu=65536), "mtu"),
+    (bridged(mtu=9000, model="e1000"), "mtu"),
+    (VNicSpec("nic1", NicKind.DIRECT, "eth0", mtu=9000), "mtu"),
+    (VNicSpec("nic1", NicKind.DIRECT, "eth0", mode=DirectMode.PASSTHROUGH, link_down=True), "link_down"),
+])
+def test_bad_profile_settings_are_refused_naming_the_field(nic, field):
+    assert refusal(vm(nic)).field == f"spec.nics[0].{field}"
+    with pytest.raises(InvalidArgument) as err:
+        validate_nic(nic, "nic")
+    assert err.value.field == f"nic.{field}"
+
+
+@pytest.mark.parametrize("nic", [
+    bridged(bandwidth=qos((1, 1, 1), (1 << 31, 1 << 31, 1 << 31))),
+    bridged(bandwidth=qos(outbound=(5000,))),
+    bridged(filter=FilterRef("clean-traffic", (("IP", "192.0.2.7"), ("IP", "2001:db8::7"),
+                                               ("MAC", "52:54:00:AA:BB:CC"), ("DHCPSERVER", "192.0.2.1")))),
+    bridged(filter=FilterRef("no-mac-spoofing"), port_mirroring=True, isolated=True, mtu=68, link_down=True),
+    VNicSpec("nic1", NicKind.VIRTUAL_NETWORK, "default", mtu=65535, filter=FilterRef("clean-traffic")),
+    VNicSpec("nic1", NicKind.DIRECT, "eth0", mode=DirectMode.BRIDGE, link_down=True, bandwidth=qos((10,))),
+])
+def test_good_profile_settings_are_accepted(nic):
+    validate_vm(vm(nic))
+
+
+def test_filter_parameters_are_made_canonical():
+    nic = complete_nic(bridged(filter=FilterRef("clean-traffic", (("MAC", "52-54-00-AA-BB-CC"),
+                                                                  ("IP", "2001:DB8:0:0::7")))))
+    assert nic.filter.parameters == (("MAC", "52:54:00:aa:bb:cc"), ("IP", "2001:db8::7"))
+
+
+def test_a_filter_this_hosts_libvirt_lacks_is_refused_naming_the_vnic_and_field():
+    nics = [("spec.nics[0]", bridged(filter=FilterRef("clean-traffic"))),
+            ("spec.nics[1]", VNicSpec("nic2", NicKind.BRIDGE, "br0", filter=FilterRef("vdsm-no-mac-spoofing")))]
+    with pytest.raises(InvalidArgument) as err:
+        check_filters_exist(nics, {"clean-traffic", "no-mac-spoofing"})
+    assert err.value.field == "spec.nics[1].filter.name"
+    assert "nic2" in str(err.value) and "vdsm-no-mac-spoofing" in str(err.value)
+    check_filters_exist(nics[:1], {"clean-traffic"})
+
+
+def test_without_the_nwfilter_driver_every_filter_is_refused_and_says_why():
+    with pytest.raises(InvalidArgument, match="nwfilter driver"):
+        check_filters_exist([("nic", bridged(filter=FilterRef("clean-traffic")))], set())
