@@ -352,6 +352,7 @@ def seed_manager(channel: grpc.Channel, state_dir: Path) -> None:
                                                  endpoint=f"unix://{state_dir / 'no-agent.sock'}"), timeout=10)
     fleet.CreateNetwork(fleet_pb2.CreateNetworkRequest(network=fleet_pb2.LogicalNetwork(name="blue", vlan=10)),
                         timeout=10)
+    fleet.LabelNetwork(fleet_pb2.LabelNetworkRequest(network="blue", label="lab"), timeout=10)   # Unlabel* reach a row
     vms.CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
         name="vm1", nics=[vms_pb2.Nic(name="nic1", network="ovirtmgmt")]), timeout=10)
     vms.CreateTemplate(vms_pb2.CreateTemplateRequest(name="t1", from_vm="vm1"), timeout=10)
