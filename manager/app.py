@@ -16,6 +16,7 @@ from .service.certificates import CertificateService
 from .service.events import EventRecorder, EventService
 from .service import macpools
 from .service.hosts import HostService
+from .service.labels import LabelService
 from .service.macpools import MacPoolService
 from .service.networks import NetworkService
 from .service.profiles import ProfileService
@@ -49,6 +50,7 @@ class ManagerApp:
     event_log: EventService     # reading and following the trail, and its daily purge
     certificates: CertificateService   # renewal, the manager's client-certificate rotation, CA rollover
     profiles: ProfileService            # vNIC profiles
+    labels: LabelService        # network labels: a network and a host NIC sharing a label
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -76,7 +78,7 @@ class ManagerApp:
                    templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool),
                    admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
-                   certificates=certificates, profiles=profiles)
+                   certificates=certificates, profiles=profiles, labels=LabelService(pool, networks))
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and

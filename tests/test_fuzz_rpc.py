@@ -358,6 +358,7 @@ def seed_manager(channel: grpc.Channel, state_dir: Path) -> None:
     profiles_pb2_grpc.ProfileServiceStub(channel).CreateVnicProfile(profiles_pb2.CreateVnicProfileRequest(
         profile=profiles_pb2.VnicProfile(name="gold", network="blue", qos=vm_pb2.Bandwidth(
             inbound=vm_pb2.BandwidthLimit(average=1000)))), timeout=10)
+    fleet.LabelNetwork(fleet_pb2.LabelNetworkRequest(network="blue", label="lab"), timeout=10)   # Unlabel* reach a row
     vms.CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
         name="vm1", nics=[vms_pb2.Nic(name="nic1", network="ovirtmgmt")]), timeout=10)
     vms.CreateTemplate(vms_pb2.CreateTemplateRequest(name="t1", from_vm="vm1"), timeout=10)

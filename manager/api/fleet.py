@@ -9,18 +9,21 @@ from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, hostnet_pb2
 
 from ..pki import fingerprint
 from ..service.hosts import HostService, Report
-from ..service.networks import HostNetworks, NetworkService, agent_bond
+from ..service.labels import HostLabelChange, LabelService
+from ..service.networks import HostNetworks, NetworkService, NetworkView, agent_bond
 from ..store.hosts import HostRecord
 from ..store.networks import AttachmentRecord, NetworkRecord
 from .timestamps import timestamp
 
 
 
-def host_message(h: HostRecord) -> fleet_pb2.Host:
+def host_message(h: HostRecord, nic_labels: list[tuple[str, str]] = ()) -> fleet_pb2.Host:
     return fleet_pb2.Host(
         name=h.name, address=h.address, endpoint=h.endpoint, datacenter=h.datacenter, cluster=h.cluster,
         status=h.status, cert_fingerprint=h.cert_fingerprint,
         enrolled_at=timestamp(h.enrolled_at), last_report_at=timestamp(h.last_report_at),
+        status_reason=h.status_reason if h.status == "non-operational" else "",
+        nic_labels=[fleet_pb2.NicLabel(nic=nic, label=label) for nic, label in nic_labels],
     )
 
 
@@ -30,9 +33,24 @@ def report_message(r: Report) -> fleet_pb2.HostNetworkReport:
     )
 
 
-def network_message(n: NetworkRecord) -> fleet_pb2.LogicalNetwork:
-    return fleet_pb2.LogicalNetwork(name=n.name, datacenter=n.datacenter, vlan=n.vlan or 0, mtu=n.mtu,
-                                    vm_network=n.vm_network, description=n.description)
+def network_message(n: NetworkRecord, view: NetworkView | None = None) -> fleet_pb2.LogicalNetwork:
+    message = fleet_pb2.LogicalNetwork(name=n.name, datacenter=n.datacenter, vlan=n.vlan or 0, mtu=n.mtu,
+                                       vm_network=n.vm_network, description=n.description)
+    if view is not None:
+        message.labels.extend(view.labels)
+        message.clusters.extend(fleet_pb2.NetworkCluster(cluster=c.cluster, required=c.required)
+                                for c in view.clusters)
+    return message
+
+
+def network_view_message(v: NetworkView) -> fleet_pb2.LogicalNetwork:
+    return network_message(v.network, v)
+
+
+def label_outcome(changes: list[HostLabelChange]) -> fleet_pb2.LabelOutcome:
+    return fleet_pb2.LabelOutcome(hosts=[fleet_pb2.HostLabelChange(
+        host=c.host, attached=c.attached, detached=c.detached, applied=c.applied, error=c.error, skipped=c.skipped)
+        for c in changes])
 
 
 def attachment_message(a: AttachmentRecord) -> fleet_pb2.HostAttachment:
@@ -56,9 +74,10 @@ def host_networks_message(v: HostNetworks) -> fleet_pb2.HostNetworksView:
 
 
 class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
-    def __init__(self, hosts: HostService, networks: NetworkService) -> None:
+    def __init__(self, hosts: HostService, networks: NetworkService, labels: LabelService) -> None:
         self._hosts = hosts
         self._networks = networks
+        self._labels = labels
 
     @translating_errors
     def EnrollHost(self, request: fleet_pb2.EnrollHostRequest, context: grpc.ServicerContext):
@@ -78,7 +97,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
 
     @translating_errors
     def GetHost(self, request, context):
-        return host_message(self._hosts.get(request.name))
+        return host_message(self._hosts.get(request.name), self._hosts.nic_labels(request.name))
 
     @translating_errors
     def DeleteHost(self, request, context):
@@ -100,17 +119,18 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     @translating_errors
     def CreateNetwork(self, request, context):
         n = request.network
-        return network_message(self._networks.create(
+        created = self._networks.create(
             name=n.name, datacenter=n.datacenter, vlan=n.vlan, mtu=n.mtu, vm_network=not request.no_vm_network,
-            description=n.description))
+            description=n.description)
+        return network_view_message(self._networks.view(created.name, created.datacenter))
 
     @translating_errors
     def ListNetworks(self, request, context):
-        return fleet_pb2.ListNetworksResponse(networks=[network_message(n) for n in self._networks.list()])
+        return fleet_pb2.ListNetworksResponse(networks=[network_view_message(v) for v in self._networks.views()])
 
     @translating_errors
     def GetNetwork(self, request, context):
-        return network_message(self._networks.get(request.name))
+        return network_view_message(self._networks.view(request.name))
 
     @translating_errors
     def DeleteNetwork(self, request, context):
@@ -130,3 +150,28 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     @translating_errors
     def GetHostNetworks(self, request, context):
         return host_networks_message(self._networks.host_view(request.host))
+
+    @translating_errors
+    def AttachNetworkToCluster(self, request, context):
+        return network_view_message(self._networks.attach_cluster(request.network, request.cluster,
+                                                                  required=request.required))
+
+    @translating_errors
+    def DetachNetworkFromCluster(self, request, context):
+        return network_view_message(self._networks.detach_cluster(request.network, request.cluster))
+
+    @translating_errors
+    def LabelNetwork(self, request, context):
+        return label_outcome(self._labels.label_network(request.network, request.label))
+
+    @translating_errors
+    def UnlabelNetwork(self, request, context):
+        return label_outcome(self._labels.unlabel_network(request.network, request.label))
+
+    @translating_errors
+    def LabelHostNic(self, request, context):
+        return label_outcome(self._labels.label_host_nic(request.host, request.nic, request.label))
+
+    @translating_errors
+    def UnlabelHostNic(self, request, context):
+        return label_outcome(self._labels.unlabel_host_nic(request.host, request.nic, request.label))

@@ -24,6 +24,12 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.FleetService/DeleteNetwork": A,
     "/virtfleet.v1.FleetService/SetupHostNetworks": A,
     "/virtfleet.v1.FleetService/GetHostNetworks": R,
+    "/virtfleet.v1.FleetService/AttachNetworkToCluster": A,
+    "/virtfleet.v1.FleetService/DetachNetworkFromCluster": A,
+    "/virtfleet.v1.FleetService/LabelNetwork": A,
+    "/virtfleet.v1.FleetService/UnlabelNetwork": A,
+    "/virtfleet.v1.FleetService/LabelHostNic": A,
+    "/virtfleet.v1.FleetService/UnlabelHostNic": A,
     "/virtfleet.v1.AuditService/RunAudit": R,          # computes findings, changes nothing
     "/virtfleet.v1.AuditService/ListFindings": R,
     "/virtfleet.v1.AuditService/FixFinding": A,

@@ -35,6 +35,10 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.0f}h ago"
 
 
+# Statuses of a host whose agent reports (non-operational: it lacks a required network).
+REPORTING = ("up", "non-operational")
+
+
 @click.group("host")
 def host_group() -> None:
     """Enroll, inspect and configure hosts."""
@@ -95,12 +99,12 @@ def host_list(ctx, output):
     hosts = _stub(ctx).ListHosts(fleet_pb2.ListHostsRequest(), timeout=30).hosts
     now = time.time()
     if output == "json":
-        print_json([{**as_dict(h), "reachable": h.status == "up", "last_report_age_s": _age_s(h.last_report_at, now)}
-                    for h in hosts])
+        print_json([{**as_dict(h), "reachable": h.status in REPORTING,
+                     "last_report_age_s": _age_s(h.last_report_at, now)} for h in hosts])
         return
-    print_table(["NAME", "ADDRESS", "CLUSTER", "STATUS", "REACHABLE", "LAST REPORT"],
-                [(h.name, h.address, h.cluster, h.status, "yes" if h.status == "up" else "no",
-                  _age(_age_s(h.last_report_at, now))) for h in hosts])
+    print_table(["NAME", "ADDRESS", "CLUSTER", "STATUS", "REACHABLE", "LAST REPORT", "REASON"],
+                [(h.name, h.address, h.cluster, h.status, "yes" if h.status in REPORTING else "no",
+                  _age(_age_s(h.last_report_at, now)), h.status_reason) for h in hosts])
 
 
 @host_group.command("show")
@@ -115,8 +119,10 @@ def host_show(ctx, name, output):
         return
     print_fields([("name", h.name), ("address", h.address), ("endpoint", h.endpoint),
                   ("datacenter", h.datacenter), ("cluster", h.cluster), ("status", h.status),
+                  *([("reason", h.status_reason)] if h.status_reason else []),
                   ("certificate", h.cert_fingerprint), ("enrolled", when(h.enrolled_at)),
-                  ("last report", when(h.last_report_at))])
+                  ("last report", when(h.last_report_at)),
+                  ("NIC labels", ", ".join(f"{l.nic}={l.label}" for l in h.nic_labels) or "none")])
 
 
 @host_group.command("report")

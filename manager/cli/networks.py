@@ -128,7 +128,102 @@ def network_show(ctx, name, output):
         return
     print_fields([("name", n.name), ("datacenter", n.datacenter), ("vlan", n.vlan or "untagged"), ("mtu", n.mtu),
                   ("vm network", "yes (bridged)" if n.vm_network else "no (bridgeless)"),
-                  ("description", n.description)])
+                  ("description", n.description), ("clusters", _clusters_text(n)),
+                  ("labels", ", ".join(n.labels) or "none")])
+
+
+def _clusters_text(n: fleet_pb2.LogicalNetwork) -> str:
+    return ", ".join(f"{c.cluster} ({'required' if c.required else 'optional'})" for c in n.clusters) or "none"
+
+
+@network_group.command("attach-cluster")
+@click.argument("name")
+@click.argument("cluster")
+@click.option("--required/--optional", default=False, show_default=True,
+              help="required: a host of the cluster that carries it must have it in sync, or it is non-operational")
+@OUTPUT_OPTION
+@click.pass_context
+def network_attach_cluster(ctx, name, cluster, required, output):
+    """Attach network NAME to CLUSTER (again: only whether it is required changes)."""
+    n = _stub(ctx).AttachNetworkToCluster(fleet_pb2.AttachNetworkToClusterRequest(
+        network=name, cluster=cluster, required=required), timeout=30)
+    if output == "json":
+        print_json(as_dict(n))
+    else:
+        click.echo(f"network {n.name} is {'required' if required else 'optional'} in cluster {cluster}; "
+                   f"clusters: {_clusters_text(n)}")
+
+
+@network_group.command("detach-cluster")
+@click.argument("name")
+@click.argument("cluster")
+@OUTPUT_OPTION
+@click.pass_context
+def network_detach_cluster(ctx, name, cluster, output):
+    """Detach network NAME from CLUSTER: no longer required there, nor placed there by labels."""
+    n = _stub(ctx).DetachNetworkFromCluster(fleet_pb2.DetachNetworkFromClusterRequest(network=name, cluster=cluster),
+                                            timeout=30)
+    if output == "json":
+        print_json(as_dict(n))
+    else:
+        click.echo(f"network {n.name} detached from cluster {cluster}; clusters: {_clusters_text(n)}")
+
+
+# -- labels -------------------------------------------------------------------------------------
+
+
+def _print_outcome(ctx: click.Context, what: str, outcome: fleet_pb2.LabelOutcome, output: str) -> None:
+    """Each host's setupNetworks; a host that refused makes the command fail (the label stays recorded)."""
+    if output == "json":
+        print_json(as_dict(outcome))
+    else:
+        click.echo(what)
+        for h in outcome.hosts:
+            if not h.applied:
+                click.echo(f"  {h.host}: REFUSED, left as it was: {h.error}")
+            elif h.attached or h.detached:
+                done = ([f"attached {', '.join(h.attached)}"] if h.attached else []) + \
+                       ([f"detached {', '.join(h.detached)}"] if h.detached else [])
+                click.echo(f"  {h.host}: {'; '.join(done)}")
+            else:
+                click.echo(f"  {h.host}: nothing to change")
+            for s in h.skipped:
+                click.echo(f"  {h.host}: skipped {s}")
+    if any(not h.applied for h in outcome.hosts):
+        ctx.exit(1)
+
+
+@network_group.command("label")
+@click.argument("name")
+@click.argument("label")
+@click.option("--remove", is_flag=True, help="take the label off (detaches what it put on hosts)")
+@OUTPUT_OPTION
+@click.pass_context
+def network_label(ctx, name, label, remove, output):
+    """Label network NAME: it lands on every host NIC carrying LABEL (`host nic-label`)."""
+    stub = _stub(ctx)
+    if remove:
+        outcome = stub.UnlabelNetwork(fleet_pb2.UnlabelNetworkRequest(network=name, label=label), timeout=600)
+    else:
+        outcome = stub.LabelNetwork(fleet_pb2.LabelNetworkRequest(network=name, label=label), timeout=600)
+    _print_outcome(ctx, f"network {name}: label {label} {'removed' if remove else 'set'}", outcome, output)
+
+
+@host_group.command("nic-label")
+@click.argument("host")
+@click.argument("nic")
+@click.argument("label")
+@click.option("--remove", is_flag=True, help="take the label off (detaches what it put on the NIC)")
+@OUTPUT_OPTION
+@click.pass_context
+def host_nic_label(ctx, host, nic, label, remove, output):
+    """Label NIC (or bond) of HOST: every network carrying LABEL lands on it, in one setupNetworks."""
+    stub = _stub(ctx)
+    if remove:
+        outcome = stub.UnlabelHostNic(fleet_pb2.UnlabelHostNicRequest(host=host, nic=nic, label=label), timeout=300)
+    else:
+        outcome = stub.LabelHostNic(fleet_pb2.LabelHostNicRequest(host=host, nic=nic, label=label), timeout=300)
+    _print_outcome(ctx, f"{host} {nic}: label {label} {'removed' if remove else 'set'}", outcome, output)
 
 
 @network_group.command("delete")

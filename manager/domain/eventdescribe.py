@@ -41,6 +41,12 @@ _OBJECTS: dict[str, tuple[str, str]] = {
     "CreateNetwork": ("network", "network.name"),
     "GetNetwork": ("network", "name"),
     "DeleteNetwork": ("network", "name"),
+    "AttachNetworkToCluster": ("network", "network"),
+    "DetachNetworkFromCluster": ("network", "network"),
+    "LabelNetwork": ("network", "network"),
+    "UnlabelNetwork": ("network", "network"),
+    "LabelHostNic": ("host", "host"),
+    "UnlabelHostNic": ("host", "host"),
     # VMs and their vNICs
     "CreateVirtualMachine": ("vm", "name"),
     "CreateVirtualMachines": ("vm", "name"),

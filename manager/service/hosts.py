@@ -29,6 +29,7 @@ from ..domain.hostinput import check_address, check_host_name, check_new_host_na
 from ..pki import CertificateAuthority, fingerprint, load_csr, pin_name, serial_hex
 from ..store import certificates as cert_store
 from ..store import hosts as host_store
+from ..store import networks as net_store
 from ..store.database import DatabaseUnreachable, reading
 from ..store.hosts import HostRecord, ReportRecord, TokenRefused, TrustedCertificate
 from .networks import MANAGEMENT_NETWORK, NetworkService
@@ -172,6 +173,12 @@ class HostService:
         with reading(self._pool) as conn:
             return host_store.get_host(conn, name)
 
+    def nic_labels(self, name: str) -> list[tuple[str, str]]:
+        """(NIC, label) pairs of the host (service/labels.py)."""
+        check_host_name(name)
+        with reading(self._pool) as conn:
+            return net_store.nic_labels(conn, host_store.get_host(conn, name).id)
+
     def delete(self, name: str) -> None:
         """The host's certificate is recorded revoked in the same transaction."""
         check_host_name(name)
@@ -181,6 +188,7 @@ class HostService:
             host_store.delete_host(conn, name)
         self._monitor.unwatch(name)
         self._agents.forget(name)
+        self._networks.operational.forget(name)
         log.info("removed host %s", name)
         if revoked:
             self._record_system("certificate.revoked", "host", name, {"fingerprint": revoked, "reason": "host removed"},

@@ -1,4 +1,8 @@
-"""Logical networks and their attachment to hosts through the agent's setupNetworks.
+"""Logical networks, their clusters, and their attachment to hosts through the agent's setupNetworks.
+
+A cluster's required networks are watched by `operational` (service/operational.py):
+every change to what a host is recorded to carry, or to what a cluster requires,
+has it judge the hosts again.
 
 A change call that ends without a reply (UNAVAILABLE) may have been made all
 the same: the host's next report settles it (service.lostreplies), and the
@@ -23,8 +27,9 @@ from ..store import hosts as host_store
 from ..store import networks as net_store
 from ..store.database import reading
 from ..store.hosts import HostRecord
-from ..store.networks import AttachmentRecord, BondRecord, NetworkRecord
+from ..store.networks import AttachmentRecord, BondRecord, ClusterRecord, NetworkRecord
 from .lostreplies import LostReplies, Position
+from .operational import OperationalCheck
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,15 @@ class HostNetworks:
     host: str
     networks: list[NetworkSync]
     bonds: list[BondRecord]
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    """A network with the clusters it is attached to (required or not) and its labels."""
+
+    network: NetworkRecord
+    clusters: list[ClusterRecord]
+    labels: list[str]
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,7 @@ class NetworkService:
         self._monitor = monitor  # the freshest state of each host, kept from its agent's stream
         self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
         self.lost_replies = LostReplies(pool, agents, monitor, record_system=self._record_system)
+        self.operational = OperationalCheck(pool, monitor, agent_attachment, record_system=self._record_system)
 
     # -- logical networks -------------------------------------------------------------
 
@@ -129,6 +144,34 @@ class NetworkService:
             raise FailedPrecondition("ovirtmgmt is the management network and cannot be deleted")
         with self._pool.connection() as conn:
             net_store.delete_network(conn, name)
+
+    def view(self, name: str, datacenter: str = "Default") -> NetworkView:
+        with reading(self._pool) as conn:
+            return _view(conn, net_store.get_network(conn, name, datacenter))
+
+    def views(self) -> list[NetworkView]:
+        with reading(self._pool) as conn:
+            return [_view(conn, n) for n in net_store.list_networks(conn)]
+
+    # -- clusters --------------------------------------------------------------------------
+
+    def attach_cluster(self, network: str, cluster: str, *, required: bool) -> NetworkView:
+        """Attach (or change whether it is required); hosts are judged again at once."""
+        with self._pool.connection() as conn, conn.transaction():
+            net = net_store.get_network(conn, network)
+            net_store.attach_to_cluster(conn, net, cluster, required)
+        self.operational.refresh()
+        return self.view(network)
+
+    def detach_cluster(self, network: str, cluster: str) -> NetworkView:
+        if network == MANAGEMENT_NETWORK:
+            raise FailedPrecondition("ovirtmgmt is the management network and stays attached to every cluster; "
+                                     "make it optional instead: network attach-cluster ovirtmgmt CLUSTER --optional")
+        with self._pool.connection() as conn, conn.transaction():
+            net = net_store.get_network(conn, network)
+            net_store.detach_from_cluster(conn, net, cluster)
+        self.operational.refresh()
+        return self.view(network)
 
     # -- host attachments ----------------------------------------------------------------
 
@@ -174,8 +217,17 @@ class NetworkService:
             self._recheck(conn, host, [net for net, _ in upserts])
             net_store.record_host_change(conn, host.id, upsert=upserts, detach=detached, bonds_upsert=bond_records,
                                          bonds_remove=list(remove_bonds))
+        self._rejudge()
         log.info("host %s: setupNetworks applied (%d steps)", host_name, len(reply.steps))
         return SetupResult(list(reply.steps), True, self.host_view(host_name, reply.state))
+
+    def _rejudge(self) -> None:
+        """The change is made and recorded; judging the hosts again must not turn it into an error."""
+        try:
+            self.operational.refresh()
+        except Exception as exc:
+            log.warning("could not judge the hosts' required networks again (%s); the next report does", exc)
+            self.operational.forget_all()
 
     @staticmethod
     def _recheck(conn, host: HostRecord, networks: list[NetworkRecord]) -> None:
@@ -236,6 +288,7 @@ class NetworkService:
                                    gateway or None, bool(gateway))
             net_store.record_host_change(conn, host.id, upsert=[(net, att)], detach=[], bonds_upsert=[],
                                          bonds_remove=[])
+        self._rejudge()
 
     def _current_state(self, conn, host_name: str) -> netstate_pb2.NetworkState:
         """From the monitor's memory when it follows the host, else the last stored report."""
@@ -245,6 +298,12 @@ class NetworkService:
         report = host_store.get_report(conn, host_name)
         return (ParseDict(report.state, netstate_pb2.NetworkState(), ignore_unknown_fields=True)
                 if report else netstate_pb2.NetworkState())
+
+    def host_links(self, host_name: str) -> set[str]:
+        """The names of the links the host reports now (its NICs, bonds, bridges…)."""
+        with self._pool.connection() as conn:
+            host_store.get_host(conn, host_name)
+            return {link.name for link in self._current_state(conn, host_name).links}
 
     def host_view(self, host_name: str, state: netstate_pb2.NetworkState | None = None) -> HostNetworks:
         with self._pool.connection() as conn:
@@ -259,3 +318,7 @@ class NetworkService:
             diffs = compare_attachment(agent_attachment(networks[a.network], a), state)
             synced.append(NetworkSync(a, [Difference(d.field, str(d.expected), str(d.found)) for d in diffs]))
         return HostNetworks(host_name, synced, bond_list)
+
+
+def _view(conn, net: NetworkRecord) -> NetworkView:
+    return NetworkView(net, net_store.network_clusters(conn, net.id), net_store.network_labels(conn, net.id))

@@ -33,6 +33,7 @@ from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import HostRef, VmRecord
 from .boot_messages import boot_message
+from .operational import refusal
 from .vm_calls import VmAgentCalls, refuse_busy
 from .vmobjects import VmView, forget_unplugging, read_vm_view
 from .vnic_messages import agent_vnic_on, runtime, spec_violation
@@ -140,7 +141,7 @@ class VmRuntime:
             for c in candidates:
                 if c.name == host:
                     return c
-            raise FailedPrecondition(f"host {host!r} is not up in cluster {vm.cluster}")
+            raise FailedPrecondition(refusal(conn, host, vm.cluster))
         if not candidates:
             raise FailedPrecondition(f"cluster {vm.cluster} has no host that is up")
         return candidates[0]

@@ -25,6 +25,7 @@ class HostRecord:
     enrolled_at: dt.datetime
     last_report_at: dt.datetime | None
     cert_pin: str | None = None   # the name TLS must find in the agent's certificate; None: call it not at all
+    status_reason: str = ""       # why it is non-operational ('' when it is not; kept while unreachable)
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,25 @@ class ReportRecord:
     state: dict[str, Any]
 
 
-# A report from a host whose certificate was revoked meanwhile (one in flight) leaves it revoked.
-_UP = "CASE WHEN status IN ('pending', 'revoked') THEN status ELSE 'up' END"
+@dataclass(frozen=True)
+class OperationalChange:
+    """A host's operational verdict as stored before and after one update."""
+
+    host: str
+    status: str          # after
+    old_reason: str
+    reason: str
+
+
+# A report from a host whose certificate was revoked meanwhile (one in flight) leaves it revoked; a
+# host that lacks a required network (status_reason, service/operational.py) reports as non-operational.
+_UP = ("CASE WHEN status IN ('pending', 'revoked') THEN status "
+       "WHEN status_reason <> '' THEN 'non-operational' ELSE 'up' END")
 
 _SELECT_HOST = """
     SELECT h.id, h.name, host(h.address) AS address, h.endpoint, d.name AS datacenter,
-           c.name AS cluster, h.status, h.cert_fingerprint, h.enrolled_at, h.last_report_at, h.cert_pin
+           c.name AS cluster, h.status, h.cert_fingerprint, h.enrolled_at, h.last_report_at, h.cert_pin,
+           h.status_reason
       FROM hosts h JOIN clusters c ON c.id = h.cluster_id JOIN datacenters d ON d.id = c.datacenter_id
 """
 
@@ -264,6 +278,21 @@ def mark_unreachable(conn: psycopg.Connection, names: list[str]) -> None:
     if names:
         conn.execute("UPDATE hosts SET status = 'unreachable' WHERE name = ANY(%s) "
                      "AND status NOT IN ('unreachable', 'pending', 'revoked')", (names,))
+
+
+def set_operational(conn: psycopg.Connection, name: str, reason: str) -> OperationalChange | None:
+    """Record the host's verdict ('' operational, else why not); the status moves between up and
+    non-operational only (an unreachable, enrolled, pending or revoked host keeps its status, and its
+    next report applies the reason). None when the host does not exist (removed meanwhile)."""
+    row = conn.execute(
+        """UPDATE hosts h SET status_reason = %(reason)s,
+                  status = CASE WHEN h.status IN ('up', 'non-operational')
+                                THEN CASE WHEN %(reason)s = '' THEN 'up' ELSE 'non-operational' END
+                                ELSE h.status END
+             FROM (SELECT id, status_reason FROM hosts WHERE name = %(name)s FOR UPDATE) old
+            WHERE h.id = old.id
+        RETURNING h.status, old.status_reason""", {"name": name, "reason": reason}).fetchone()
+    return OperationalChange(name, row[0], row[1], reason) if row else None
 
 
 def drop_unused_tokens(conn: psycopg.Connection, host_id: int) -> None:

@@ -1,4 +1,4 @@
-"""Named queries on logical networks and their desired host attachments and bonds."""
+"""Named queries on logical networks: their clusters and labels, their desired host attachments and bonds."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,6 +33,30 @@ class AttachmentRecord:
 
 
 @dataclass(frozen=True)
+class ClusterRecord:
+    cluster: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class RequiredAttachment:
+    """A required network of a host's cluster that the host is recorded to carry."""
+
+    host: str
+    network: NetworkRecord
+    attachment: AttachmentRecord
+
+
+@dataclass(frozen=True)
+class LabelledHost:
+    """One host's NIC labels and the labelled networks of its cluster: what labels put on it."""
+
+    host: str
+    nic_labels: dict[str, frozenset[str]]        # NIC → its labels
+    network_labels: dict[str, frozenset[str]]    # network attached to the host's cluster → its labels
+
+
+@dataclass(frozen=True)
 class BondRecord:
     name: str
     slaves: list[str]
@@ -53,11 +77,14 @@ def insert_network(conn: psycopg.Connection, *, name: str, datacenter: str, vlan
         raise NotFound(f"datacenter {datacenter!r} does not exist")
     try:
         with conn.transaction():
-            conn.execute(
+            net_id = conn.execute(
                 """INSERT INTO networks (datacenter_id, name, vlan, mtu, vm_network, description)
-                   VALUES (%s, %s, %s, %s, %s, %s)""",
+                   VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
                 (dc[0], name, vlan, mtu, vm_network, description),
-            )
+            ).fetchone()[0]
+            # Usable in every cluster of its datacenter, optional, as networks were before db/014.
+            conn.execute("""INSERT INTO cluster_networks (cluster_id, network_id)
+                            SELECT id, %s FROM clusters WHERE datacenter_id = %s""", (net_id, dc[0]))
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"network {name!r} already exists in datacenter {datacenter}") from None
     return get_network(conn, name, datacenter)
@@ -177,3 +204,115 @@ def record_host_change(conn: psycopg.Connection, host_id: int, *, upsert: list[t
                        slaves = EXCLUDED.slaves, mode = EXCLUDED.mode, options = EXCLUDED.options""",
                 (host_id, b.name, b.slaves, b.mode, Jsonb(b.options)),
             )
+
+
+# -- clusters --------------------------------------------------------------------------------------
+
+
+def network_clusters(conn: psycopg.Connection, network_id: int) -> list[ClusterRecord]:
+    with conn.cursor(row_factory=class_row(ClusterRecord)) as cur:
+        return cur.execute(
+            """SELECT c.name AS cluster, cn.required FROM cluster_networks cn JOIN clusters c ON c.id = cn.cluster_id
+                WHERE cn.network_id = %s ORDER BY c.name""", (network_id,)).fetchall()
+
+
+def _cluster_of(conn: psycopg.Connection, net: NetworkRecord, cluster: str) -> int:
+    row = conn.execute(
+        """SELECT c.id FROM clusters c JOIN datacenters d ON d.id = c.datacenter_id
+            WHERE c.name = %s AND d.name = %s""", (cluster, net.datacenter)).fetchone()
+    if row is None:
+        raise NotFound(f"cluster {cluster!r} does not exist in datacenter {net.datacenter} (cluster)")
+    return row[0]
+
+
+def attach_to_cluster(conn: psycopg.Connection, net: NetworkRecord, cluster: str, required: bool) -> None:
+    cid = _cluster_of(conn, net, cluster)
+    conn.execute("""INSERT INTO cluster_networks (cluster_id, network_id, required) VALUES (%s, %s, %s)
+                    ON CONFLICT (cluster_id, network_id) DO UPDATE SET required = EXCLUDED.required""",
+                 (cid, net.id, required))
+
+
+def detach_from_cluster(conn: psycopg.Connection, net: NetworkRecord, cluster: str) -> None:
+    cid = _cluster_of(conn, net, cluster)
+    if conn.execute("DELETE FROM cluster_networks WHERE cluster_id = %s AND network_id = %s",
+                    (cid, net.id)).rowcount == 0:
+        raise NotFound(f"network {net.name!r} is not attached to cluster {cluster}")
+
+
+def required_attachments(conn: psycopg.Connection) -> list[RequiredAttachment]:
+    """Every host's recorded attachments of networks its cluster requires."""
+    rows = conn.execute(
+        """SELECT h.name, n.id, n.name, d.name, n.vlan, n.mtu, n.vm_network, n.description,
+                  a.nic, a.ipv4_method, host(a.ipv4_address), a.ipv4_prefixlen, host(a.ipv4_gateway), a.default_route
+             FROM hosts h
+             JOIN cluster_networks cn ON cn.cluster_id = h.cluster_id AND cn.required
+             JOIN host_network_attachments a ON a.host_id = h.id AND a.network_id = cn.network_id
+             JOIN networks n ON n.id = cn.network_id JOIN datacenters d ON d.id = n.datacenter_id
+            ORDER BY h.name, n.name""").fetchall()
+    return [RequiredAttachment(r[0], NetworkRecord(*r[1:8]), AttachmentRecord(r[2], *r[8:])) for r in rows]
+
+
+# -- labels --------------------------------------------------------------------------------------
+
+
+def network_labels(conn: psycopg.Connection, network_id: int) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT label FROM network_labels WHERE network_id = %s ORDER BY label",
+                                       (network_id,))]
+
+
+def add_network_label(conn: psycopg.Connection, network_id: int, label: str) -> None:
+    conn.execute("INSERT INTO network_labels (network_id, label) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                 (network_id, label))
+
+
+def remove_network_label(conn: psycopg.Connection, net: NetworkRecord, label: str) -> None:
+    if conn.execute("DELETE FROM network_labels WHERE network_id = %s AND label = %s",
+                    (net.id, label)).rowcount == 0:
+        raise NotFound(f"network {net.name!r} has no label {label!r} (label)")
+
+
+def nic_labels(conn: psycopg.Connection, host_id: int) -> list[tuple[str, str]]:
+    """(NIC, label) pairs of one host."""
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT nic, label FROM host_nic_labels WHERE host_id = %s ORDER BY nic, label", (host_id,))]
+
+
+def add_nic_label(conn: psycopg.Connection, host_id: int, host: str, nic: str, label: str) -> None:
+    """A label is on one NIC of a host: the database's key (host, label) says so."""
+    with conn.transaction():
+        row = conn.execute(
+            """INSERT INTO host_nic_labels (host_id, nic, label) VALUES (%s, %s, %s)
+               ON CONFLICT (host_id, label) DO UPDATE SET nic = host_nic_labels.nic RETURNING nic""",
+            (host_id, nic, label)).fetchone()
+    if row[0] != nic:
+        raise AlreadyExists(f"label {label!r} is on NIC {row[0]} of host {host} already; a label marks one NIC "
+                            f"per host (remove it there first)")
+
+
+def remove_nic_label(conn: psycopg.Connection, host_id: int, host: str, nic: str, label: str) -> None:
+    if conn.execute("DELETE FROM host_nic_labels WHERE host_id = %s AND nic = %s AND label = %s",
+                    (host_id, nic, label)).rowcount == 0:
+        raise NotFound(f"NIC {nic} of host {host} has no label {label!r} (label)")
+
+
+def labelled_hosts(conn: psycopg.Connection, *, label: str | None = None, host: str | None = None) -> list[LabelledHost]:
+    """The hosts with a NIC carrying `label`, or the one `host` (labelled or not), each with its NIC
+    labels and its cluster's labelled networks."""
+    hosts = conn.execute(
+        """SELECT h.id, h.name, h.cluster_id FROM hosts h
+            WHERE h.name = %(host)s
+               OR EXISTS (SELECT 1 FROM host_nic_labels l WHERE l.host_id = h.id AND l.label = %(label)s)
+            ORDER BY h.name""", {"label": label, "host": host}).fetchall()
+    found = []
+    for host_id, name, cluster_id in hosts:
+        nics: dict[str, set[str]] = {}
+        for nic, lab in nic_labels(conn, host_id):
+            nics.setdefault(nic, set()).add(lab)
+        nets: dict[str, set[str]] = {}
+        for net, lab in conn.execute(
+                """SELECT n.name, l.label FROM network_labels l JOIN networks n ON n.id = l.network_id
+                     JOIN cluster_networks cn ON cn.network_id = n.id WHERE cn.cluster_id = %s""", (cluster_id,)):
+            nets.setdefault(net, set()).add(lab)
+        found.append(LabelledHost(name, {k: frozenset(v) for k, v in nics.items()},
+                                  {k: frozenset(v) for k, v in nets.items()}))
+    return found

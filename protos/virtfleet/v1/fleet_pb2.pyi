@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Host(_message.Message):
-    __slots__ = ("name", "address", "endpoint", "datacenter", "cluster", "status", "cert_fingerprint", "enrolled_at", "last_report_at")
+    __slots__ = ("name", "address", "endpoint", "datacenter", "cluster", "status", "cert_fingerprint", "enrolled_at", "last_report_at", "status_reason", "nic_labels")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,8 @@ class Host(_message.Message):
     CERT_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_REPORT_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    NIC_LABELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     endpoint: str
@@ -31,7 +33,17 @@ class Host(_message.Message):
     cert_fingerprint: str
     enrolled_at: _timestamp_pb2.Timestamp
     last_report_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., endpoint: _Optional[str] = ..., datacenter: _Optional[str] = ..., cluster: _Optional[str] = ..., status: _Optional[str] = ..., cert_fingerprint: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_report_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    status_reason: str
+    nic_labels: _containers.RepeatedCompositeFieldContainer[NicLabel]
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., endpoint: _Optional[str] = ..., datacenter: _Optional[str] = ..., cluster: _Optional[str] = ..., status: _Optional[str] = ..., cert_fingerprint: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_report_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_reason: _Optional[str] = ..., nic_labels: _Optional[_Iterable[_Union[NicLabel, _Mapping]]] = ...) -> None: ...
+
+class NicLabel(_message.Message):
+    __slots__ = ("nic", "label")
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    nic: str
+    label: str
+    def __init__(self, nic: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
 class EnrollHostRequest(_message.Message):
     __slots__ = ("name", "address", "endpoint", "cluster", "csr_pem")
@@ -132,20 +144,32 @@ class SetupHostManagementNetworkResponse(_message.Message):
     def __init__(self, changed: _Optional[bool] = ..., steps: _Optional[_Iterable[str]] = ..., report: _Optional[_Union[HostNetworkReport, _Mapping]] = ...) -> None: ...
 
 class LogicalNetwork(_message.Message):
-    __slots__ = ("name", "datacenter", "vlan", "mtu", "vm_network", "description")
+    __slots__ = ("name", "datacenter", "vlan", "mtu", "vm_network", "description", "labels", "clusters")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DATACENTER_FIELD_NUMBER: _ClassVar[int]
     VLAN_FIELD_NUMBER: _ClassVar[int]
     MTU_FIELD_NUMBER: _ClassVar[int]
     VM_NETWORK_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     datacenter: str
     vlan: int
     mtu: int
     vm_network: bool
     description: str
-    def __init__(self, name: _Optional[str] = ..., datacenter: _Optional[str] = ..., vlan: _Optional[int] = ..., mtu: _Optional[int] = ..., vm_network: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    clusters: _containers.RepeatedCompositeFieldContainer[NetworkCluster]
+    def __init__(self, name: _Optional[str] = ..., datacenter: _Optional[str] = ..., vlan: _Optional[int] = ..., mtu: _Optional[int] = ..., vm_network: _Optional[bool] = ..., description: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., clusters: _Optional[_Iterable[_Union[NetworkCluster, _Mapping]]] = ...) -> None: ...
+
+class NetworkCluster(_message.Message):
+    __slots__ = ("cluster", "required")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    required: bool
+    def __init__(self, cluster: _Optional[str] = ..., required: _Optional[bool] = ...) -> None: ...
 
 class CreateNetworkRequest(_message.Message):
     __slots__ = ("network", "no_vm_network")
@@ -260,3 +284,79 @@ class HostNetworksView(_message.Message):
     networks: _containers.RepeatedCompositeFieldContainer[NetworkSyncStatus]
     bonds: _containers.RepeatedCompositeFieldContainer[_hostnet_pb2.Bond]
     def __init__(self, host: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[NetworkSyncStatus, _Mapping]]] = ..., bonds: _Optional[_Iterable[_Union[_hostnet_pb2.Bond, _Mapping]]] = ...) -> None: ...
+
+class AttachNetworkToClusterRequest(_message.Message):
+    __slots__ = ("network", "cluster", "required")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    cluster: str
+    required: bool
+    def __init__(self, network: _Optional[str] = ..., cluster: _Optional[str] = ..., required: _Optional[bool] = ...) -> None: ...
+
+class DetachNetworkFromClusterRequest(_message.Message):
+    __slots__ = ("network", "cluster")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    cluster: str
+    def __init__(self, network: _Optional[str] = ..., cluster: _Optional[str] = ...) -> None: ...
+
+class LabelNetworkRequest(_message.Message):
+    __slots__ = ("network", "label")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    label: str
+    def __init__(self, network: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class UnlabelNetworkRequest(_message.Message):
+    __slots__ = ("network", "label")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    label: str
+    def __init__(self, network: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class LabelHostNicRequest(_message.Message):
+    __slots__ = ("host", "nic", "label")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    nic: str
+    label: str
+    def __init__(self, host: _Optional[str] = ..., nic: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class UnlabelHostNicRequest(_message.Message):
+    __slots__ = ("host", "nic", "label")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    nic: str
+    label: str
+    def __init__(self, host: _Optional[str] = ..., nic: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class HostLabelChange(_message.Message):
+    __slots__ = ("host", "attached", "detached", "applied", "error", "skipped")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ATTACHED_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    attached: _containers.RepeatedScalarFieldContainer[str]
+    detached: _containers.RepeatedScalarFieldContainer[str]
+    applied: bool
+    error: str
+    skipped: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, host: _Optional[str] = ..., attached: _Optional[_Iterable[str]] = ..., detached: _Optional[_Iterable[str]] = ..., applied: _Optional[bool] = ..., error: _Optional[str] = ..., skipped: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class LabelOutcome(_message.Message):
+    __slots__ = ("hosts",)
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedCompositeFieldContainer[HostLabelChange]
+    def __init__(self, hosts: _Optional[_Iterable[_Union[HostLabelChange, _Mapping]]] = ...) -> None: ...

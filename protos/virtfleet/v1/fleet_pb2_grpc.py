@@ -94,6 +94,36 @@ class FleetServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_fleet__pb2.GetHostNetworksRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.HostNetworksView.FromString,
                 _registered_method=True)
+        self.AttachNetworkToCluster = channel.unary_unary(
+                '/virtfleet.v1.FleetService/AttachNetworkToCluster',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.AttachNetworkToClusterRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.FromString,
+                _registered_method=True)
+        self.DetachNetworkFromCluster = channel.unary_unary(
+                '/virtfleet.v1.FleetService/DetachNetworkFromCluster',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.DetachNetworkFromClusterRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.FromString,
+                _registered_method=True)
+        self.LabelNetwork = channel.unary_unary(
+                '/virtfleet.v1.FleetService/LabelNetwork',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.LabelNetworkRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
+                _registered_method=True)
+        self.UnlabelNetwork = channel.unary_unary(
+                '/virtfleet.v1.FleetService/UnlabelNetwork',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.UnlabelNetworkRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
+                _registered_method=True)
+        self.LabelHostNic = channel.unary_unary(
+                '/virtfleet.v1.FleetService/LabelHostNic',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.LabelHostNicRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
+                _registered_method=True)
+        self.UnlabelHostNic = channel.unary_unary(
+                '/virtfleet.v1.FleetService/UnlabelHostNic',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.UnlabelHostNicRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
+                _registered_method=True)
 
 
 class FleetServiceServicer:
@@ -178,6 +208,47 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AttachNetworkToCluster(self, request, context):
+        """A cluster's networks: required ones make a host of the cluster that carries them out of sync
+        (or lacks them) non-operational. Returns the network with its clusters and labels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachNetworkFromCluster(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LabelNetwork(self, request, context):
+        """Labels: every network carrying a label is attached to the host NIC carrying it, through one
+        setupNetworks per host; removing either label detaches. The label is recorded even where a host
+        refused the change; each host's outcome is in the reply.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlabelNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LabelHostNic(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlabelHostNic(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +311,36 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.GetHostNetworks,
                     request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.GetHostNetworksRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_fleet__pb2.HostNetworksView.SerializeToString,
+            ),
+            'AttachNetworkToCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachNetworkToCluster,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.AttachNetworkToClusterRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.SerializeToString,
+            ),
+            'DetachNetworkFromCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachNetworkFromCluster,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.DetachNetworkFromClusterRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.SerializeToString,
+            ),
+            'LabelNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.LabelNetwork,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LabelNetworkRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.SerializeToString,
+            ),
+            'UnlabelNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlabelNetwork,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.UnlabelNetworkRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.SerializeToString,
+            ),
+            'LabelHostNic': grpc.unary_unary_rpc_method_handler(
+                    servicer.LabelHostNic,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LabelHostNicRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.SerializeToString,
+            ),
+            'UnlabelHostNic': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlabelHostNic,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.UnlabelHostNicRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -566,6 +667,168 @@ class FleetService:
             '/virtfleet.v1.FleetService/GetHostNetworks',
             virtfleet_dot_v1_dot_fleet__pb2.GetHostNetworksRequest.SerializeToString,
             virtfleet_dot_v1_dot_fleet__pb2.HostNetworksView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachNetworkToCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/AttachNetworkToCluster',
+            virtfleet_dot_v1_dot_fleet__pb2.AttachNetworkToClusterRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachNetworkFromCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/DetachNetworkFromCluster',
+            virtfleet_dot_v1_dot_fleet__pb2.DetachNetworkFromClusterRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.LogicalNetwork.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LabelNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/LabelNetwork',
+            virtfleet_dot_v1_dot_fleet__pb2.LabelNetworkRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlabelNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/UnlabelNetwork',
+            virtfleet_dot_v1_dot_fleet__pb2.UnlabelNetworkRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LabelHostNic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/LabelHostNic',
+            virtfleet_dot_v1_dot_fleet__pb2.LabelHostNicRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlabelHostNic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/UnlabelHostNic',
+            virtfleet_dot_v1_dot_fleet__pb2.UnlabelHostNicRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
             options,
             channel_credentials,
             insecure,
