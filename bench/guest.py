@@ -36,6 +36,7 @@ import libvirt
 
 from agent.guest.cmdline import NICS_UP_MARKER, static_ip_arg
 from agent.guest.image import ensure_guest
+from bench.definitions import renamed_definition
 from manager.client import open_channel
 from manager.lab import lab
 from manager.lab.layout import LabLayout
@@ -78,11 +79,7 @@ def virtfleet_round(vms: vms_pb2_grpc.VmServiceStub, console: Path, while_runnin
 
 def bare_xml(conn: libvirt.virConnect, console: Path) -> str:
     """The agent's definition of the VM, renamed, without its UUID, its console in `console`."""
-    root = ET.fromstring(conn.lookupByName(VF_VM).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-    root.find("name").text = LV_VM
-    uuid_el = root.find("uuid")
-    if uuid_el is not None:
-        root.remove(uuid_el)
+    root = renamed_definition(conn, VF_VM, LV_VM)
     for source in root.findall("devices/serial/source"):
         source.set("path", str(console))
     for channel in root.findall("devices/channel/source"):   # the agent's socket path is per VM name

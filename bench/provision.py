@@ -24,11 +24,11 @@ from pathlib import Path
 
 import psycopg
 
-from manager.domain import vmorder
 from manager.api.listeners import serve
 from manager.app import ManagerApp
 from manager.client import open_channel
 from manager.config import ManagerConfig
+from manager.domain import vmorder
 from manager.lab.postgres import throwaway_database, throwaway_server
 from manager.service import macpools
 from manager.store.database import open_pool

@@ -36,13 +36,13 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import grpc
 import libvirt
 
+from bench.definitions import renamed_definition
 from manager.client import open_channel
 from manager.lab import lab
 from manager.lab.layout import LabLayout
-import grpc
-
 from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, profiles_pb2, profiles_pb2_grpc, vm_pb2, vms_pb2, vms_pb2_grpc
 
 NICS = 4
@@ -91,12 +91,7 @@ def make_profiles(profiles: profiles_pb2_grpc.ProfileServiceStub, vms: vms_pb2_g
 
 def bare_xml(conn: libvirt.virConnect) -> str:
     """The agent's definition of the benchmark VM, renamed, without its UUID: the same XML for libvirt alone."""
-    root = ET.fromstring(conn.lookupByName(VF_VM).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-    root.find("name").text = LV_VM
-    uuid_el = root.find("uuid")
-    if uuid_el is not None:
-        root.remove(uuid_el)
-    return ET.tostring(root, encoding="unicode")
+    return ET.tostring(renamed_definition(conn, VF_VM, LV_VM), encoding="unicode")
 
 
 def libvirt_round(conn: libvirt.virConnect, xml: str) -> float:

@@ -299,7 +299,7 @@ def mirror_targets(lab) -> dict[str, set[str]]:
 
 def test_mirroring_follows_start_hot_plug_update_unplug_and_stop(host, vm_agent):
     watcher = run_vm(vm_agent, "prof-mirror", nic("mon", 11, port_mirroring=True))
-    other = run_vm(vm_agent, "prof-mirror2", nic("nic1", 12))
+    run_vm(vm_agent, "prof-mirror2", nic("nic1", 12))
     try:
         tap = tap_of(watcher, "mon")
         assert mirror_targets(host) == {"ingress": {tap}, "egress": {tap}}
