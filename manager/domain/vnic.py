@@ -142,9 +142,10 @@ def pci_field(text: str, field: str) -> PciAddress:
 
 
 # The machine type every VM gets (the agent's domain XML names none, so QEMU's default `pc`, i440fx)
-# fixes these slots of bus 0: 00 the host bridge, 01 the PIIX3 (ISA, IDE, USB, power management),
-# 02 the VGA card. A vNIC asking for one is refused here, at create or add, not at its first start.
-RESERVED_SLOTS = {0x00: "the host bridge", 0x01: "the PIIX3 ISA/IDE/USB bridge", 0x02: "the VGA card"}
+# fixes these slots of bus 0: 00 the host bridge, 01 the PIIX3 (ISA, IDE, USB, power management).
+# Slot 02 is free: the domain XML has no <graphics>, so libvirt adds no VGA card and gives slot 02 to the
+# first vNIC itself. A vNIC asking for a fixed slot is refused here, at create or add, not at its first start.
+RESERVED_SLOTS = {0x00: "the host bridge", 0x01: "the PIIX3 ISA/IDE/USB bridge"}
 MAX_SLOT = 0x1F
 
 
@@ -154,7 +155,7 @@ def check_pci(pci: PciAddress, field: str) -> PciAddress:
         raise InvalidArgument(field, f"{pci}: PCI slot {pci.slot:#04x} is above {MAX_SLOT:#04x}")
     if pci.domain == 0 and pci.bus == 0 and pci.slot in RESERVED_SLOTS:
         raise InvalidArgument(field, f"{pci}: slot {pci.slot:#04x} of bus 0 is {RESERVED_SLOTS[pci.slot]}'s on the "
-                                     "pc (i440fx) machine; vNICs start at slot 0x03")
+                                     "pc (i440fx) machine; vNICs start at slot 0x02")
     return pci
 
 
