@@ -5,10 +5,9 @@ import click
 
 from virtfleet.v1 import audit_pb2, audit_pb2_grpc
 
-from rich.console import Console
 from rich.table import Table
 
-from .output import OUTPUT_OPTION, as_dict, print_json
+from .output import OUTPUT_OPTION, as_dict, console, print_json
 
 CATEGORY_CHOICES = ["network", "unexpected", "vnic", "mac-duplicate", "mac-foreign", "nic-order", "unreachable",
                     "vnic-profile"]
@@ -88,7 +87,7 @@ def _print_findings(findings) -> None:
         table.add_column(name, overflow="fold")
     for f in findings:
         table.add_row(f.id, f.severity, f.category, f.host or "-", f.object, f.expected, f.found)
-    Console().print(table)
+    console().print(table)
 
 
 def _show_plan(reply: audit_pb2.FixFindingResponse) -> None:

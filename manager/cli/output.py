@@ -27,13 +27,22 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+# Piped output (a log, grep, a pager) has no terminal width: rich would squeeze tables into 80 columns and cut
+# MACs and names with "…". Lines for a file are kept whole instead; a terminal still gets its own width.
+PIPED_WIDTH = 250
+
+
+def console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
+
+
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
     table = Table(title=title, show_edge=False, header_style="bold")
     for c in columns:
         table.add_column(c)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    console().print(table)
 
 
 def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:

@@ -5,13 +5,12 @@ import sys
 
 import click
 import grpc
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from virtfleet.v1 import vm_pb2, vms_pb2, vms_pb2_grpc
 
-from .output import OUTPUT_OPTION, as_dict, print_fields, print_json, print_table, when
+from .output import OUTPUT_OPTION, as_dict, console, print_fields, print_json, print_table, when
 
 _MODES = {"vepa": vm_pb2.DIRECT_MODE_VEPA, "bridge": vm_pb2.DIRECT_MODE_BRIDGE,
           "private": vm_pb2.DIRECT_MODE_PRIVATE, "passthrough": vm_pb2.DIRECT_MODE_PASSTHROUGH}
@@ -173,7 +172,7 @@ def _print_nics(nics, *, title: str | None = None, macs: bool = True, guest: boo
         table.add_row(str(i), name, *([n.mac] if macs else []), n.pci_address or "-", n.host_device or "-",
                       *([n.guest_name or "-"] if guest else []), nic_target(n), profile_text(n),
                       "down" if n.link_down else "up", n.model, *([", ".join(n.guest_ips) or "-"] if guest else []))
-    Console().print(table)
+    console().print(table)
 
 
 def rule_text(rule: int) -> str:
