@@ -8,7 +8,7 @@ way the certificate's pin is stored with it (manager/pki.py) and the agent
 channels use it; `revoke_certificate` and `delete` revoke at once (an event,
 certificate.revoked). Labels of the host's NICs may come with it (`host add --nic-label`):
 stored with the host in the same transaction, they put their networks on the host
-once it reports (service/labelreturn.py). The CA certificates returned are every CA trusted now (during
+once it reports (service/labelcatchup.py). The CA certificates returned are every CA trusted now (during
 a rollover the manager's client certificate may still be from the retiring one),
 and the host is recorded as holding that trust generation (service/certificates.py).
 """
