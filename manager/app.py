@@ -78,7 +78,7 @@ class ManagerApp:
                    templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool),
                    admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
-                   certificates=certificates, profiles=profiles, labels=LabelService(pool, networks))
+                   certificates=certificates, profiles=profiles, labels=LabelService(pool, networks, monitor, events.record_system))
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and

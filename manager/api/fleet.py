@@ -84,9 +84,10 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         e = self._hosts.enroll(
             name=request.name, address=request.address, endpoint=request.endpoint,
             cluster=request.cluster, csr_pem=request.csr_pem,
+            nic_labels=[(label.nic, label.label) for label in request.nic_labels],
         )
         return fleet_pb2.EnrollHostResponse(
-            host=host_message(e.host), certificate_pem=e.certificate_pem, ca_certificate_pem=e.ca_certificate_pem,
+            host=host_message(e.host, self._hosts.nic_labels(e.host.name)), certificate_pem=e.certificate_pem, ca_certificate_pem=e.ca_certificate_pem,
             enroll_token=e.token, token_expires_at=timestamp(e.token_expires_at),
             ca_fingerprint=fingerprint(e.ca_certificate_pem), enroll_endpoint=self._hosts.enroll_endpoint,
         )

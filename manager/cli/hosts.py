@@ -49,17 +49,21 @@ def host_group() -> None:
 @click.option("--address", required=True, help="the host's management IP address")
 @click.option("--endpoint", default="", help="where its agent listens (default ADDRESS:54321, or unix:///PATH)")
 @click.option("--cluster", default="", help="cluster to join (default: Default)")
+@click.option("--nic-label", "nic_labels", multiple=True, metavar="NIC=LABEL",
+              help="label NIC of the host (repeatable): once it reports, every network with LABEL is attached to "
+                   "that NIC, as `host nic-label` does for a host already up")
 @click.option("--pki-out", type=click.Path(path_type=Path), default=None,
               help="offline enrollment: make the agent's key HERE and write key, certificate and CA into this "
                    "directory (the agent's --pki-dir); without it, a one-time token the host enrolls with")
 @OUTPUT_OPTION
 @click.pass_context
-def host_add(ctx, name, address, endpoint, cluster, pki_out, output):
+def host_add(ctx, name, address, endpoint, cluster, nic_labels, pki_out, output):
     """Add host NAME: prints a one-time token and the `virtfleet-agent enroll` command to run on the host
     (its key is made there); with --pki-out, enrolls it at once with a key made here."""
+    labels = [_nic_label(text) for text in nic_labels]
     if pki_out is not None:
         host = enroll_host(_stub(ctx), name=name, address=address, endpoint=endpoint, cluster=cluster,
-                           pki_out=pki_out)
+                           pki_out=pki_out, nic_labels=labels)
         if output == "json":
             print_json(as_dict(host))
         else:
@@ -67,7 +71,7 @@ def host_add(ctx, name, address, endpoint, cluster, pki_out, output):
             click.echo(f"start its agent with --pki-dir {pki_out}")
         return
     reply = _stub(ctx).EnrollHost(fleet_pb2.EnrollHostRequest(name=name, address=address, endpoint=endpoint,
-                                                              cluster=cluster), timeout=30)
+                                                              cluster=cluster, nic_labels=labels), timeout=30)
     command = enroll_command_line(reply)
     if output == "json":
         print_json({"host": as_dict(reply.host), "token": reply.enroll_token,
@@ -78,8 +82,19 @@ def host_add(ctx, name, address, endpoint, cluster, pki_out, output):
     click.echo(f"one-time token: {reply.enroll_token}")
     click.echo(f"expires:        {when(reply.token_expires_at)}")
     click.echo(f"CA fingerprint: {reply.ca_fingerprint}")
+    if reply.host.nic_labels:
+        click.echo("NIC labels:     " + ", ".join(f"{l.nic}={l.label}" for l in reply.host.nic_labels)
+                   + " (their networks are attached at its first report)")
     click.echo("run on the host:")
     click.echo(f"  {command}")
+
+
+def _nic_label(text: str) -> fleet_pb2.NicLabel:
+    """NIC=LABEL; the manager checks both names (INVALID_ARGUMENT naming nic_labels[i])."""
+    nic, sep, label = text.partition("=")
+    if not sep or not nic or not label:
+        raise click.BadParameter(f"{text!r} is not NIC=LABEL", param_hint="--nic-label")
+    return fleet_pb2.NicLabel(nic=nic, label=label)
 
 
 def enroll_command_line(reply: fleet_pb2.EnrollHostResponse) -> str:

@@ -6,7 +6,9 @@ host "pending" and returns a one-time token; the host makes its key and sends
 its CSR with the token to the enrollment listener (`enroll_with_token`). Either
 way the certificate's pin is stored with it (manager/pki.py) and the agent
 channels use it; `revoke_certificate` and `delete` revoke at once (an event,
-certificate.revoked). The CA certificates returned are every CA trusted now (during
+certificate.revoked). Labels of the host's NICs may come with it (`host add --nic-label`):
+stored with the host in the same transaction, they put their networks on the host
+once it reports (service/labelcatchup.py). The CA certificates returned are every CA trusted now (during
 a rollover the manager's client certificate may still be from the retiring one),
 and the host is recorded as holding that trust generation (service/certificates.py).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Callable
 
 from google.protobuf.json_format import MessageToDict, ParseDict
@@ -25,6 +28,7 @@ from virtfleet.v1 import agent_pb2, netstate_pb2
 
 from ..agents import AgentClients, HostMonitor
 from ..domain.enrolltoken import check_token, new_token, token_hash
+from ..domain.labels import check_nic_labels
 from ..domain.hostinput import check_address, check_host_name, check_new_host_name, endpoint_for
 from ..pki import CertificateAuthority, fingerprint, load_csr, pin_name, serial_hex
 from ..store import certificates as cert_store
@@ -85,22 +89,27 @@ class HostService:
         self._agents = agents
         self._monitor = monitor
 
-    def enroll(self, *, name: str, address: str, endpoint: str, cluster: str, csr_pem: bytes) -> Enrollment:
+    def enroll(self, *, name: str, address: str, endpoint: str, cluster: str, csr_pem: bytes,
+               nic_labels: Sequence[tuple[str, str]] = ()) -> Enrollment:
         """With `csr_pem`, enrolled at once; without, pending with a one-time token (a host whose
-        certificate was revoked, or still pending, gets a new token the same way)."""
+        certificate was revoked, or still pending, gets a new token the same way). `nic_labels`
+        (NIC, label) are stored with it; a label it had on another NIC moves to the one given."""
         check_host_name(name)
         address = check_address(address)
         endpoint = endpoint_for(address, endpoint)
+        labels = check_nic_labels(nic_labels)
         if csr_pem:
             load_csr(csr_pem)   # refused before anything is written
         with self._pool.connection() as conn:
             check_new_host_name(name, host_store.admin_names(conn))
             if not csr_pem:
-                return self._new_token(conn, name=name, address=address, endpoint=endpoint, cluster=cluster)
+                return self._new_token(conn, name=name, address=address, endpoint=endpoint, cluster=cluster,
+                                       labels=labels)
             cert = self._ca.sign_agent_csr(csr_pem, name, address)
             with conn.transaction():
-                host_store.insert_host(conn, name=name, address=address, endpoint=endpoint,
-                                       cluster=cluster or "Default", cert=_trusted(cert))
+                host = host_store.insert_host(conn, name=name, address=address, endpoint=endpoint,
+                                              cluster=cluster or "Default", cert=_trusted(cert))
+                _put_labels(conn, host, labels)
                 cert_store.set_trust_generation(conn, name, self._ca.generation)
                 host = host_store.get_host(conn, name)
         log.info("enrolled host %s (%s) at %s", name, address, endpoint)
@@ -108,7 +117,8 @@ class HostService:
         self._monitor.watch(name, endpoint)
         return Enrollment(host, cert, self._ca.bundle_pem)
 
-    def _new_token(self, conn, *, name: str, address: str, endpoint: str, cluster: str) -> Enrollment:
+    def _new_token(self, conn, *, name: str, address: str, endpoint: str, cluster: str,
+                   labels: list[tuple[str, str]]) -> Enrollment:
         token = new_token()
         with conn.transaction():
             try:
@@ -120,6 +130,7 @@ class HostService:
                 if host.status not in ("pending", "revoked") or host.address != address:
                     raise AlreadyExists(f"a host with name {name!r} is already enrolled")
                 host_store.drop_unused_tokens(conn, host.id)
+            _put_labels(conn, host, labels)
             expires_at = host_store.insert_token(conn, host.id, token_hash(token), self._token_ttl_s)
         log.info("host %s (%s) waits for its enrollment, token valid until %s", name, address, expires_at)
         return Enrollment(host, b"", self._ca.bundle_pem, token=token, token_expires_at=expires_at)
@@ -250,6 +261,14 @@ class HostService:
             raise Unavailable(f"host {name} has not reported its network state yet")
         state = ParseDict(record.state, netstate_pb2.NetworkState(), ignore_unknown_fields=True)
         return Report(name, record.sequence, state, record)
+
+
+def _put_labels(conn, host: HostRecord, labels: list[tuple[str, str]]) -> None:
+    for nic, label in labels:
+        net_store.put_nic_label(conn, host.id, nic, label)
+    if labels:
+        log.info("host %s: NIC labels %s, applied at its first report", host.name,
+                 ", ".join(f"{nic}={label}" for nic, label in labels))
 
 
 def _trusted(cert_pem: bytes) -> TrustedCertificate:

@@ -22,6 +22,11 @@ touched. At each next event of that host (`decide`):
   nothing: the change was undone, the record stands;
 - the same agent, same generation: it may still be working; wait.
 
+What is recorded changes what the host is judged by (its required networks,
+service/operational.py): `recorded` is called after each such record, as every
+other path that records a host's networks does (NetworkService passes its
+re-judging there).
+
 Notes live in memory. A manager restarted with a note pending leaves the
 difference to what `host networks` and the audit already show (they compare
 the record with the host's state).
@@ -112,8 +117,9 @@ class LostReplies:
     """The notes, and the reconciliation the host's next report triggers (on a thread of its own)."""
 
     def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None,
-                 record_system: Callable[..., None] | None = None) -> None:
+                 record_system: Callable[..., None] | None = None, recorded: Callable[[], None] | None = None) -> None:
         self._pool, self._agents, self._monitor = pool, agents, monitor
+        self._recorded = recorded or (lambda: None)   # the host's networks were recorded anew: judge it again
         self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
         self._notes: dict[str, Note] = {}
         self._lock = threading.Lock()
@@ -175,6 +181,7 @@ class LostReplies:
                 change = mirror(note, config, networks, recorded, recorded_bonds)
                 net_store.record_host_change(conn, host.id, upsert=change.upsert, detach=change.detach,
                                              bonds_upsert=change.bonds_upsert, bonds_remove=change.bonds_remove)
+            self._recorded()
             log.warning("host %s: recorded the outcome of the change whose reply was lost, as its agent has it "
                         "(generation %d): %s", host_name, config.generation,
                         ", ".join(sorted(n.name for n, _ in change.upsert)) or "nothing attached")

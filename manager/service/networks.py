@@ -86,6 +86,14 @@ def agent_attachment(net: NetworkRecord, a: AttachmentRecord) -> hostnet_pb2.Net
     )
 
 
+def check_in_cluster(network: str, in_cluster: frozenset[str], host: HostRecord, field: str) -> None:
+    """A host carries only its cluster's networks (as in oVirt): a network outside is refused, naming both."""
+    if network not in in_cluster:
+        raise FailedPrecondition(f"network {network} is not attached to cluster {host.cluster} of host {host.name} "
+                                 f"({field}); a host carries only its cluster's networks: "
+                                 f"`network attach-cluster {network} {host.cluster}` first")
+
+
 def agent_bond(b: BondRecord) -> hostnet_pb2.Bond:
     return hostnet_pb2.Bond(name=b.name, slaves=b.slaves, mode=b.mode, options=b.options)
 
@@ -119,7 +127,8 @@ class NetworkService:
         self._agents = agents
         self._monitor = monitor  # the freshest state of each host, kept from its agent's stream
         self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
-        self.lost_replies = LostReplies(pool, agents, monitor, record_system=self._record_system)
+        self.lost_replies = LostReplies(pool, agents, monitor, record_system=self._record_system,
+                                        recorded=self._rejudge)
         self.operational = OperationalCheck(pool, monitor, agent_attachment, record_system=self._record_system)
 
     # -- logical networks -------------------------------------------------------------
@@ -184,7 +193,10 @@ class NetworkService:
             host = host_store.get_host(conn, host_name)
             networks = {n.name: n for n in net_store.list_networks(conn, host.datacenter)}
             current = {a.network: a for a in net_store.attachments(conn, host.id)}
+            in_cluster = net_store.host_cluster_network_names(conn, host.id)
         upserts = [self._attachment(networks, a, f"attach[{i}]") for i, a in enumerate(attach)]
+        for i, (net, _) in enumerate(upserts):
+            check_in_cluster(net.name, in_cluster, host, f"attach[{i}].network")
         detached = []
         for i, name in enumerate(detach):
             if name not in current:

@@ -109,6 +109,13 @@ def placed(vm_id: int, v: Vnic, networks: Mapping[str, NetworkRef], profiles: Ma
     return PlacedVnic(vm_id, v, network_id(v, networks, field), ref.id if ref else None)
 
 
+def check_in_cluster(v: Vnic, in_cluster: frozenset[str], cluster: str, field: str) -> None:
+    """A VM's vNIC uses only networks attached to the VM's cluster (its hosts carry no others)."""
+    if v.network and v.network not in in_cluster:
+        raise FailedPrecondition(f"network {v.network} is not attached to cluster {cluster} ({field}); a VM's "
+                                 f"vNICs use its cluster's networks: `network attach-cluster {v.network} {cluster}`")
+
+
 def check_source_networks(vnics: Sequence[Vnic], networks: Mapping[str, NetworkRef], where: str) -> None:
     """A template's or snapshot's vNICs name networks by name: each must (still) exist `where`."""
     for v in vnics:

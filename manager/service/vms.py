@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -24,17 +24,19 @@ from ..domain.guestnames import GuestNamed, guest_name_mismatches, known, match_
 from ..domain.vmorder import Rule, SourceKind, guest_order, source_guest_order, source_nic
 from ..domain.vnic import Vnic, check_vnics
 from ..store import guestnames as guest_store
+from ..store import networks as net_store
 from ..store import profiles as profile_store
 from ..store import snapshots as snapshot_store
 from ..store import templates as template_store
 from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import VmRecord
+from ..store.vnics import NetworkRef
 from . import macpools
 from .vm_calls import refuse_busy
 from .vm_runtime import VmRuntime
-from .vmobjects import (DEFAULT_MEMORY_MIB, VmView, allocate_macs, attached_network_id, check_source_networks,
-                        placed, vm_view, with_profile)
+from .vmobjects import (DEFAULT_MEMORY_MIB, VmView, allocate_macs, attached_network_id, check_in_cluster,
+                        check_source_networks, placed, vm_view, with_profile)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,11 @@ def _refuse_foreign(sources: Sequence[tuple[str, str | None, str | None]], src: 
                                 f"{src.kind.value} {src.name}: it is not part of this run; pick another name")
 
 
+def _only(networks: Mapping[str, NetworkRef], names: frozenset[str]) -> dict[str, NetworkRef]:
+    """The networks among `names` (those attached to the VM's cluster)."""
+    return {name: ref for name, ref in networks.items() if name in names}
+
+
 def _with_profiles(src: VmSource, profiles) -> VmSource:
     """The source's vNICs with their profiles named (a template from before profiles names only networks)."""
     return replace(src, nics=[with_profile(v, profiles, f"nics[{i}]") for i, v in enumerate(src.nics)])
@@ -168,9 +175,11 @@ class VmService:
             c = store.cluster(conn, cluster or DEFAULT_CLUSTER)
             networks = vnic_store.network_refs(conn, c.datacenter)
             profiles = profile_store.profile_refs(conn, c.datacenter)
+            in_cluster = net_store.cluster_network_names(conn, c.id)
             if template or snapshot:
                 src = self._source(conn, template, snapshot)
-                check_source_networks(src.nics, networks, f"cluster {cluster or DEFAULT_CLUSTER} lacks")
+                check_source_networks(src.nics, _only(networks, in_cluster),
+                                      f"cluster {cluster or DEFAULT_CLUSTER} lacks")
                 src = _with_profiles(src, profiles)
                 planned = planned_vnics(src, allocate_macs(conn, c.id, len(src.nics)))
                 ids = store.insert_vms(conn, cluster_id=c.id, names=[name], memory_mib=memory_mib or src.memory_mib,
@@ -182,6 +191,7 @@ class VmService:
                 checked = [with_profile(n, profiles, f"nics[{i}]") for i, n in enumerate(checked)]
                 for i, n in enumerate(checked):
                     attached_network_id(n, networks, f"nics[{i}].network")
+                    check_in_cluster(n, in_cluster, cluster or DEFAULT_CLUSTER, f"nics[{i}].network")
                 fresh = iter(allocate_macs(conn, c.id, sum(1 for n in checked if not n.mac)))
                 planned = [replace(n, position=i, mac=macpools.claim_mac(conn, c.id, n.mac) if n.mac else next(fresh))
                            for i, n in enumerate(checked)]
@@ -234,7 +244,8 @@ class VmService:
             networks = vnic_store.network_refs(conn, c.datacenter)
             profiles = profile_store.profile_refs(conn, c.datacenter)
             src = self._source(conn, template, snapshot)
-            check_source_networks(src.nics, networks, f"cluster {cluster} lacks")
+            check_source_networks(src.nics, _only(networks, net_store.cluster_network_names(conn, c.id)),
+                                  f"cluster {cluster} lacks")
             src = _with_profiles(src, profiles)
             existing = store.existing_vm_names(conn, names)
             if existing and not resume:

@@ -24,13 +24,15 @@ from virtfleet.v1 import vm_pb2
 
 from ..agents import AgentClients
 from ..domain.vnic import DirectMode, Vnic, VnicKind, check_vnic
+from ..store import networks as net_store
 from ..store import profiles as profile_store
 from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import HostRef, VmRecord
 from . import macpools
 from .vm_calls import VmAgentCalls, refuse_busy
-from .vmobjects import VmView, allocate_macs, attached_network_id, placed, read_vm_view, with_profile
+from .vmobjects import (VmView, allocate_macs, attached_network_id, check_in_cluster, placed, read_vm_view,
+                        with_profile)
 from .vnic_messages import agent_vnic_on, attach_violation, runtime
 
 
@@ -104,6 +106,7 @@ class VnicService:
             profiles = profile_store.profile_refs(conn, vm.datacenter)
             n = with_profile(n, profiles, "nic")
             attached_network_id(n, networks, "nic.network")
+            check_in_cluster(n, net_store.cluster_network_names(conn, vm.cluster_id), vm.cluster, "nic.network")
             check_new_vnic(vm_name, n, vnic_store.vm_vnics(conn, vm.id))
             mac = macpools.claim_mac(conn, vm.cluster_id, n.mac) if n.mac else allocate_macs(conn, vm.cluster_id, 1)[0]
             n = replace(n, mac=mac, position=vnic_store.next_position(conn, vm.id), host_device=None)

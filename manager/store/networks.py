@@ -239,6 +239,19 @@ def detach_from_cluster(conn: psycopg.Connection, net: NetworkRecord, cluster: s
         raise NotFound(f"network {net.name!r} is not attached to cluster {cluster}")
 
 
+def cluster_network_names(conn: psycopg.Connection, cluster_id: int) -> frozenset[str]:
+    """The networks attached to a cluster: the only ones its hosts carry and its VMs' vNICs use."""
+    return frozenset(r[0] for r in conn.execute(
+        """SELECT n.name FROM cluster_networks cn JOIN networks n ON n.id = cn.network_id
+            WHERE cn.cluster_id = %s""", (cluster_id,)))
+
+
+def host_cluster_network_names(conn: psycopg.Connection, host_id: int) -> frozenset[str]:
+    """The networks attached to the host's cluster."""
+    row = conn.execute("SELECT cluster_id FROM hosts WHERE id = %s", (host_id,)).fetchone()
+    return cluster_network_names(conn, row[0]) if row else frozenset()
+
+
 def required_attachments(conn: psycopg.Connection) -> list[RequiredAttachment]:
     """Every host's recorded attachments of networks its cluster requires."""
     rows = conn.execute(
@@ -287,6 +300,12 @@ def add_nic_label(conn: psycopg.Connection, host_id: int, host: str, nic: str, l
     if row[0] != nic:
         raise AlreadyExists(f"label {label!r} is on NIC {row[0]} of host {host} already; a label marks one NIC "
                             f"per host (remove it there first)")
+
+
+def put_nic_label(conn: psycopg.Connection, host_id: int, nic: str, label: str) -> None:
+    """The label on `nic`, moved there if it marked another NIC of the host (`host add` states it anew)."""
+    conn.execute("""INSERT INTO host_nic_labels (host_id, nic, label) VALUES (%s, %s, %s)
+                    ON CONFLICT (host_id, label) DO UPDATE SET nic = EXCLUDED.nic""", (host_id, nic, label))
 
 
 def remove_nic_label(conn: psycopg.Connection, host_id: int, host: str, nic: str, label: str) -> None:

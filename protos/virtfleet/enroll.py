@@ -14,6 +14,7 @@ import hashlib
 import re
 import socket
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -55,11 +56,12 @@ def make_key_and_csr(common_name: str) -> tuple[bytes, bytes]:
 
 def enroll_host(
     stub: fleet_pb2_grpc.FleetServiceStub, *, name: str, address: str, endpoint: str = "", cluster: str = "",
-    pki_out: Path,
+    pki_out: Path, nic_labels: Sequence[fleet_pb2.NicLabel] = (),
 ) -> fleet_pb2.Host:
     key, csr_pem = make_key_and_csr(name)
     reply = stub.EnrollHost(
-        fleet_pb2.EnrollHostRequest(name=name, address=address, endpoint=endpoint, cluster=cluster, csr_pem=csr_pem),
+        fleet_pb2.EnrollHostRequest(name=name, address=address, endpoint=endpoint, cluster=cluster, csr_pem=csr_pem,
+                                    nic_labels=nic_labels),
         timeout=30,
     )
     TlsMaterial(reply.ca_certificate_pem, reply.certificate_pem, key).save(pki_out)

@@ -46,18 +46,20 @@ class NicLabel(_message.Message):
     def __init__(self, nic: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
 class EnrollHostRequest(_message.Message):
-    __slots__ = ("name", "address", "endpoint", "cluster", "csr_pem")
+    __slots__ = ("name", "address", "endpoint", "cluster", "csr_pem", "nic_labels")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    NIC_LABELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     endpoint: str
     cluster: str
     csr_pem: bytes
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., endpoint: _Optional[str] = ..., cluster: _Optional[str] = ..., csr_pem: _Optional[bytes] = ...) -> None: ...
+    nic_labels: _containers.RepeatedCompositeFieldContainer[NicLabel]
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., endpoint: _Optional[str] = ..., cluster: _Optional[str] = ..., csr_pem: _Optional[bytes] = ..., nic_labels: _Optional[_Iterable[_Union[NicLabel, _Mapping]]] = ...) -> None: ...
 
 class EnrollHostResponse(_message.Message):
     __slots__ = ("host", "certificate_pem", "ca_certificate_pem", "enroll_token", "token_expires_at", "ca_fingerprint", "enroll_endpoint")
