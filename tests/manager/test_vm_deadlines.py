@@ -88,6 +88,7 @@ def _agent(app: ManagerApp, name: str, address: str, root: Path, ns: str) -> tup
         conn.execute("""INSERT INTO hosts (cluster_id, name, address, endpoint, cert_fingerprint, status)
                         SELECT id, %s, %s, %s, 'test', 'up' FROM clusters WHERE name = 'Default'""",
                      (name, address, f"unix://{sock}"))
+        conn.execute("UPDATE vnic_profiles SET filter_name = NULL, filter_parameters = '[]'")  # test driver: no nwfilter
     return proc, log
 
 

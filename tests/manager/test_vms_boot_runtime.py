@@ -26,7 +26,7 @@ from virtfleet.v1 import vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
 
 from agent.rpc.vm import add_vm_service  # noqa: E402
 
-from .vmhelpers import api, create_template, create_vm, leased, vm_rows  # noqa: E402
+from .vmhelpers import api, create_template, create_vm, leased, vm_rows, without_network_filters  # noqa: E402
 
 
 class KeepDefineRequests(grpc.ServerInterceptor):
@@ -52,6 +52,7 @@ class KeepDefineRequests(grpc.ServerInterceptor):
 @pytest.fixture
 def host(manager, tmp_path):
     """One enrolled host that is up, its agent's VM runtime on test:///default; yields the kept specs."""
+    without_network_filters(manager)
     name, sock = "host1", tmp_path / "agent1.sock"
     key, csr = make_key_and_csr(name)
     material = TlsMaterial(manager.app.ca.cert_pem, manager.app.ca.sign_agent_csr(csr, name, "192.0.2.11"), key)

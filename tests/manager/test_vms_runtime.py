@@ -26,12 +26,13 @@ from virtfleet.v1 import vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
 
 from agent.rpc.vm import add_vm_service  # noqa: E402
 
-from .vmhelpers import api, create_template, create_vm, leased, vm_rows  # noqa: E402
+from .vmhelpers import api, create_template, create_vm, leased, vm_rows, without_network_filters  # noqa: E402
 
 
 @pytest.fixture
 def hosts(manager, tmp_path):
     """Two enrolled hosts that are up, each with its agent's VM runtime on test:///default."""
+    without_network_filters(manager)
     served = []
     for i in (1, 2):
         name, sock = f"host{i}", tmp_path / f"agent{i}.sock"
