@@ -80,12 +80,11 @@ def guests(lab):
             g.create_guest(name, [nic(n, profile)], {mac(n): f"{ip(n)}/24"})
         g.vms.CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(name=MIRROR_VM,
                                                                        nics=[nic(9, "p-mirror")]), timeout=60)
-        g.made.append(MIRROR_VM)
         g.vms.StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name=MIRROR_VM, host=g.host), timeout=180)
         g.boot(*GUESTS)
         yield g
     finally:
-        g.stop_all()
+        g.close()
 
 
 def forget_neighbours(g: GuestLab, vm: str) -> None:
@@ -181,16 +180,17 @@ def carrier(g: GuestLab, vm: str) -> str:
     return g.sh(vm, "cat /sys/class/net/eth0/carrier").strip()
 
 
-def test_link_down_the_guest_sees_no_carrier_and_up_again_it_pings(guests):
-    down = guests.vms.SetNicLink(vms_pb2.SetNicLinkRequest(vm="open", nic="nic1", up=False), timeout=60)
+def test_link_down_the_guest_sees_no_carrier_and_up_again_it_pings(lab, guests):
+    down = vfj(lab, "vm", "nic", "set", "open", "nic1", "--link", "down")   # SetNicLink
     try:
-        assert [n.link_down for n in down.nics] == [True]
+        assert [n.get("link_down", False) for n in down["nics"]] == [True]
         until("the guest of open sees no carrier", lambda: carrier(guests, "open") == "0")
         assert "NO-CARRIER" in guests.sh("open", "ip link show eth0")
         assert not guests.pings("open", addr("nb"), count=1)
     finally:
-        up = guests.vms.SetNicLink(vms_pb2.SetNicLinkRequest(vm="open", nic="nic1", up=True), timeout=60)
-    assert [n.link_down for n in up.nics] == [False]
+        up = vfj(lab, "vm", "nic", "set", "open", "nic1", "--link", "up")
+    assert [n.get("link_down", False) for n in up["nics"]] == [False]
+    assert [n.link_down for n in guests.show("open").nics] == [False]
     until("the guest of open sees its carrier", lambda: carrier(guests, "open") == "1")
     assert "NO-CARRIER" not in guests.sh("open", "ip link show eth0")
     forget_neighbours(guests, "nb")
@@ -220,12 +220,8 @@ def test_qos_out_limit_holds_a_bulk_transfer_at_its_rate_and_without_it_runs_far
         pytest.skip(f"this kernel lacks {gap}, which libvirt's <bandwidth> uses on the tap")
     vf(lab, "profile", "create", "p-qos", "--network", NETWORK, "--qos", f"out={LIMIT_KBYTES_S}")
     guests.create_guest("qos", [nic(7, "p-qos")], {mac(7): f"{ip(7)}/24"})
-    GUESTS["qos"] = (7, "p-qos")
-    try:
-        guests.boot("qos")
-        limited = transfer_rate(guests, "qos", "nb", 5001)
-        free = transfer_rate(guests, "spoof", "nb", 5002)
-    finally:
-        del GUESTS["qos"]
+    guests.boot("qos")
+    limited = transfer_rate(guests, "qos", "nb", 5001)
+    free = transfer_rate(guests, "spoof", "nb", 5002)   # the network's own profile: no QoS
     assert 0.75 * LIMIT_KBYTES_S <= limited <= 1.25 * LIMIT_KBYTES_S, f"{limited:.0f} kB/s through out={LIMIT_KBYTES_S}"
     assert free > 2 * LIMIT_KBYTES_S, f"{free:.0f} kB/s without a limit"
