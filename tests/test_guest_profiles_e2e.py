@@ -117,11 +117,11 @@ def reaches_with_address(g: GuestLab, vm: str, claimed: str, neighbour: str) -> 
     own = f"{addr(vm)}/24"
     assert g.pings(vm, addr(neighbour)), f"{vm} did not reach {neighbour} even with its own address"
     try:
-        g.sh(vm, f"ip addr flush dev eth0 && ip addr add {claimed}/24 dev eth0")
+        g.sh(vm, f"ip -4 addr flush dev eth0 && ip addr add {claimed}/24 dev eth0")
         forget_neighbours(g, neighbour)
         return g.pings(vm, addr(neighbour))
     finally:
-        g.sh(vm, f"ip addr flush dev eth0 && ip addr add {own} dev eth0")
+        g.sh(vm, f"ip -4 addr flush dev eth0 && ip addr add {own} dev eth0")
         forget_neighbours(g, neighbour)
         until(f"{vm} reaches {neighbour} again with its own address", lambda: g.pings(vm, addr(neighbour), count=1))
 
@@ -200,7 +200,8 @@ def test_link_down_the_guest_sees_no_carrier_and_up_again_it_pings(lab, guests):
 # --- QoS --------------------------------------------------------------------------------------------
 
 LIMIT_KBYTES_S = 1000                 # out=: kbytes/s as libvirt and oVirt count them (1000 bytes)
-TRANSFER_BYTES = 64 * 65536           # ~4 s at the limit: the rate is measured over seconds, not a burst
+BURST_KBYTES = 256                    # what passes at line rate before the policer bites: ~4 % of the transfer
+TRANSFER_BYTES = 96 * 65536           # ~6 s at the limit: the rate is measured over seconds, not a burst
 
 
 def transfer_rate(g: GuestLab, sender: str, receiver: str, port: int) -> float:
@@ -218,7 +219,7 @@ def test_qos_out_limit_holds_a_bulk_transfer_at_its_rate_and_without_it_runs_far
     gap = libvirt_qos_kernel_gap()
     if gap:
         pytest.skip(f"this kernel lacks {gap}, which libvirt's <bandwidth> uses on the tap")
-    vf(lab, "profile", "create", "p-qos", "--network", NETWORK, "--qos", f"out={LIMIT_KBYTES_S}")
+    vf(lab, "profile", "create", "p-qos", "--network", NETWORK, "--qos", f"out={LIMIT_KBYTES_S}:0:{BURST_KBYTES}")
     guests.create_guest("qos", [nic(7, "p-qos")], {mac(7): f"{ip(7)}/24"})
     guests.boot("qos")
     limited = transfer_rate(guests, "qos", "nb", 5001)
