@@ -20,6 +20,9 @@ Why /init does each thing (measured on Debian's 6.1 cloud kernel under TCG):
 - udhcpc backgrounds itself and is inherited by PID 1, so /init waits for its NIC jobs by pid;
 - hot-plugged NICs are configured by a 0.5 s poll of /sys/class/net (no udev, no
   netlink listener in busybox sh); hot-unplug is the kernel's (ACPI PCI hot-plug);
+- a NIC is known by its ifindex, not its MAC: a re-plugged device is a new ifindex
+  under a reused ethN, while a guest that changes its own MAC (the anti-spoofing
+  tests do) keeps its NIC configured, addresses included;
 - qemu-ga runs in a respawn loop; /sbin/shutdown is a shim for its guest-shutdown,
   and busybox acpid powers off on the ACPI power button (libvirt's shutdown).
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 from .cmdline import NIC_MARKER_PREFIX, NICS_UP_MARKER, STATIC_IP_PARAM
 
-INIT_VERSION = "2"
+INIT_VERSION = "3"
 MODULES = ("virtio_pci", "virtio_net", "virtio_console", "virtio_blk", "button")
 AGENT_PORT = "org.qemu.guest_agent.0"
 
@@ -65,7 +68,7 @@ static_for() {  # MAC -> ADDR/PREFIX from vf.ip=MAC=ADDR/PREFIX[,...]
 bring_up() {  # one NIC: link up, wait for carrier (3 s at most), static address or DHCP, one line on the console
   ifc=$1
   mac=$(cat /sys/class/net/$ifc/address)
-  echo "$mac" > /run/vf/$ifc
+  cat /sys/class/net/$ifc/ifindex > /run/vf/$ifc
   echo 1 > /proc/sys/net/ipv4/conf/$ifc/arp_ignore 2>/dev/null
   echo 2 > /proc/sys/net/ipv4/conf/$ifc/arp_announce 2>/dev/null
   ip link set "$ifc" up
@@ -88,7 +91,7 @@ configure_new() {  # every NIC not configured yet, in parallel; forget the ones 
   for marker in /run/vf/*; do
     [ -e "$marker" ] || continue
     ifc=${marker##*/}
-    if [ ! -e /sys/class/net/$ifc ] || [ "$(cat /sys/class/net/$ifc/address)" != "$(cat $marker)" ]; then
+    if [ ! -e /sys/class/net/$ifc ] || [ "$(cat /sys/class/net/$ifc/ifindex)" != "$(cat $marker)" ]; then
       rm -f "$marker"
       [ -e /run/udhcpc.$ifc.pid ] && kill "$(cat /run/udhcpc.$ifc.pid)" 2>/dev/null && rm -f /run/udhcpc.$ifc.pid
       say "nic $ifc gone"

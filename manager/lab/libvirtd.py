@@ -29,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,8 +231,10 @@ def _destroy_everything(uri: str) -> None:
     if conn is None:
         return
     try:
-        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-            _quietly(dom.destroy)
+        # All at once: a TCG guest takes ~1.7 s to destroy (QEMU's exit, its filters' teardown), mostly waiting.
+        domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(domains)))) as pool:
+            list(pool.map(lambda dom: _quietly(dom.destroy), domains))
         for net in conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE):
             _quietly(net.destroy)
     finally:
