@@ -226,3 +226,33 @@ def test_qos_out_limit_holds_a_bulk_transfer_at_its_rate_and_without_it_runs_far
     free = transfer_rate(guests, "spoof", "nb", 5002)   # the network's own profile: no QoS
     assert 0.75 * LIMIT_KBYTES_S <= limited <= 1.25 * LIMIT_KBYTES_S, f"{limited:.0f} kB/s through out={LIMIT_KBYTES_S}"
     assert free > 2 * LIMIT_KBYTES_S, f"{free:.0f} kB/s without a limit"
+
+
+# --- editing a profile in use: out of sync until `vm nic sync` ------------------------------------------
+
+
+def out_of_sync(g: GuestLab, vm: str) -> list[str]:
+    return [n.name for n in g.show(vm).nics if n.profile_out_of_sync]
+
+
+def test_an_edited_profile_is_out_of_sync_until_nic_sync_applies_it_to_the_running_guest(lab, guests):
+    vf(lab, "profile", "edit", "p-open", "--filter", "no-mac-spoofing")
+    try:
+        assert out_of_sync(guests, "open") == ["nic1"]
+        findings = vfj(lab, "audit", "--category", "vnic-profile")["findings"]
+        assert [f["object"] for f in findings] == ["vm open vNIC nic1: profile p-open"]
+        synced = vfj(lab, "vm", "nic", "sync", "open")                # SyncNics → the agent's UpdateNic
+        assert [(r["nic"], r.get("applied_live", False), r.get("needs_restart", [])) for r in synced["results"]] == [
+            ("nic1", True, [])]
+        assert out_of_sync(guests, "open") == []
+        assert not reaches_with_mac(guests, "open", "52:54:00:77:0f:03", "nb")   # the filter acts in the live guest
+
+        vf(lab, "profile", "edit", "p-open", "--filter", "none", "--isolated")
+        synced = vfj(lab, "vm", "nic", "sync", "open")
+        assert [r.get("needs_restart", []) for r in synced["results"]] == [["isolated"]]   # libvirt: not live
+        assert out_of_sync(guests, "open") == ["nic1"]                # until the VM restarts
+        assert reaches_with_mac(guests, "open", "52:54:00:77:0f:03", "nb")        # the filter is gone live
+    finally:
+        vf(lab, "profile", "edit", "p-open", "--filter", "none", "--no-isolated")
+        vf(lab, "vm", "nic", "sync", "open")
+    assert out_of_sync(guests, "open") == []

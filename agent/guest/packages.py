@@ -89,7 +89,13 @@ def download(packages: list[Package], into: Path) -> list[Path]:
     """Exactly these versions, as .deb files in `into` (root fetches unsandboxed: `into` is not _apt's)."""
     into.mkdir(parents=True, exist_ok=True)
     before = set(into.glob("*.deb"))
-    query(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", *map(str, packages)], cwd=into)
+    try:
+        query(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", *map(str, packages)], cwd=into)
+    except Unavailable as err:
+        # An agent in a network namespace without a route (every lab host) cannot fetch: say how to build it.
+        raise FailedPrecondition(f"{err}; the test guest is not cached yet and this host cannot fetch its "
+                                 "packages: build it where the Debian mirror is reachable, with "
+                                 "`python -m agent.guest` (a lab: `virtfleet lab up --guest`)") from None
     return sorted(set(into.glob("*.deb")) - before)
 
 

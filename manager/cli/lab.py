@@ -37,15 +37,17 @@ def lab_group() -> None:
 @click.option("--dsn", default=None, help="use this PostgreSQL instead of a private cluster")
 @click.option("--libvirt/--no-libvirt", default=None,
               help="a libvirtd per host for VMs (default: when libvirtd and QEMU are installed)")
+@click.option("--guest", is_flag=True,
+              help="also build (or find) the cached test guest for `vm create --guest`: lab hosts cannot fetch it")
 @STATE_DIR
 @PREFIX
-def lab_up(hosts, nics, dsn, libvirt, state_dir, prefix):
+def lab_up(hosts, nics, dsn, libvirt, guest, state_dir, prefix):
     """Start database, manager and N hosts with their agents (and libvirtd); enroll them.
 
     A supervisor stays behind and restarts a crashed manager or agent (as systemd's Restart=on-failure)."""
     layout = _layout(state_dir, prefix)
     try:
-        state = lab_ops.up(layout, hosts=hosts, nics=nics, dsn=dsn, libvirt=libvirt)
+        state = lab_ops.up(layout, hosts=hosts, nics=nics, dsn=dsn, libvirt=libvirt, guest=guest)
     except lab_ops.LabError as exc:
         _fail(exc)
     click.echo(f"lab up in {state.state_dir}: manager unix://{state.manager_socket}")

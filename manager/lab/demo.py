@@ -57,7 +57,7 @@ def main() -> int:
         print(f"a lab is already up in {layout.state_dir}; take it down first:\n  {CLI} lab down", file=sys.stderr)
         return 1
     try:
-        run("lab", "up", "--hosts", "2", "--nics", "2")
+        run("lab", "up", "--hosts", "2", "--nics", "2", "--guest")
         run("host", "list")
         for host in ("host1", "host2"):
             run("host", "setup-management", host, "--nic", "eth0")
