@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = ManagerConfig(dsn=dsn, listen=str(root / "m.sock"), pki_dir=root / "pki", audit_interval_s=0)
         app = ManagerApp.create(cfg)
         app.events.start()
+        app.read_model.start()      # both servers read through it: the overhead compares like with like
         admin = str(_admin_dir(app, root))
         on = serve(app, replace(cfg, fleet_listen="127.0.0.1:0"))
         how = "manager.api.listeners.serve (authorization + events)"

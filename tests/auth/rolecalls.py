@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection_pb2  # noqa: F401
 
 import virtfleet.v1.admins_pb2, virtfleet.v1.audit_pb2, virtfleet.v1.fleet_pb2  # noqa: E401,F401
 import virtfleet.v1.events_pb2, virtfleet.v1.macpool_pb2, virtfleet.v1.pki_pb2, virtfleet.v1.vms_pb2  # noqa: E401,F401
+import virtfleet.v1.profiles_pb2  # noqa: F401
 from manager.auth.roles import REQUIRED_ROLE
 from manager.client import open_channel
 
