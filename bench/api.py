@@ -19,6 +19,12 @@ pairs, SetClusterMacPool). The four servers × two mixes take turns for
 bests are reported. Last line: one JSON object; `overhead_unix` is the median
 of 1 - on/off for reads over the unix socket, and so on.
 
+The read model (manager/service/readmodel.py) is started, so both read through
+it: the overhead compares like with like. **floor**: a third server in the same
+process with the same thread pool and certificates, whose four read methods
+return empty messages at once: what gRPC Python alone allows on this machine,
+measured by the same client in the same rounds (reads only).
+
 "On" is what `virtfleet-manager` serves (`manager.api.listeners.serve`): the unix
 socket with its login socket (the client logs in once, then sends its session
 token with every call, through `manager.client.open_channel`) and the remote
@@ -36,6 +42,7 @@ import tempfile
 import time
 from collections import deque
 from dataclasses import replace
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +71,34 @@ def _admin_dir(app: ManagerApp, root: Path) -> Path:
     out = root / "admin"
     save_admin_material(out, ca, cert, key)
     return out
+
+
+class _EmptyFleet(fleet_pb2_grpc.FleetServiceServicer):
+    """The floor's reads: an empty answer at once (no servicer, no interceptor, no database)."""
+
+    def GetNetwork(self, request, context):
+        return fleet_pb2.LogicalNetwork()
+
+    def ListNetworks(self, request, context):
+        return fleet_pb2.ListNetworksResponse()
+
+    def ListHosts(self, request, context):
+        return fleet_pb2.ListHostsResponse()
+
+
+class _EmptyPools(macpool_pb2_grpc.MacPoolServiceServicer):
+    def GetMacPool(self, request, context):
+        return macpool_pb2.MacPool()
+
+
+def _floor_server(root: Path, credentials: grpc.ServerCredentials) -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="api"))
+    fleet_pb2_grpc.add_FleetServiceServicer_to_server(_EmptyFleet(), server)
+    macpool_pb2_grpc.add_MacPoolServiceServicer_to_server(_EmptyPools(), server)
+    server.add_insecure_port(f"unix://{root}/floor.sock")
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    return server, port
 
 
 # -- the client (its own process) ---------------------------------------------------------------
@@ -121,7 +156,7 @@ def _measure(channel: grpc.Channel, mix: str, seconds: float, inflight: int, tag
 def _client(conn, endpoints: dict[str, tuple[str, str | None]], seconds: float, inflight: int) -> None:
     channels = {}
     for key, (target, cert_dir) in endpoints.items():
-        channels[key] = (grpc.insecure_channel(target) if key == "off/unix"
+        channels[key] = (grpc.insecure_channel(target) if key in ("off/unix", "floor/unix")
                          else open_channel(target, cert_dir=cert_dir))
         grpc.channel_ready_future(channels[key]).result(timeout=30)
     round_no = 0
@@ -150,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = ManagerConfig(dsn=dsn, listen=str(root / "m.sock"), pki_dir=root / "pki", audit_interval_s=0)
         app = ManagerApp.create(cfg)
         app.events.start()
+        app.read_model.start()      # both servers read through it: the overhead compares like with like
         admin = str(_admin_dir(app, root))
         on = serve(app, replace(cfg, fleet_listen="127.0.0.1:0"))
         how = "manager.api.listeners.serve (authorization + events)"
@@ -158,9 +194,11 @@ def main(argv: list[str] | None = None) -> None:
         off_port = off.add_secure_port("127.0.0.1:0", app.ca.manager_server_material(["127.0.0.1"])
                                        .server_credentials())
         off.start()
+        floor, floor_port = _floor_server(root, app.ca.manager_server_material(["127.0.0.1"]).server_credentials())
         endpoints: dict[str, tuple[str, str | None]] = {
             "off/unix": (f"unix://{root}/off.sock", None), "off/tls": (f"127.0.0.1:{off_port}", admin),
-            "on/unix": (f"unix://{cfg.listen}", None), "on/tls": (f"127.0.0.1:{on.fleet_port}", admin)}
+            "on/unix": (f"unix://{cfg.listen}", None), "on/tls": (f"127.0.0.1:{on.fleet_port}", admin),
+            "floor/unix": (f"unix://{root}/floor.sock", None), "floor/tls": (f"127.0.0.1:{floor_port}", admin)}
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe()
         client = ctx.Process(target=_client, args=(theirs, endpoints, args.seconds, args.inflight))
@@ -174,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
                 for mix in ("reads", "writes"):
                     for transport in ("unix", "tls"):
                         order = ("off", "on") if r % 2 == 0 else ("on", "off")
+                        if mix == "reads":     # the floor takes its turn first, between or last
+                            order = (*order[:r % 3], "floor", *order[r % 3:])
                         got = {}
                         for state in order:
                             ours.send((f"{state}/{transport}", mix))
@@ -187,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
             ours.send(None)
             client.join(30)
             off.stop(grace=None).wait()
+            floor.stop(grace=None).wait()
             on.stop(grace=None)
             app.events.flush()
             written = app.events.stats.written - written_before
@@ -214,6 +255,16 @@ def _report(args, how: str, rates: dict, ratios: dict, failures: int, written: i
             figures[f"on_{transport}{suffix}_per_s"] = round(med(on), 1)
             figures[f"overhead_{transport}{suffix}"] = round(overhead, 4)
             figures[f"overhead_{transport}{suffix}_best"] = round(best, 4)
+    for transport in ("unix", "tls"):
+        floor = rates[(f"floor/{transport}", "reads")]
+        figures[f"floor_{transport}_per_s"] = round(med(floor), 1)
+        figures[f"floor_{transport}_best_per_s"] = round(max(floor), 1)
+        figures[f"on_{transport}_best_per_s"] = round(max(rates[(f"on/{transport}", "reads")]), 1)
+    print(f"floor (gRPC Python, empty servicers, same client): unix {figures['floor_unix_per_s']:.0f}/s median, "
+          f"{figures['floor_unix_best_per_s']:.0f} best; tls {figures['floor_tls_per_s']:.0f}/s median, "
+          f"{figures['floor_tls_best_per_s']:.0f} best; reads with both on reach "
+          f"{figures['on_unix_per_s'] / figures['floor_unix_per_s']:.0%} / "
+          f"{figures['on_tls_per_s'] / figures['floor_tls_per_s']:.0%} of it")
     reads_on = min(figures["on_unix_per_s"], figures["on_tls_per_s"])
     worst = max(figures["overhead_unix"], figures["overhead_tls"])
     print(f"targets: overhead <= {OVERHEAD_TARGET:.0%} (reads, median): "

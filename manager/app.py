@@ -20,6 +20,7 @@ from .service.labels import LabelService
 from .service.macpools import MacPoolService
 from .service.networks import NetworkService
 from .service.profiles import ProfileService
+from .service.readmodel import ReadModel
 from .service.snapshots import SnapshotService
 from .service.templates import TemplateService
 from .service.vm_runtime import VmRuntime
@@ -51,6 +52,7 @@ class ManagerApp:
     certificates: CertificateService   # renewal, the manager's client-certificate rotation, CA rollover
     profiles: ProfileService            # vNIC profiles
     labels: LabelService        # network labels: a network and a host NIC sharing a label
+    read_model: ReadModel       # hosts, networks, MAC pools in memory for the API's reads (after start_background)
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -60,11 +62,13 @@ class ManagerApp:
         agents = AgentClients(ca.manager_material(), timeout_s=cfg.agent_timeout_s,
                               vm_changes_max=cfg.vm_changes_max, pins=lambda name: _host_pin(pool, name))
         events = EventRecorder(pool)
+        read_model = ReadModel(pool, cfg.dsn)
         monitor = HostMonitor(pool, agents, unreachable_after_s=cfg.host_unreachable_after_s,
                               record_system=events.record_system)
-        networks = NetworkService(pool, agents, monitor, record_system=events.record_system)
+        networks = NetworkService(pool, agents, monitor, record_system=events.record_system, read_model=read_model)
         hosts = HostService(pool, ca, agents, monitor, networks, token_ttl_s=cfg.enroll_token_ttl_s,
-                            enroll_endpoint=cfg.enroll_listen, record_system=events.record_system)
+                            enroll_endpoint=cfg.enroll_listen, record_system=events.record_system,
+                            read_model=read_model)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
                               record_system=events.record_system)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
@@ -75,21 +79,25 @@ class ManagerApp:
                                           interval_s=cfg.cert_check_interval_s or None)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
                    vms=VmService(pool, vm_runtime), vm_runtime=vm_runtime, vnics=VnicService(pool, agents),
-                   templates=TemplateService(pool), snapshots=SnapshotService(pool), macpools=MacPoolService(pool),
+                   templates=TemplateService(pool), snapshots=SnapshotService(pool),
+                   macpools=MacPoolService(pool, read_model),
                    admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
-                   certificates=certificates, profiles=profiles, labels=LabelService(pool, networks, monitor, events.record_system))
+                   certificates=certificates, profiles=profiles,
+                   labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model)
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and
         certificate renewal."""
         self.events.start()
+        self.read_model.start()
         self.event_log.start_daily_purge()
         self.certificates.start()
         self.monitor.start_all()
         self.audits.start_periodic()
 
     def close(self) -> None:
+        self.read_model.stop()
         self.certificates.stop()
         self.audits.stop()
         self.monitor.stop()

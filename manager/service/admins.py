@@ -23,6 +23,7 @@ from ..domain.hostinput import check_host_name
 from ..pki import CertificateAuthority, fingerprint
 from ..store import admins as admin_store
 from ..store.admins import AdminRecord
+from ..store.database import reading
 
 log = logging.getLogger(__name__)
 CACHE_TTL_S = 30.0
@@ -94,7 +95,7 @@ class AdminService:
             hit = self._cache.get(cert_fingerprint)
         if hit is not None and hit[0] > now:
             return hit[1]
-        with self._pool.connection() as conn:
+        with reading(self._pool) as conn:    # a read: not a write the read model must wait for
             record = admin_store.by_fingerprint(conn, cert_fingerprint)
         identity = (Identity(record.name, Kind.CERT, Role(record.role))
                     if record is not None and record.revoked_at is None else None)

@@ -37,6 +37,9 @@ from ..store import networks as net_store
 from ..store.database import DatabaseUnreachable, reading
 from ..store.hosts import HostRecord, ReportRecord, TokenRefused, TrustedCertificate
 from .networks import MANAGEMENT_NETWORK, NetworkService
+from .readmodel import ReadModel
+
+HOST_TABLES = ("hosts", "clusters", "datacenters")   # what a HostRecord is made of
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,9 @@ class ManagementSetup:
 class HostService:
     def __init__(self, pool: ConnectionPool, ca: CertificateAuthority, agents: AgentClients, monitor: HostMonitor,
                  networks: NetworkService, *, token_ttl_s: float = DEFAULT_TOKEN_TTL_S, enroll_endpoint: str = "",
-                 record_system: Callable[..., None] | None = None):
+                 record_system: Callable[..., None] | None = None, read_model: ReadModel | None = None):
+        self._listed = read_model.group("hosts", HOST_TABLES, lambda conn: tuple(host_store.list_hosts(conn))) \
+            if read_model else None
         self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
         self._token_ttl_s = token_ttl_s
         self.enroll_endpoint = enroll_endpoint   # where hosts send their token (setting enroll_listen)
@@ -176,6 +181,9 @@ class HostService:
         return Revocation(name, revoked or "")
 
     def list(self) -> list[HostRecord]:
+        listed = self._listed.get() if self._listed is not None else None
+        if listed is not None:
+            return list(listed)
         with reading(self._pool) as conn:
             return host_store.list_hosts(conn)
 

@@ -36,6 +36,7 @@ from ..macpool.allocator import MacAllocator, PoolExhausted
 from ..macpool.ranges import MacRange, gaps, merged_within_limit, overlaps, subtract_range, unicast_count
 from ..store import macpools as store
 from ..store.database import reading
+from .readmodel import ReadModel
 from ..store.macpools import PoolRecord
 
 log = logging.getLogger(__name__)
@@ -295,9 +296,18 @@ def _check_name(name: str, field: str) -> None:
         raise InvalidArgument(field, f"{shown(name)}: 1-63 letters, digits, '_', '.', '-', starting with a letter or digit")
 
 
+# What a pool's view is made of; a lease taken or returned changes its counts.
+POOL_TABLES = ("mac_pools", "mac_pool_ranges", "mac_leases", "clusters", "datacenters")
+
+
+def _load_views(conn: psycopg.Connection) -> dict[tuple[str, str], PoolView]:
+    return {(p.datacenter, p.name): _view(conn, p) for p in store.list_pools(conn)}
+
+
 class MacPoolService:
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, read_model: ReadModel | None = None) -> None:
         self._db = pool
+        self._views = read_model.group("macpools", POOL_TABLES, _load_views) if read_model else None
 
     def _run(self, fn: Callable[[psycopg.Connection], object]):
         with self._db.connection() as conn:
@@ -320,7 +330,10 @@ class MacPoolService:
         return self._run(lambda conn: [_view(conn, p) for p in store.list_pools(conn)])
 
     def get(self, name: str, datacenter: str = "") -> PoolView:
-        with reading(self._db) as conn:
+        views = self._views.get() if self._views is not None else None
+        if views is not None and (found := views.get((datacenter or "Default", name))) is not None:
+            return found
+        with reading(self._db) as conn:     # also the one place that says which pool does not exist
             return _view(conn, *store.get_pool_with_counts(conn, name, datacenter or "Default"))
 
     def delete(self, name: str, datacenter: str = "") -> None:

@@ -30,6 +30,10 @@ from ..store.hosts import HostRecord
 from ..store.networks import AttachmentRecord, BondRecord, ClusterRecord, NetworkRecord
 from .lostreplies import LostReplies, Position
 from .operational import OperationalCheck
+from .readmodel import ReadModel
+
+# What a network's view is made of (the read model drops its copy when one of them changes).
+NETWORK_TABLES = ("networks", "datacenters", "clusters", "cluster_networks", "network_labels")
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +126,9 @@ def admin_field(agent_field: str) -> str:
 
 class NetworkService:
     def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None = None,
-                 record_system: Callable[..., None] | None = None) -> None:
+                 record_system: Callable[..., None] | None = None, read_model: ReadModel | None = None) -> None:
         self._pool = pool
+        self._views = read_model.group("networks", NETWORK_TABLES, _load_views) if read_model else None
         self._agents = agents
         self._monitor = monitor  # the freshest state of each host, kept from its agent's stream
         self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
@@ -155,10 +160,16 @@ class NetworkService:
             net_store.delete_network(conn, name)
 
     def view(self, name: str, datacenter: str = "Default") -> NetworkView:
-        with reading(self._pool) as conn:
+        model = self._views.get() if self._views is not None else None
+        if model is not None and (found := model.by_name.get((datacenter, name))) is not None:
+            return found
+        with reading(self._pool) as conn:     # also the one place that says which network does not exist
             return _view(conn, net_store.get_network(conn, name, datacenter))
 
     def views(self) -> list[NetworkView]:
+        model = self._views.get() if self._views is not None else None
+        if model is not None:
+            return list(model.ordered)
         with reading(self._pool) as conn:
             return [_view(conn, n) for n in net_store.list_networks(conn)]
 
@@ -334,3 +345,15 @@ class NetworkService:
 
 def _view(conn, net: NetworkRecord) -> NetworkView:
     return NetworkView(net, net_store.network_clusters(conn, net.id), net_store.network_labels(conn, net.id))
+
+
+@dataclass(frozen=True)
+class _NetworkViews:
+    ordered: tuple[NetworkView, ...]                  # as `views()` lists them: datacenter, then name
+    by_name: dict[tuple[str, str], NetworkView]       # (datacenter, name)
+
+
+def _load_views(conn) -> _NetworkViews:
+    clusters, labels = net_store.all_network_clusters(conn), net_store.all_network_labels(conn)
+    ordered = tuple(NetworkView(n, clusters.get(n.id, []), labels.get(n.id, [])) for n in net_store.list_networks(conn))
+    return _NetworkViews(ordered, {(v.network.datacenter, v.network.name): v for v in ordered})

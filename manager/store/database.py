@@ -22,6 +22,11 @@ the one place where a database outage becomes what a caller can act on,
   (`reconnect_timeout=0`): the next call that needs a connection makes a new
   attempt, so the first call after PostgreSQL is back succeeds, instead of
   waiting for the pool's next backoff step (11 s were seen).
+- **Writes observed.** Every checkout by `connection()` may write; when it ends
+  (committed, rolled back or broken) the pool calls its `write_observers`, in
+  the caller's thread, before the caller can acknowledge anything. The read
+  model (manager/service/readmodel.py) counts them to keep "a caller reads its
+  own writes". `reading()` is a read by its contract and is not counted.
 - **A connection lost during a call** (a psycopg error while the connection is
   broken) is `DatabaseUnreachable` too. If it was lost during a commit, the
   change may or may not be saved; the caller was not told it was, so nothing
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import monotonic
 
@@ -54,7 +59,7 @@ PROBE_AFTER_S = 1.0   # a call waits this long for a pooled connection before as
 # Over TCP, a vanished server (a host powered off, a partition) sends nothing back: keepalives find an
 # idle connection's peer gone, tcp_user_timeout a connection whose data goes unacknowledged. libpq
 # ignores both on unix sockets, where the kernel reports a closed peer at once.
-_TCP_LIVENESS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3, "keepalives_count": 3,
+TCP_LIVENESS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3, "keepalives_count": 3,
                  "tcp_user_timeout": 10_000}
 
 
@@ -91,9 +96,10 @@ class FleetPool(ConnectionPool):
     """A ConnectionPool whose `connection()` raises `DatabaseUnreachable` rather than hang or fail INTERNAL."""
 
     def __init__(self, dsn: str, *, min_size: int, max_size: int, connect_timeout_s: int, wait_s: float) -> None:
-        self._connect_kwargs = {"connect_timeout": max(2, int(connect_timeout_s)), **_TCP_LIVENESS}
+        self._connect_kwargs = {"connect_timeout": max(2, int(connect_timeout_s)), **TCP_LIVENESS}
         self._dsn = dsn
         self._down = False   # for logging the outage once, and its end
+        self.write_observers: list[Callable[[], None]] = []   # told after each checkout that may have written
         super().__init__(dsn, kwargs=self._connect_kwargs, min_size=min_size, max_size=max_size, open=False,
                          name="virtfleet", timeout=wait_s, reconnect_timeout=0.0)
         _POOL_LOG.addFilter(self._quiet_while_down)
@@ -108,7 +114,8 @@ class FleetPool(ConnectionPool):
                     and str(record.msg).startswith(("error connecting in", "reconnection attempt in pool")))
 
     @contextmanager
-    def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+    def connection(self, timeout: float | None = None, *, writes: bool = True) -> Iterator[psycopg.Connection]:
+        """`writes=False` is a promise that nothing is written (`reading()`, the read model's loads)."""
         conn = None
         try:
             with super().connection(timeout) as conn:
@@ -117,6 +124,10 @@ class FleetPool(ConnectionPool):
             if conn is None or not conn.closed:
                 raise
             raise self._unreachable(f"the connection was lost ({_reason(err)})") from None
+        finally:
+            if writes and conn is not None:
+                for observer in self.write_observers:
+                    observer()
 
     def getconn(self, timeout: float | None = None) -> psycopg.Connection:
         """A live connection within `timeout` (default `db_wait_s`), or sooner if the caller's deadline is nearer."""
@@ -176,7 +187,8 @@ def reading(pool: ConnectionPool, timeout: float | None = None) -> Iterator[psyc
     """A connection for a read of ONE statement, outside a transaction: one round trip to PostgreSQL
     instead of three (BEGIN, the query, COMMIT), which is most of a read's time (bench.api). A read
     of several statements takes `pool.connection()`: each statement here would see its own snapshot."""
-    with pool.connection(timeout) as conn:
+    checkout = pool.connection(timeout, writes=False) if isinstance(pool, FleetPool) else pool.connection(timeout)
+    with checkout as conn:
         conn.autocommit = True
         try:
             yield conn

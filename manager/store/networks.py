@@ -216,6 +216,16 @@ def network_clusters(conn: psycopg.Connection, network_id: int) -> list[ClusterR
                 WHERE cn.network_id = %s ORDER BY c.name""", (network_id,)).fetchall()
 
 
+def all_network_clusters(conn: psycopg.Connection) -> dict[int, list[ClusterRecord]]:
+    """`network_clusters` of every network in one statement (the read model's load)."""
+    found: dict[int, list[ClusterRecord]] = {}
+    for net_id, cluster, required in conn.execute(
+            """SELECT cn.network_id, c.name, cn.required FROM cluster_networks cn JOIN clusters c ON c.id = cn.cluster_id
+                ORDER BY cn.network_id, c.name"""):
+        found.setdefault(net_id, []).append(ClusterRecord(cluster, required))
+    return found
+
+
 def _cluster_of(conn: psycopg.Connection, net: NetworkRecord, cluster: str) -> int:
     row = conn.execute(
         """SELECT c.id FROM clusters c JOIN datacenters d ON d.id = c.datacenter_id
@@ -271,6 +281,14 @@ def required_attachments(conn: psycopg.Connection) -> list[RequiredAttachment]:
 def network_labels(conn: psycopg.Connection, network_id: int) -> list[str]:
     return [r[0] for r in conn.execute("SELECT label FROM network_labels WHERE network_id = %s ORDER BY label",
                                        (network_id,))]
+
+
+def all_network_labels(conn: psycopg.Connection) -> dict[int, list[str]]:
+    """`network_labels` of every network in one statement (the read model's load)."""
+    found: dict[int, list[str]] = {}
+    for net_id, label in conn.execute("SELECT network_id, label FROM network_labels ORDER BY network_id, label"):
+        found.setdefault(net_id, []).append(label)
+    return found
 
 
 def add_network_label(conn: psycopg.Connection, network_id: int, label: str) -> None:
