@@ -35,6 +35,7 @@ class VnicInput(NamedTuple):
     host_device: str | None = None   # vnetN / macvtapN while running, when known
     pci_address: str | None = None
     position: int = 0
+    link_down: bool = False          # the cable is out (SetNicLink): its host device should be down too
 
 
 @dataclass(frozen=True)

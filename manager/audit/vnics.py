@@ -66,7 +66,19 @@ def vnic_findings(vnic: VnicInput, index: DeviceIndex) -> list[Finding]:
         if vnic.direct_nic and device.parent and device.parent != vnic.direct_nic:
             findings.append(Finding(VNIC, Severity.ERROR, vnic.host or "", f"{obj}: NIC of {device.name}",
                                     vnic.direct_nic, device.parent, "re-plug the vNIC on the recorded NIC"))
+    findings += link_findings(vnic, device, obj)
     return findings
+
+
+def link_findings(vnic: VnicInput, device: netstate_pb2.Link, obj: str) -> list[Finding]:
+    """The recorded link state against the host's side of the cable: the agent keeps the device down while the
+    link is (taplink.py), so a device up with the cable out (or down with it in) was changed behind its back."""
+    up = "UP" in device.flags
+    if up != vnic.link_down:
+        return []
+    want, found = ("down", "up") if vnic.link_down else ("up", "down")
+    return [Finding(VNIC, Severity.WARNING, vnic.host or "", f"{obj}: link of {device.name}", want, found,
+                    f"virtfleet vm nic set {vnic.vm} {vnic.name} --link {want} (re-applies the recorded link state)")]
 
 
 def _mac(link: netstate_pb2.Link) -> str:

@@ -83,7 +83,7 @@ def vnics(conn: psycopg.Connection) -> list[tuple]:
         return []
     rows = conn.execute(
         """SELECT v.name, n.name, n.mac::text, n.kind, h.name, net.name, n.direct_nic, n.direct_mode,
-                  n.host_device, n.pci_address, n.position
+                  n.host_device, n.pci_address, n.position, n.link_down
              FROM vnics n JOIN vms v ON v.id = n.vm_id LEFT JOIN hosts h ON h.id = v.host_id
              LEFT JOIN networks net ON net.id = n.network_id""").fetchall()
     return rows

@@ -107,6 +107,18 @@ def test_vnic_device_missing_on_wrong_bridge_wrong_mode_wrong_mac() -> None:
     assert findings["vm web1 vNIC nic2: device"][1] == "missing"
 
 
+def test_a_vnic_whose_host_device_disagrees_with_its_recorded_link_state() -> None:
+    cable_out = [VNICS[0]._replace(link_down=True), VNICS[1]]
+    state = good_state()
+    links_of(state)["vnet0"].ClearField("flags")          # down, as the agent keeps it while the cable is out
+    assert [f for f in audit(fleet(state, vnics=cable_out)) if f.category == VNIC] == []
+    findings = {f.object: (f.expected, f.found, f.fix) for f in audit(fleet(vnics=cable_out)) if f.category == VNIC}
+    assert findings == {"vm web1 vNIC nic1: link of vnet0": (
+        "down", "up", "virtfleet vm nic set web1 nic1 --link down (re-applies the recorded link state)")}
+    findings = {f.object: (f.expected, f.found) for f in audit(fleet(state)) if f.category == VNIC}
+    assert findings == {"vm web1 vNIC nic1: link of vnet0": ("up", "down")}   # recorded up, found down
+
+
 def test_foreign_mac_on_a_hand_made_tap() -> None:
     state = good_state()
     state.links.append(link(11, "tap-hand", kind="tun", mac="02:aa:bb:cc:dd:ee"))
