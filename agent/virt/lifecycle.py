@@ -132,8 +132,10 @@ def _host_side_or_destroy(conn: libvirt.virConnect, dom: libvirt.virDomain) -> N
     """A started VM's vNICs as the host should see them: mirroring vNICs get their bridge's traffic, the taps
     of vNICs whose link is down are down. A VM that cannot have that does not run."""
     try:
-        mirror_tc.sync(conn)
-        taplink.sync(conn)
+        live = dom.XMLDesc()
+        if mirror_tc.wishes_of(dom.name(), live):   # only then do bridges change: a plain start reads no other VM
+            mirror_tc.sync(conn)
+        taplink.apply_domain(conn, live)
     except Exception:
         try:
             dom.destroy()
@@ -284,7 +286,7 @@ def attach_nic(hv: Hypervisor, vm: str, nic: VNicSpec) -> VmStatus:
         if nic.port_mirroring:
             _mirror_plugged(conn, dom, nic.name, flags)
         if nic.link_down and active:
-            taplink.sync(conn)  # libvirt plugged its tap up
+            taplink.apply_domain(conn, dom.XMLDesc())  # libvirt plugged its tap up
         return status(dom)
 
 

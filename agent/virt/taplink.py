@@ -48,17 +48,15 @@ def _set(ipr: IPRoute, device: str, up: bool) -> None:
                                  f"{err}") from err
 
 
-def sync(conn: libvirt.virConnect) -> None:
-    """Every running vNIC's host device up or down as its link state says (after a start: libvirt made them up)."""
+def apply_domain(conn: libvirt.virConnect, live_xml: str) -> None:
+    """One domain just started or plugged: libvirt brought every tap up, so only those whose link is down change.
+
+    A start pays nothing (not a netlink socket) unless the domain has a vNIC with its cable out; other
+    domains are not read: their devices did not change."""
     if conn.getType().lower() == "test":
         return
-    with closing(IPRoute()) as ipr:
-        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-            try:
-                states = wanted_states(dom.XMLDesc())
-            except libvirt.libvirtError:
-                continue
-            for device, up in states.items():
-                links = ipr.get_links(ifname=device) if ipr.link_lookup(ifname=device) else []
-                if links and bool(links[0]["flags"] & 1) != up:   # IFF_UP
-                    _set(ipr, device, up)
+    down = [device for device, up in wanted_states(live_xml).items() if not up]
+    if down:
+        with closing(IPRoute()) as ipr:
+            for device in down:
+                _set(ipr, device, False)
