@@ -24,11 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -36,11 +33,8 @@ import libvirt
 
 from agent.guest.cmdline import NICS_UP_MARKER, static_ip_arg
 from agent.guest.image import ensure_guest
-from bench.definitions import renamed_definition
-from manager.client import open_channel
-from manager.lab import lab
-from manager.lab.layout import LabLayout
-from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, vm_pb2, vms_pb2, vms_pb2_grpc
+from bench.labhost import HOST, lab_host, renamed_definition
+from virtfleet.v1 import vm_pb2, vms_pb2, vms_pb2_grpc
 
 NICS = 3
 TARGET = 1.15
@@ -69,7 +63,7 @@ def size(path: Path) -> int:
 def virtfleet_round(vms: vms_pb2_grpc.VmServiceStub, console: Path, while_running=None) -> float:
     since = size(console)
     t0 = time.perf_counter()
-    vms.StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name=VF_VM, host="host1"), timeout=120)
+    vms.StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name=VF_VM, host=HOST), timeout=120)
     elapsed = wait_marker(console, since, t0)
     if while_running:
         while_running()
@@ -105,42 +99,24 @@ def main(argv: list[str] | None = None) -> int:
 
     print("building (or finding) the cached test guest …", flush=True)
     ensure_guest()
-    root = Path(tempfile.mkdtemp(prefix="vfb-guest-"))
-    root.chmod(0o755)
-    layout = LabLayout(root / "lab", prefix=f"vfb{uuid.uuid4().hex[:4]}-")
-    try:
-        print("bringing up a lab host with its own libvirtd …", flush=True)
-        state = lab.up(layout, hosts=1, nics=1, libvirt=True)
-        uri = state.hosts[0].libvirt_uri
-        console = layout.agent_state("host1") / "console" / f"{VF_VM}.log"
-        lv_console = layout.agent_state("host1") / "console" / f"{LV_VM}.log"
-        cmdline = static_ip_arg({mac: f"198.51.100.{10 + i}/24" for i, mac in enumerate(MACS)})
-        with open_channel(f"unix://{layout.manager_socket}") as channel:
-            fleet = fleet_pb2_grpc.FleetServiceStub(channel)
-            vms = vms_pb2_grpc.VmServiceStub(channel)
-            fleet.SetupHostManagementNetwork(fleet_pb2.SetupHostManagementNetworkRequest(name="host1", nic="eth0"),
-                                             timeout=60)
-            vms.CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
-                name=VF_VM, memory_mib=128, vcpus=1,
-                boot=vm_pb2.BootSource(test_guest=True, cmdline=cmdline),
-                nics=[vms_pb2.Nic(name=f"nic{i}", network="ovirtmgmt", mac=mac)
-                      for i, mac in enumerate(MACS, start=1)]), timeout=60)
-            conn = libvirt.open(uri)
-            try:
-                captured: list[str] = []
-                virtfleet_round(vms, console, lambda: captured.append(bare_xml(conn, lv_console)))  # warm-up
-                xml = captured[0]
-                domain_type = ET.fromstring(xml).get("type")
-                libvirt_round(conn, xml, lv_console)
-                vf, lv = [], []
-                for _ in range(args.rounds):
-                    vf.append(virtfleet_round(vms, console))
-                    lv.append(libvirt_round(conn, xml, lv_console))
-            finally:
-                conn.close()
-    finally:
-        lab.down(layout)
-        shutil.rmtree(root, ignore_errors=True)
+    cmdline = static_ip_arg({mac: f"198.51.100.{10 + i}/24" for i, mac in enumerate(MACS)})
+    with lab_host("guest") as h:
+        console = h.layout.agent_state(HOST) / "console" / f"{VF_VM}.log"
+        lv_console = h.layout.agent_state(HOST) / "console" / f"{LV_VM}.log"
+        vms = vms_pb2_grpc.VmServiceStub(h.channel)
+        vms.CreateVirtualMachine(vms_pb2.CreateVirtualMachineRequest(
+            name=VF_VM, memory_mib=128, vcpus=1, boot=vm_pb2.BootSource(test_guest=True, cmdline=cmdline),
+            nics=[vms_pb2.Nic(name=f"nic{i}", network="ovirtmgmt", mac=mac)
+                  for i, mac in enumerate(MACS, start=1)]), timeout=60)
+        captured: list[str] = []
+        virtfleet_round(vms, console, lambda: captured.append(bare_xml(h.conn, lv_console)))  # warm-up
+        xml = captured[0]
+        domain_type = ET.fromstring(xml).get("type")
+        libvirt_round(h.conn, xml, lv_console)
+        vf, lv = [], []
+        for _ in range(args.rounds):
+            vf.append(virtfleet_round(vms, console))
+            lv.append(libvirt_round(h.conn, xml, lv_console))
 
     ratios = [a / b for a, b in zip(vf, lv)]
     vf_s, lv_s = statistics.median(vf), statistics.median(lv)

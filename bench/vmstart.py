@@ -28,22 +28,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import grpc
 import libvirt
 
-from bench.definitions import renamed_definition
-from manager.client import open_channel
-from manager.lab import lab
-from manager.lab.layout import LabLayout
-from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, profiles_pb2, profiles_pb2_grpc, vm_pb2, vms_pb2, vms_pb2_grpc
+from bench.labhost import HOST, lab_host, renamed_definition
+from virtfleet.v1 import profiles_pb2, profiles_pb2_grpc, vm_pb2, vms_pb2, vms_pb2_grpc
 
 NICS = 4
 TARGET = 1.15
@@ -56,7 +49,7 @@ QOS = vm_pb2.Bandwidth(inbound=vm_pb2.BandwidthLimit(average=12500, peak=25000, 
 
 def virtfleet_round(vms: vms_pb2_grpc.VmServiceStub, while_running=None, name: str = VF_VM) -> float:
     t0 = time.perf_counter()
-    vm = vms.StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name=name, host="host1"), timeout=120)
+    vm = vms.StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name=name, host=HOST), timeout=120)
     elapsed = time.perf_counter() - t0
     assert len(vm.nics) == NICS and all(n.host_device and n.pci_address for n in vm.nics), vm
     if while_running:
@@ -109,37 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=15, help="measured starts of each kind (after one warm-up)")
     args = p.parse_args(argv)
 
-    root = Path(tempfile.mkdtemp(prefix="vfb-vmstart-"))
-    root.chmod(0o755)
-    layout = LabLayout(root / "lab", prefix=f"vfb{uuid.uuid4().hex[:4]}-")
-    try:
-        print("bringing up a lab host with its own libvirtd …", flush=True)
-        state = lab.up(layout, hosts=1, nics=1, libvirt=True)
-        uri = state.hosts[0].libvirt_uri
-        with open_channel(f"unix://{layout.manager_socket}") as channel:
-            fleet = fleet_pb2_grpc.FleetServiceStub(channel)
-            vms = vms_pb2_grpc.VmServiceStub(channel)
-            fleet.SetupHostManagementNetwork(fleet_pb2.SetupHostManagementNetworkRequest(name="host1", nic="eth0"),
-                                             timeout=60)
-            qos = make_profiles(profiles_pb2_grpc.ProfileServiceStub(channel), vms)
-            conn = libvirt.open(uri)
-            try:
-                captured: list[str] = []
-                virtfleet_round(vms, lambda: captured.append(bare_xml(conn)))  # warm-up; stores PCI addresses
-                xml = captured[0]
-                domain_type = ET.fromstring(xml).get("type")
-                libvirt_round(conn, xml)
-                virtfleet_round(vms, name=PROFILE_VM)
-                vf, lv, pf = [], [], []
-                for _ in range(args.rounds):
-                    vf.append(virtfleet_round(vms))
-                    lv.append(libvirt_round(conn, xml))
-                    pf.append(virtfleet_round(vms, name=PROFILE_VM))
-            finally:
-                conn.close()
-    finally:
-        lab.down(layout)
-        shutil.rmtree(root, ignore_errors=True)
+    with lab_host("vmstart") as h:
+        vms = vms_pb2_grpc.VmServiceStub(h.channel)
+        qos = make_profiles(profiles_pb2_grpc.ProfileServiceStub(h.channel), vms)
+        captured: list[str] = []
+        virtfleet_round(vms, lambda: captured.append(bare_xml(h.conn)))  # warm-up; stores PCI addresses
+        xml = captured[0]
+        domain_type = ET.fromstring(xml).get("type")
+        libvirt_round(h.conn, xml)
+        virtfleet_round(vms, name=PROFILE_VM)
+        vf, lv, pf = [], [], []
+        for _ in range(args.rounds):
+            vf.append(virtfleet_round(vms))
+            lv.append(libvirt_round(h.conn, xml))
+            pf.append(virtfleet_round(vms, name=PROFILE_VM))
 
     vf_s, lv_s = statistics.median(vf), statistics.median(lv)
     overhead = vf_s / lv_s
