@@ -35,6 +35,9 @@ class ManagerConfig:
     cert_check_interval_s: float = 0.0       # renewal check; 0: a tenth of the shortest lifetime (at most 60 s); <0: off
     enroll_listen: str = ""                  # HOST:PORT or unix:///PATH where hosts enroll with a token; "" off
     enroll_token_ttl_s: float = 3600.0       # an enrollment token's lifetime
+    max_parallel_migrations: int = 2         # host maintenance migrates this many VMs at once
+    migration_timeout_s: float = 600.0       # a migration without --timeout is aborted after this
+    memory_overcommit_percent: float = 100.0  # placement: VMs' memory on a host up to this share of its memory
     mac_anti_spoofing: bool = True           # new VM networks' default vNIC profile filters spoofed MACs (no-mac-spoofing)
 
     @classmethod

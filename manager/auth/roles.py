@@ -30,6 +30,8 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.FleetService/UnlabelNetwork": A,
     "/virtfleet.v1.FleetService/LabelHostNic": A,
     "/virtfleet.v1.FleetService/UnlabelHostNic": A,
+    "/virtfleet.v1.FleetService/SetHostMaintenance": A,
+    "/virtfleet.v1.FleetService/ActivateHost": A,
     "/virtfleet.v1.AuditService/RunAudit": R,          # computes findings, changes nothing
     "/virtfleet.v1.AuditService/ListFindings": R,
     "/virtfleet.v1.AuditService/FixFinding": A,
@@ -45,6 +47,9 @@ REQUIRED_ROLE: dict[str, Role] = {
     "/virtfleet.v1.VmService/CheckOrder": R,
     "/virtfleet.v1.VmService/SetNicLink": O,
     "/virtfleet.v1.VmService/SyncNics": O,
+    "/virtfleet.v1.VmService/MigrateVirtualMachine": O,
+    "/virtfleet.v1.VmService/CancelMigration": O,
+    "/virtfleet.v1.VmService/ExplainPlacement": R,
     "/virtfleet.v1.VmService/CreateTemplate": O,
     "/virtfleet.v1.VmService/ListTemplates": R,
     "/virtfleet.v1.VmService/GetTemplate": R,

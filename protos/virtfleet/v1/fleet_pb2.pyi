@@ -166,12 +166,14 @@ class LogicalNetwork(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datacenter: _Optional[str] = ..., vlan: _Optional[int] = ..., mtu: _Optional[int] = ..., vm_network: _Optional[bool] = ..., description: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., clusters: _Optional[_Iterable[_Union[NetworkCluster, _Mapping]]] = ...) -> None: ...
 
 class NetworkCluster(_message.Message):
-    __slots__ = ("cluster", "required")
+    __slots__ = ("cluster", "required", "migration")
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_FIELD_NUMBER: _ClassVar[int]
     cluster: str
     required: bool
-    def __init__(self, cluster: _Optional[str] = ..., required: _Optional[bool] = ...) -> None: ...
+    migration: bool
+    def __init__(self, cluster: _Optional[str] = ..., required: _Optional[bool] = ..., migration: _Optional[bool] = ...) -> None: ...
 
 class CreateNetworkRequest(_message.Message):
     __slots__ = ("network", "no_vm_network")
@@ -288,14 +290,16 @@ class HostNetworksView(_message.Message):
     def __init__(self, host: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[NetworkSyncStatus, _Mapping]]] = ..., bonds: _Optional[_Iterable[_Union[_hostnet_pb2.Bond, _Mapping]]] = ...) -> None: ...
 
 class AttachNetworkToClusterRequest(_message.Message):
-    __slots__ = ("network", "cluster", "required")
+    __slots__ = ("network", "cluster", "required", "migration")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_FIELD_NUMBER: _ClassVar[int]
     network: str
     cluster: str
     required: bool
-    def __init__(self, network: _Optional[str] = ..., cluster: _Optional[str] = ..., required: _Optional[bool] = ...) -> None: ...
+    migration: bool
+    def __init__(self, network: _Optional[str] = ..., cluster: _Optional[str] = ..., required: _Optional[bool] = ..., migration: _Optional[bool] = ...) -> None: ...
 
 class DetachNetworkFromClusterRequest(_message.Message):
     __slots__ = ("network", "cluster")
@@ -362,3 +366,31 @@ class LabelOutcome(_message.Message):
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     hosts: _containers.RepeatedCompositeFieldContainer[HostLabelChange]
     def __init__(self, hosts: _Optional[_Iterable[_Union[HostLabelChange, _Mapping]]] = ...) -> None: ...
+
+class SetHostMaintenanceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class MaintenanceProgress(_message.Message):
+    __slots__ = ("host", "vm", "destination", "state", "message", "remaining")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    VM_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    vm: str
+    destination: str
+    state: str
+    message: str
+    remaining: int
+    def __init__(self, host: _Optional[str] = ..., vm: _Optional[str] = ..., destination: _Optional[str] = ..., state: _Optional[str] = ..., message: _Optional[str] = ..., remaining: _Optional[int] = ...) -> None: ...
+
+class ActivateHostRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...

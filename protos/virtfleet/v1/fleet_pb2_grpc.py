@@ -124,6 +124,16 @@ class FleetServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_fleet__pb2.UnlabelHostNicRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
                 _registered_method=True)
+        self.SetHostMaintenance = channel.unary_stream(
+                '/virtfleet.v1.FleetService/SetHostMaintenance',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.SetHostMaintenanceRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.MaintenanceProgress.FromString,
+                _registered_method=True)
+        self.ActivateHost = channel.unary_unary(
+                '/virtfleet.v1.FleetService/ActivateHost',
+                request_serializer=virtfleet_dot_v1_dot_fleet__pb2.ActivateHostRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_fleet__pb2.Host.FromString,
+                _registered_method=True)
 
 
 class FleetServiceServicer:
@@ -249,6 +259,22 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetHostMaintenance(self, request, context):
+        """Maintenance (issue 16): refused up front (FAILED_PRECONDITION listing each VM that cannot move
+        and why), else every VM is migrated away (placement chooses, max_parallel_migrations at once),
+        progress streamed; the host ends `maintenance`: no placement, networks may be changed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivateHost(self, request, context):
+        """Back from maintenance: up (or non-operational) again by its next report's verdict.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -341,6 +367,16 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.UnlabelHostNic,
                     request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.UnlabelHostNicRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.SerializeToString,
+            ),
+            'SetHostMaintenance': grpc.unary_stream_rpc_method_handler(
+                    servicer.SetHostMaintenance,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.SetHostMaintenanceRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.MaintenanceProgress.SerializeToString,
+            ),
+            'ActivateHost': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateHost,
+                    request_deserializer=virtfleet_dot_v1_dot_fleet__pb2.ActivateHostRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_fleet__pb2.Host.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -829,6 +865,60 @@ class FleetService:
             '/virtfleet.v1.FleetService/UnlabelHostNic',
             virtfleet_dot_v1_dot_fleet__pb2.UnlabelHostNicRequest.SerializeToString,
             virtfleet_dot_v1_dot_fleet__pb2.LabelOutcome.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetHostMaintenance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/SetHostMaintenance',
+            virtfleet_dot_v1_dot_fleet__pb2.SetHostMaintenanceRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.MaintenanceProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateHost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.FleetService/ActivateHost',
+            virtfleet_dot_v1_dot_fleet__pb2.ActivateHostRequest.SerializeToString,
+            virtfleet_dot_v1_dot_fleet__pb2.Host.FromString,
             options,
             channel_credentials,
             insecure,

@@ -434,3 +434,89 @@ class ListVirtualNetworksResponse(_message.Message):
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     networks: _containers.RepeatedCompositeFieldContainer[VirtualNetworkStatus]
     def __init__(self, networks: _Optional[_Iterable[_Union[VirtualNetworkStatus, _Mapping]]] = ...) -> None: ...
+
+class MigrateVmRequest(_message.Message):
+    __slots__ = ("name", "dest_uri", "migrate_uri", "max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "timeout_s", "dest_name")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DEST_URI_FIELD_NUMBER: _ClassVar[int]
+    MIGRATE_URI_FIELD_NUMBER: _ClassVar[int]
+    MAX_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MIB_S_FIELD_NUMBER: _ClassVar[int]
+    AUTO_CONVERGE_FIELD_NUMBER: _ClassVar[int]
+    POST_COPY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    DEST_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dest_uri: str
+    migrate_uri: str
+    max_downtime_ms: int
+    bandwidth_mib_s: int
+    auto_converge: bool
+    post_copy: bool
+    timeout_s: int
+    dest_name: str
+    def __init__(self, name: _Optional[str] = ..., dest_uri: _Optional[str] = ..., migrate_uri: _Optional[str] = ..., max_downtime_ms: _Optional[int] = ..., bandwidth_mib_s: _Optional[int] = ..., auto_converge: _Optional[bool] = ..., post_copy: _Optional[bool] = ..., timeout_s: _Optional[int] = ..., dest_name: _Optional[str] = ...) -> None: ...
+
+class MigrateVmResponse(_message.Message):
+    __slots__ = ("final",)
+    FINAL_FIELD_NUMBER: _ClassVar[int]
+    final: MigrationJob
+    def __init__(self, final: _Optional[_Union[MigrationJob, _Mapping]] = ...) -> None: ...
+
+class GetMigrationJobRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class MigrationJob(_message.Message):
+    __slots__ = ("active", "time_elapsed_ms", "data_total", "data_processed", "data_remaining", "dirty_rate", "expected_downtime_ms", "downtime_ms", "memory_bps", "phase")
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    TIME_ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    DATA_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DATA_PROCESSED_FIELD_NUMBER: _ClassVar[int]
+    DATA_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BPS_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    active: bool
+    time_elapsed_ms: int
+    data_total: int
+    data_processed: int
+    data_remaining: int
+    dirty_rate: int
+    expected_downtime_ms: int
+    downtime_ms: int
+    memory_bps: int
+    phase: str
+    def __init__(self, active: _Optional[bool] = ..., time_elapsed_ms: _Optional[int] = ..., data_total: _Optional[int] = ..., data_processed: _Optional[int] = ..., data_remaining: _Optional[int] = ..., dirty_rate: _Optional[int] = ..., expected_downtime_ms: _Optional[int] = ..., downtime_ms: _Optional[int] = ..., memory_bps: _Optional[int] = ..., phase: _Optional[str] = ...) -> None: ...
+
+class AbortMigrationJobRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class AbortMigrationJobResponse(_message.Message):
+    __slots__ = ("cancelled",)
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    cancelled: bool
+    def __init__(self, cancelled: _Optional[bool] = ...) -> None: ...
+
+class GetHostResourcesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class HostResources(_message.Message):
+    __slots__ = ("memory_total_mib", "memory_available_mib", "domains_memory_mib", "domains_running")
+    MEMORY_TOTAL_MIB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_AVAILABLE_MIB_FIELD_NUMBER: _ClassVar[int]
+    DOMAINS_MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    DOMAINS_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    memory_total_mib: int
+    memory_available_mib: int
+    domains_memory_mib: int
+    domains_running: int
+    def __init__(self, memory_total_mib: _Optional[int] = ..., memory_available_mib: _Optional[int] = ..., domains_memory_mib: _Optional[int] = ..., domains_running: _Optional[int] = ...) -> None: ...

@@ -89,6 +89,26 @@ class VmAgentServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesResponse.FromString,
                 _registered_method=True)
+        self.MigrateVm = channel.unary_unary(
+                '/virtfleet.v1.VmAgentService/MigrateVm',
+                request_serializer=virtfleet_dot_v1_dot_vm__pb2.MigrateVmRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vm__pb2.MigrateVmResponse.FromString,
+                _registered_method=True)
+        self.GetMigrationJob = channel.unary_unary(
+                '/virtfleet.v1.VmAgentService/GetMigrationJob',
+                request_serializer=virtfleet_dot_v1_dot_vm__pb2.GetMigrationJobRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vm__pb2.MigrationJob.FromString,
+                _registered_method=True)
+        self.AbortMigrationJob = channel.unary_unary(
+                '/virtfleet.v1.VmAgentService/AbortMigrationJob',
+                request_serializer=virtfleet_dot_v1_dot_vm__pb2.AbortMigrationJobRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vm__pb2.AbortMigrationJobResponse.FromString,
+                _registered_method=True)
+        self.GetHostResources = channel.unary_unary(
+                '/virtfleet.v1.VmAgentService/GetHostResources',
+                request_serializer=virtfleet_dot_v1_dot_vm__pb2.GetHostResourcesRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vm__pb2.HostResources.FromString,
+                _registered_method=True)
         self.DefineVirtualNetwork = channel.unary_unary(
                 '/virtfleet.v1.VmAgentService/DefineVirtualNetwork',
                 request_serializer=virtfleet_dot_v1_dot_vm__pb2.DefineVirtualNetworkRequest.SerializeToString,
@@ -195,6 +215,36 @@ class VmAgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MigrateVm(self, request, context):
+        """Live-migrates a running VM from this host's libvirtd to another host's, peer to peer over TLS,
+        persistent there and undefined here; returns when the job has ended (done, failed or cancelled).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMigrationJob(self, request, context):
+        """The VM's migration job now (libvirt's job info); `active` false when none runs. Never waits for
+        the VM's other changes, so progress is readable while MigrateVm runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortMigrationJob(self, request, context):
+        """Aborts the VM's running migration job; the VM keeps running here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHostResources(self, request, context):
+        """Memory for placement: what the host has and what its running domains hold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DefineVirtualNetwork(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -282,6 +332,26 @@ def add_VmAgentServiceServicer_to_server(servicer, server):
                     servicer.GetGuestInterfaces,
                     request_deserializer=virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesResponse.SerializeToString,
+            ),
+            'MigrateVm': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateVm,
+                    request_deserializer=virtfleet_dot_v1_dot_vm__pb2.MigrateVmRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vm__pb2.MigrateVmResponse.SerializeToString,
+            ),
+            'GetMigrationJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMigrationJob,
+                    request_deserializer=virtfleet_dot_v1_dot_vm__pb2.GetMigrationJobRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vm__pb2.MigrationJob.SerializeToString,
+            ),
+            'AbortMigrationJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortMigrationJob,
+                    request_deserializer=virtfleet_dot_v1_dot_vm__pb2.AbortMigrationJobRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vm__pb2.AbortMigrationJobResponse.SerializeToString,
+            ),
+            'GetHostResources': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHostResources,
+                    request_deserializer=virtfleet_dot_v1_dot_vm__pb2.GetHostResourcesRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vm__pb2.HostResources.SerializeToString,
             ),
             'DefineVirtualNetwork': grpc.unary_unary_rpc_method_handler(
                     servicer.DefineVirtualNetwork,
@@ -606,6 +676,114 @@ class VmAgentService:
             '/virtfleet.v1.VmAgentService/GetGuestInterfaces',
             virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesRequest.SerializeToString,
             virtfleet_dot_v1_dot_vm__pb2.GetGuestInterfacesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateVm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmAgentService/MigrateVm',
+            virtfleet_dot_v1_dot_vm__pb2.MigrateVmRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vm__pb2.MigrateVmResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMigrationJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmAgentService/GetMigrationJob',
+            virtfleet_dot_v1_dot_vm__pb2.GetMigrationJobRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vm__pb2.MigrationJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortMigrationJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmAgentService/AbortMigrationJob',
+            virtfleet_dot_v1_dot_vm__pb2.AbortMigrationJobRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vm__pb2.AbortMigrationJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHostResources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmAgentService/GetHostResources',
+            virtfleet_dot_v1_dot_vm__pb2.GetHostResourcesRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vm__pb2.HostResources.FromString,
             options,
             channel_credentials,
             insecure,

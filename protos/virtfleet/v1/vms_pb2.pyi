@@ -63,7 +63,7 @@ class Nic(_message.Message):
     def __init__(self, name: _Optional[str] = ..., network: _Optional[str] = ..., virtual_network: _Optional[str] = ..., direct_nic: _Optional[str] = ..., mode: _Optional[_Union[_vm_pb2.DirectMode, str]] = ..., model: _Optional[str] = ..., mac: _Optional[str] = ..., pci_address: _Optional[str] = ..., host_device: _Optional[str] = ..., position: _Optional[int] = ..., qbg: _Optional[_Union[_vm_pb2.Virtualport8021Qbg, _Mapping]] = ..., qbh: _Optional[_Union[_vm_pb2.Virtualport8021Qbh, _Mapping]] = ..., unplugging: _Optional[bool] = ..., guest_name: _Optional[str] = ..., guest_ips: _Optional[_Iterable[str]] = ..., profile: _Optional[str] = ..., link_down: _Optional[bool] = ..., profile_out_of_sync: _Optional[bool] = ...) -> None: ...
 
 class VirtualMachine(_message.Message):
-    __slots__ = ("name", "cluster", "host", "state", "memory_mib", "vcpus", "source_kind", "source_name", "nic_rule", "nics", "created_at", "first_boot_at", "boot", "domain_type")
+    __slots__ = ("name", "cluster", "host", "state", "memory_mib", "vcpus", "source_kind", "source_name", "nic_rule", "nics", "created_at", "first_boot_at", "boot", "domain_type", "migrating_to")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,7 @@ class VirtualMachine(_message.Message):
     FIRST_BOOT_AT_FIELD_NUMBER: _ClassVar[int]
     BOOT_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MIGRATING_TO_FIELD_NUMBER: _ClassVar[int]
     name: str
     cluster: str
     host: str
@@ -92,7 +93,8 @@ class VirtualMachine(_message.Message):
     first_boot_at: _timestamp_pb2.Timestamp
     boot: _vm_pb2.BootSource
     domain_type: str
-    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., host: _Optional[str] = ..., state: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., nic_rule: _Optional[_Union[NicRule, str]] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_boot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot: _Optional[_Union[_vm_pb2.BootSource, _Mapping]] = ..., domain_type: _Optional[str] = ...) -> None: ...
+    migrating_to: str
+    def __init__(self, name: _Optional[str] = ..., cluster: _Optional[str] = ..., host: _Optional[str] = ..., state: _Optional[str] = ..., memory_mib: _Optional[int] = ..., vcpus: _Optional[int] = ..., source_kind: _Optional[str] = ..., source_name: _Optional[str] = ..., nic_rule: _Optional[_Union[NicRule, str]] = ..., nics: _Optional[_Iterable[_Union[Nic, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_boot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot: _Optional[_Union[_vm_pb2.BootSource, _Mapping]] = ..., domain_type: _Optional[str] = ..., migrating_to: _Optional[str] = ...) -> None: ...
 
 class CreateVirtualMachineRequest(_message.Message):
     __slots__ = ("name", "cluster", "template", "snapshot", "memory_mib", "vcpus", "nics", "start", "host", "boot", "domain_type")
@@ -441,3 +443,89 @@ class DeleteSnapshotRequest(_message.Message):
 class DeleteSnapshotResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class MigrateVirtualMachineRequest(_message.Message):
+    __slots__ = ("name", "to", "max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "timeout_s")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    MAX_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MIB_S_FIELD_NUMBER: _ClassVar[int]
+    AUTO_CONVERGE_FIELD_NUMBER: _ClassVar[int]
+    POST_COPY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    to: str
+    max_downtime_ms: int
+    bandwidth_mib_s: int
+    auto_converge: bool
+    post_copy: bool
+    timeout_s: int
+    def __init__(self, name: _Optional[str] = ..., to: _Optional[str] = ..., max_downtime_ms: _Optional[int] = ..., bandwidth_mib_s: _Optional[int] = ..., auto_converge: _Optional[bool] = ..., post_copy: _Optional[bool] = ..., timeout_s: _Optional[int] = ...) -> None: ...
+
+class MigrationProgress(_message.Message):
+    __slots__ = ("vm", "source", "destination", "time_elapsed_ms", "data_total", "data_processed", "data_remaining", "dirty_rate", "expected_downtime_ms", "done", "downtime_ms", "phase")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    TIME_ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    DATA_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DATA_PROCESSED_FIELD_NUMBER: _ClassVar[int]
+    DATA_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    source: str
+    destination: str
+    time_elapsed_ms: int
+    data_total: int
+    data_processed: int
+    data_remaining: int
+    dirty_rate: int
+    expected_downtime_ms: int
+    done: bool
+    downtime_ms: int
+    phase: str
+    def __init__(self, vm: _Optional[str] = ..., source: _Optional[str] = ..., destination: _Optional[str] = ..., time_elapsed_ms: _Optional[int] = ..., data_total: _Optional[int] = ..., data_processed: _Optional[int] = ..., data_remaining: _Optional[int] = ..., dirty_rate: _Optional[int] = ..., expected_downtime_ms: _Optional[int] = ..., done: _Optional[bool] = ..., downtime_ms: _Optional[int] = ..., phase: _Optional[str] = ...) -> None: ...
+
+class CancelMigrationRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ExplainPlacementRequest(_message.Message):
+    __slots__ = ("vm", "purpose")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    purpose: str
+    def __init__(self, vm: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class HostVerdict(_message.Message):
+    __slots__ = ("host", "accepted", "reasons", "score", "free_memory_mib", "vm_count")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    FREE_MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    VM_COUNT_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    accepted: bool
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    score: float
+    free_memory_mib: int
+    vm_count: int
+    def __init__(self, host: _Optional[str] = ..., accepted: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ..., free_memory_mib: _Optional[int] = ..., vm_count: _Optional[int] = ...) -> None: ...
+
+class PlacementExplanation(_message.Message):
+    __slots__ = ("vm", "chosen", "hosts")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    chosen: str
+    hosts: _containers.RepeatedCompositeFieldContainer[HostVerdict]
+    def __init__(self, vm: _Optional[str] = ..., chosen: _Optional[str] = ..., hosts: _Optional[_Iterable[_Union[HostVerdict, _Mapping]]] = ...) -> None: ...

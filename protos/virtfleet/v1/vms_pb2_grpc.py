@@ -94,6 +94,21 @@ class VmServiceStub:
                 request_serializer=virtfleet_dot_v1_dot_vms__pb2.SyncNicsRequest.SerializeToString,
                 response_deserializer=virtfleet_dot_v1_dot_vms__pb2.SyncNicsResponse.FromString,
                 _registered_method=True)
+        self.MigrateVirtualMachine = channel.unary_stream(
+                '/virtfleet.v1.VmService/MigrateVirtualMachine',
+                request_serializer=virtfleet_dot_v1_dot_vms__pb2.MigrateVirtualMachineRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vms__pb2.MigrationProgress.FromString,
+                _registered_method=True)
+        self.CancelMigration = channel.unary_unary(
+                '/virtfleet.v1.VmService/CancelMigration',
+                request_serializer=virtfleet_dot_v1_dot_vms__pb2.CancelMigrationRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vms__pb2.VirtualMachine.FromString,
+                _registered_method=True)
+        self.ExplainPlacement = channel.unary_unary(
+                '/virtfleet.v1.VmService/ExplainPlacement',
+                request_serializer=virtfleet_dot_v1_dot_vms__pb2.ExplainPlacementRequest.SerializeToString,
+                response_deserializer=virtfleet_dot_v1_dot_vms__pb2.PlacementExplanation.FromString,
+                _registered_method=True)
         self.CreateTemplate = channel.unary_unary(
                 '/virtfleet.v1.VmService/CreateTemplate',
                 request_serializer=virtfleet_dot_v1_dot_vms__pb2.CreateTemplateRequest.SerializeToString,
@@ -224,6 +239,27 @@ class VmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MigrateVirtualMachine(self, request, context):
+        """Live migration (issue 16): checked first (FAILED_PRECONDITION lists every problem), then one
+        progress message per second from the source's job info, the last one with `done` set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelMigration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainPlacement(self, request, context):
+        """Where the scheduler would put the VM and why every other host was refused; changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateTemplate(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -341,6 +377,21 @@ def add_VmServiceServicer_to_server(servicer, server):
                     servicer.SyncNics,
                     request_deserializer=virtfleet_dot_v1_dot_vms__pb2.SyncNicsRequest.FromString,
                     response_serializer=virtfleet_dot_v1_dot_vms__pb2.SyncNicsResponse.SerializeToString,
+            ),
+            'MigrateVirtualMachine': grpc.unary_stream_rpc_method_handler(
+                    servicer.MigrateVirtualMachine,
+                    request_deserializer=virtfleet_dot_v1_dot_vms__pb2.MigrateVirtualMachineRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vms__pb2.MigrationProgress.SerializeToString,
+            ),
+            'CancelMigration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelMigration,
+                    request_deserializer=virtfleet_dot_v1_dot_vms__pb2.CancelMigrationRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vms__pb2.VirtualMachine.SerializeToString,
+            ),
+            'ExplainPlacement': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainPlacement,
+                    request_deserializer=virtfleet_dot_v1_dot_vms__pb2.ExplainPlacementRequest.FromString,
+                    response_serializer=virtfleet_dot_v1_dot_vms__pb2.PlacementExplanation.SerializeToString,
             ),
             'CreateTemplate': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTemplate,
@@ -712,6 +763,87 @@ class VmService:
             '/virtfleet.v1.VmService/SyncNics',
             virtfleet_dot_v1_dot_vms__pb2.SyncNicsRequest.SerializeToString,
             virtfleet_dot_v1_dot_vms__pb2.SyncNicsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateVirtualMachine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/virtfleet.v1.VmService/MigrateVirtualMachine',
+            virtfleet_dot_v1_dot_vms__pb2.MigrateVirtualMachineRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vms__pb2.MigrationProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelMigration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmService/CancelMigration',
+            virtfleet_dot_v1_dot_vms__pb2.CancelMigrationRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vms__pb2.VirtualMachine.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainPlacement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/virtfleet.v1.VmService/ExplainPlacement',
+            virtfleet_dot_v1_dot_vms__pb2.ExplainPlacementRequest.SerializeToString,
+            virtfleet_dot_v1_dot_vms__pb2.PlacementExplanation.FromString,
             options,
             channel_credentials,
             insecure,
