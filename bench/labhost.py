@@ -1,8 +1,8 @@
-"""What the benchmarks that race virtfleet against bare libvirt share: one throwaway lab host, and the baseline's XML.
+"""What the benchmarks that race virtfleet against bare libvirt share: a throwaway lab, and the baseline's XML.
 
-`lab_host` brings up a lab with one host (its own libvirtd), puts ovirtmgmt on its eth0 and
-yields the manager's channel and the host's libvirt connection; the lab is taken down
-after, whatever happened. `renamed_definition` is the agent's own definition of a VM under
+`lab_host` brings up a lab with one host (or `hosts` of them, each with its own libvirtd),
+puts ovirtmgmt on each host's eth0 and yields the manager's channel and the hosts' libvirt
+connections; the lab is taken down after, whatever happened. `renamed_definition` is the agent's own definition of a VM under
 another name, so the two paths differ only by what virtfleet adds.
 """
 from __future__ import annotations
@@ -31,25 +31,29 @@ HOST = "host1"
 class LabHost:
     layout: LabLayout
     channel: grpc.Channel    # the manager's fleet API
-    conn: libvirt.virConnect  # the host's own libvirtd
+    conn: libvirt.virConnect  # the (first) host's own libvirtd
+    conns: dict[str, libvirt.virConnect]   # every host's, by name
 
 
 @contextmanager
-def lab_host(tag: str) -> Iterator[LabHost]:
+def lab_host(tag: str, *, hosts: int = 1, guest: bool = False) -> Iterator[LabHost]:
     root = Path(tempfile.mkdtemp(prefix=f"vfb-{tag}-"))
     root.chmod(0o755)
     layout = LabLayout(root / "lab", prefix=f"vfb{uuid.uuid4().hex[:4]}-")
     try:
-        print("bringing up a lab host with its own libvirtd …", flush=True)
-        state = lab.up(layout, hosts=1, nics=1, libvirt=True)
+        print(f"bringing up {hosts} lab host(s), each with its own libvirtd …", flush=True)
+        state = lab.up(layout, hosts=hosts, nics=1, libvirt=True, guest=guest)
         with open_channel(f"unix://{layout.manager_socket}") as channel:
-            fleet_pb2_grpc.FleetServiceStub(channel).SetupHostManagementNetwork(
-                fleet_pb2.SetupHostManagementNetworkRequest(name=HOST, nic="eth0"), timeout=60)
-            conn = libvirt.open(state.hosts[0].libvirt_uri)
+            fleet = fleet_pb2_grpc.FleetServiceStub(channel)
+            for h in state.hosts:
+                fleet.SetupHostManagementNetwork(fleet_pb2.SetupHostManagementNetworkRequest(name=h.name, nic="eth0"),
+                                                 timeout=60)
+            conns = {h.name: libvirt.open(h.libvirt_uri) for h in state.hosts}
             try:
-                yield LabHost(layout, channel, conn)
+                yield LabHost(layout, channel, conns[HOST], conns)
             finally:
-                conn.close()
+                for conn in conns.values():
+                    conn.close()
     finally:
         lab.down(layout)
         shutil.rmtree(root, ignore_errors=True)
