@@ -39,6 +39,7 @@ class Rule(str, enum.Enum):
     TWO_HOSTS = "two-hosts"            # runs on two hosts at once: reported, nothing changed
     FOREIGN_HOST = "foreign-host"      # runs only on a host outside its cluster: reported, nothing changed
     UNKNOWN_DOMAIN = "unknown-domain"  # a domain no VM of the record has that name: reported
+    NOT_ITS_GUEST = "not-its-guest"    # a domain of the VM's name whose MACs are not the VM's (`same_guest`)
     BUSY = "busy"                      # a start, stop or hot-plug holds a live claim: left to it
     MIGRATING = "migrating"            # a migration runs: the migration service settles it
     UNKNOWN = "unknown"                # its recorded host did not answer: not judged
@@ -50,7 +51,7 @@ class Rule(str, enum.Enum):
     @property
     def reported(self) -> bool:
         """Settled by nobody: an audit finding (`vm-state`) until an admin acts."""
-        return self in (Rule.TWO_HOSTS, Rule.FOREIGN_HOST, Rule.UNKNOWN_DOMAIN)
+        return self in (Rule.TWO_HOSTS, Rule.FOREIGN_HOST, Rule.UNKNOWN_DOMAIN, Rule.NOT_ITS_GUEST)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Verdict:
             Rule.TWO_HOSTS: f"runs on {where} at once (recorded {recorded})",
             Rule.FOREIGN_HOST: f"runs on {where}, outside its cluster (recorded {recorded})",
             Rule.UNKNOWN_DOMAIN: f"domain {self.vm} runs on {where}; no VM has that name",
+            Rule.NOT_ITS_GUEST: f"a domain named {self.vm} runs on {self.host}, with other MACs than the VM's",
             Rule.BUSY: "a start, stop or hot-plug of it is under way",
             Rule.MIGRATING: "a migration of it is running",
             Rule.UNKNOWN: f"its host {self.recorded_host} did not answer",

@@ -68,7 +68,8 @@ def test_two_hosts_names_both_in_its_reason():
 
 def test_only_the_changing_rules_change_the_record_and_only_the_unsettled_are_reported():
     assert {r for r in Rule if r.changes_record} == {Rule.ADOPT, Rule.ADOPT_MOVED, Rule.MARK_DOWN}
-    assert {r for r in Rule if r.reported} == {Rule.TWO_HOSTS, Rule.FOREIGN_HOST, Rule.UNKNOWN_DOMAIN}
+    assert {r for r in Rule if r.reported} == {Rule.TWO_HOSTS, Rule.FOREIGN_HOST, Rule.UNKNOWN_DOMAIN,
+                                                Rule.NOT_ITS_GUEST}
 
 
 def test_a_claim_made_before_this_manager_started_is_not_live():
