@@ -21,16 +21,18 @@ def vm_state_findings(verdicts: Iterable[Verdict]) -> list[Finding]:
             findings.append(Finding(
                 VM_STATE, Severity.ERROR, "", f"vm {v.vm}", f"running on one host (recorded {recorded})",
                 f"running on {' and '.join(v.running_on)}",
-                "destroy the guest on the host it should not run on (virsh destroy " + v.vm + " there); the record "
+                f"destroy the guest on the host it should not run on (virsh destroy {v.vm} there); the record "
                 "was left as it is"))
         elif v.rule is Rule.FOREIGN_HOST:
             findings.append(Finding(
-                VM_STATE, Severity.ERROR, v.host, f"vm {v.vm}", f"running on a host of its cluster (recorded {recorded})",
+                VM_STATE, Severity.ERROR, v.host, f"vm {v.vm}",
+                f"running on a host of its cluster (recorded {recorded})",
                 f"running on {v.host}, outside its cluster",
                 f"stop it there and start it with `virtfleet vm start {v.vm}`"))
         elif v.rule is Rule.NOT_ITS_GUEST:
             findings.append(Finding(
-                VM_STATE, Severity.WARNING, v.host, f"vm {v.vm}", f"its guest, with its vNICs' MACs (recorded {recorded})",
+                VM_STATE, Severity.WARNING, v.host, f"vm {v.vm}",
+                f"its guest, with its vNICs' MACs (recorded {recorded})",
                 "a domain of its name with other MACs",
                 f"find who runs domain {v.vm} on {v.host}; remove it, or rename one of them"))
         elif v.rule is Rule.UNKNOWN_DOMAIN:

@@ -94,3 +94,14 @@ def test_paused_and_shutting_down_guests_run_shut_off_and_crashed_do_not():
 ])
 def test_a_domain_is_the_vms_guest_only_when_its_macs_are_the_recorded_ones(recorded, domain, same):
     assert same_guest(recorded, domain) is same
+
+
+def test_what_no_rule_settles_is_a_vm_state_finding_and_the_rest_is_not():
+    from manager.audit import audit
+    from manager.audit.inputs import FleetInput
+
+    verdicts = decide([vm("up", "h2"), vm(name="db"), vm("up", "h1", name="gone")],
+                      hosts(h1="web stranger", h2="web", h3="db"), live_claim_s=LIVE)
+    found = [(f.category, f.severity.value, f.host, f.object, f.found) for f in audit(FleetInput([], vm_state=verdicts))]
+    assert found == [("vm-state", "error", "", "vm web", "running on h1 and h2"),
+                     ("vm-state", "warning", "h1", "domain stranger", "running; no VM has that name")]
