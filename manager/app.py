@@ -21,6 +21,7 @@ from .service.macpools import MacPoolService
 from .service.networks import NetworkService
 from .service.profiles import ProfileService
 from .service.readmodel import ReadModel
+from .service.reconcile import VmReconciler
 from .service.snapshots import SnapshotService
 from .service.templates import TemplateService
 from .service.vm_runtime import VmRuntime
@@ -53,6 +54,7 @@ class ManagerApp:
     profiles: ProfileService            # vNIC profiles
     labels: LabelService        # network labels: a network and a host NIC sharing a label
     read_model: ReadModel       # hosts, networks, MAC pools in memory for the API's reads (after start_background)
+    reconciler: VmReconciler    # VMs reconciled with what hosts run (at host connect, lost replies, the audit)
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -69,10 +71,11 @@ class ManagerApp:
         hosts = HostService(pool, ca, agents, monitor, networks, token_ttl_s=cfg.enroll_token_ttl_s,
                             enroll_endpoint=cfg.enroll_listen, record_system=events.record_system,
                             read_model=read_model)
+        reconciler = VmReconciler(pool, agents, monitor, record_system=events.record_system)
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
-                              record_system=events.record_system)
+                              record_system=events.record_system, vm_state=reconciler.audit_verdicts)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
-        vm_runtime = VmRuntime(pool, agents)
+        vm_runtime = VmRuntime(pool, agents, no_answer=reconciler.request)
         profiles = ProfileService(pool)
         profiles.apply_anti_spoofing_setting(cfg.mac_anti_spoofing)
         certificates = CertificateService(pool, ca, agents, record_system=events.record_system,
@@ -84,7 +87,8 @@ class ManagerApp:
                    admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
                    certificates=certificates, profiles=profiles,
-                   labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model)
+                   labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model,
+                   reconciler=reconciler)
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and
@@ -93,6 +97,7 @@ class ManagerApp:
         self.read_model.start()
         self.event_log.start_daily_purge()
         self.certificates.start()
+        self.reconciler.start()
         self.monitor.start_all()
         self.audits.start_periodic()
 
@@ -100,6 +105,7 @@ class ManagerApp:
         self.read_model.stop()
         self.certificates.stop()
         self.audits.stop()
+        self.reconciler.stop()
         self.monitor.stop()
         self.event_log.stop()
         self.events.close()

@@ -9,6 +9,7 @@ from .hostnet import network_findings, unexpected_findings
 from .inputs import FleetInput, HostInput
 from .macaudit import mac_findings
 from .nicorder import nic_order_findings
+from .vmstate import vm_state_findings
 from .vnicprofiles import profile_sync_findings
 from .vnics import DeviceIndex, vnic_findings
 
@@ -51,6 +52,7 @@ def audit(fleet: FleetInput, cache: dict[str, DeviceIndex] | None = None) -> lis
         findings += profile_sync_findings(synced)
     for guest in fleet.guest_nics:
         findings += guest_nic_findings(guest)
+    findings += vm_state_findings(fleet.vm_state)
     return sorted(findings, key=lambda f: (_SEVERITY_ORDER[f.severity], f.host, f.category, f.object))
 
 

@@ -20,9 +20,10 @@ NIC_ORDER = "nic-order"          # a VM's NIC order differs from its template/sn
 GUEST_NIC = "guest-nic"          # a VM's guest names its NICs otherwise than its source VM's guest did
 UNREACHABLE = "unreachable"      # the host's agent has not reported within the limit
 VNIC_PROFILE = "vnic-profile"    # a running vNIC has an older generation of its profile than the profile has
+VM_STATE = "vm-state"            # a VM runs where no rule settles it: on two hosts, a domain the record lacks
 
 CATEGORIES = (NETWORK, UNEXPECTED, VNIC, MAC_DUPLICATE, MAC_FOREIGN, NIC_ORDER, GUEST_NIC, UNREACHABLE,
-              VNIC_PROFILE)
+              VNIC_PROFILE, VM_STATE)
 FIXABLE = frozenset({NETWORK})
 
 

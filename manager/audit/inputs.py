@@ -8,6 +8,7 @@ from virtfleet.v1 import hostnet_pb2, netstate_pb2
 
 from ..domain.guestnames import GuestNamed
 from ..domain.vmorder import SourceNic
+from ..domain.vmstate import Verdict
 from ..domain.vnic import VnicKind
 
 
@@ -80,3 +81,4 @@ class FleetInput:
     unreachable_after_s: float = 30.0
     profile_sync: list[ProfileSyncInput] = field(default_factory=list)
     guest_nics: list[GuestNicInput] = field(default_factory=list)
+    vm_state: list[Verdict] = field(default_factory=list)   # a reconciliation pass's verdicts (vmstate.py)

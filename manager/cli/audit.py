@@ -10,7 +10,7 @@ from rich.table import Table
 from .output import OUTPUT_OPTION, as_dict, console, print_json
 
 CATEGORY_CHOICES = ["network", "unexpected", "vnic", "mac-duplicate", "mac-foreign", "nic-order", "guest-nic",
-                    "unreachable", "vnic-profile"]
+                    "unreachable", "vnic-profile", "vm-state"]
 
 
 def _stub(ctx: click.Context) -> audit_pb2_grpc.AuditServiceStub:

@@ -7,6 +7,7 @@ touches nothing. It runs on demand and every `audit_interval_s`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import logging
@@ -24,6 +25,7 @@ from ..agents import AgentClients, HostMonitor
 from ..audit import CATEGORIES, Finding, audit, filter_findings
 from ..audit.inputs import FleetInput, GuestNicInput, HostInput, NicOrderInput, ProfileSyncInput, VnicInput
 from ..domain.guestnames import GuestNamed
+from ..domain.vmstate import Verdict
 from ..domain.vmorder import SourceNic
 from ..domain.vnic import VnicKind
 from ..store import audit as audit_store
@@ -61,8 +63,10 @@ def check_category(category: str) -> None:
 
 class AuditService:
     def __init__(self, pool: ConnectionPool, monitor: HostMonitor, networks: NetworkService, agents: AgentClients,
-                 *, interval_s: float = 300.0, record_system: Callable[..., None] | None = None) -> None:
+                 *, interval_s: float = 300.0, record_system: Callable[..., None] | None = None,
+                 vm_state: Callable[[], list[Verdict]] | None = None) -> None:
         self._pool = pool
+        self._vm_state = vm_state or (lambda: [])   # a VM reconciliation pass (reconcile.py): settles, then verdicts
         self._record_system = record_system or (lambda *args, **kwargs: None)   # the audit trail's system events
         self._monitor = monitor
         self._networks = networks
@@ -77,16 +81,26 @@ class AuditService:
     # -- running ---------------------------------------------------------------------
 
     def run(self) -> AuditRun:
-        with self._run_lock, _no_gc_pauses():
+        with self._run_lock:
             started = time.perf_counter()
-            fleet = self.gather()
-            findings = audit(fleet, self._indexes)
-            result = AuditRun(findings, dt.datetime.now(dt.timezone.utc), time.perf_counter() - started,
-                              len(fleet.hosts))
-            previous, self._latest = self._latest, result
-            self._record_changes(previous.findings if previous else [], findings)
+            vms = self._settle_vms()   # first, and outside the pause-free part: it waits on agents
+            with _no_gc_pauses():
+                fleet = dataclasses.replace(self.gather(), vm_state=vms)
+                findings = audit(fleet, self._indexes)
+                result = AuditRun(findings, dt.datetime.now(dt.timezone.utc), time.perf_counter() - started,
+                                  len(fleet.hosts))
+                previous, self._latest = self._latest, result
+                self._record_changes(previous.findings if previous else [], findings)
         log.info("audit of %d hosts: %d findings in %.2f s", result.hosts, len(findings), result.duration_s)
         return result
+
+    def _settle_vms(self) -> list[Verdict]:
+        """VMs reconciled with their hosts first; what no rule settled becomes `vm-state` findings."""
+        try:
+            return self._vm_state()
+        except Exception:  # the rest of the audit stands without it
+            log.exception("reconciling VMs with their hosts failed; no vm-state findings this run")
+            return []
 
     def _record_changes(self, before: list[Finding], now: list[Finding]) -> None:
         """Findings that appeared or went since the last run, as system events (the first FINDING_EVENTS_MAX each)."""

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Sequence
+from typing import Callable, Sequence
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from virtfleet import rules
+from virtfleet import failpoints, rules
 from virtfleet.errors import Aborted, DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable, VirtfleetError
 from virtfleet.v1 import vm_pb2
 
@@ -55,9 +55,13 @@ def vm_spec(vm: VmRecord, nics: Sequence[vm_pb2.VNic]) -> vm_pb2.VmSpec:
 
 
 class VmRuntime:
-    def __init__(self, pool: ConnectionPool, agents: AgentClients) -> None:
+    def __init__(self, pool: ConnectionPool, agents: AgentClients,
+                 no_answer: Callable[[str], None] | None = None) -> None:
+        """`no_answer(why)`: a start or stop ended without the host's answer; the guest may run or not, whatever
+        the record says (VM reconciliation, service/reconcile.py, asks the hosts)."""
         self._pool = pool
         self._calls = VmAgentCalls(pool, agents)
+        self._no_answer = no_answer or (lambda why: None)
 
     def start(self, name: str, *, host: str = "", paused: bool = False) -> VmView:
         """Define and start the VM on a host; store the PCI addresses and devices the host reports."""
@@ -78,11 +82,13 @@ class VmRuntime:
             token = store.claim(conn, vm.id)
         try:
             status = self._define_and_start(target, spec, nics, paused)
-        except BaseException:
+        except BaseException as err:
             self._calls.release(vm.id, token)
+            self._unanswered(err, f"start of VM {name} on {target.name}")
             raise
         # the generations read with the spec, not the profiles' now: an edit meanwhile shows as out of sync
         applied = {name: p.generation for name, p in profiles.items()}
+        failpoints.hit("vm.start.after_agent")   # crash tests: the guest runs, the record does not say so yet
         if not self._record_start(vm.id, token, target, status, applied):
             self._undo_start(target, vm.name)
             raise Aborted(f"VM {name} changed while it was being started on {target.name} (deleted, or taken over "
@@ -128,6 +134,10 @@ class VmRuntime:
                 return True
         except psycopg.errors.ForeignKeyViolation:   # the host was deleted meanwhile
             return False
+
+    def _unanswered(self, err: BaseException, what: str) -> None:
+        if isinstance(err, (DeadlineExceeded, Unavailable)):
+            self._no_answer(f"no answer to the {what}")
 
     def _undo_start(self, host: HostRef, vm: str) -> None:
         self._calls.quietly(host, "destroy", lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=vm), timeout=t))
@@ -186,8 +196,9 @@ class VmRuntime:
             else:
                 self._calls.call(host, lambda s, t: s.StopVm(vm_pb2.StopVmRequest(name=name, timeout_s=wait),
                                                        timeout=t), extra_s=wait)
-        except BaseException:
+        except BaseException as err:
             self._calls.release(vm.id, token)
+            self._unanswered(err, f"stop of VM {name} on {host.name}")
             raise
         self._calls.quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=name), timeout=t))
         with self._pool.connection() as conn, conn.transaction():
