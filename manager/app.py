@@ -18,7 +18,9 @@ from .service import macpools
 from .service.hosts import HostService
 from .service.labels import LabelService
 from .service.macpools import MacPoolService
+from .service.hostmemory import HostMemory
 from .service.networks import NetworkService
+from .service.placement import Placement
 from .service.profiles import ProfileService
 from .service.readmodel import ReadModel
 from .service.snapshots import SnapshotService
@@ -53,6 +55,8 @@ class ManagerApp:
     profiles: ProfileService            # vNIC profiles
     labels: LabelService        # network labels: a network and a host NIC sharing a label
     read_model: ReadModel       # hosts, networks, MAC pools in memory for the API's reads (after start_background)
+    placement: Placement        # the scheduler: vm start, migrations and maintenance choose hosts through it
+    host_memory: HostMemory     # each host's memory, asked of its agent when it comes up (for placement)
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -72,7 +76,8 @@ class ManagerApp:
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
                               record_system=events.record_system)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
-        vm_runtime = VmRuntime(pool, agents)
+        placement = Placement(pool, monitor, memory_overcommit_percent=cfg.memory_overcommit_percent)
+        vm_runtime = VmRuntime(pool, agents, placement)
         profiles = ProfileService(pool)
         profiles.apply_anti_spoofing_setting(cfg.mac_anti_spoofing)
         certificates = CertificateService(pool, ca, agents, record_system=events.record_system,
@@ -84,7 +89,8 @@ class ManagerApp:
                    admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
                    certificates=certificates, profiles=profiles,
-                   labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model)
+                   labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model,
+                   placement=placement, host_memory=HostMemory(pool, agents, monitor))
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and

@@ -1,0 +1,108 @@
+"""A host's memory, learnt from its agent each time the host comes up or comes back.
+
+Placement weighs free memory, so the manager must know what each host has: it asks the
+agent (GetHostResources) once per connection — the first event heard of a host, a new
+agent run, a snapshot, the first event after a silence (labelcatchup.came_back, the same
+rule the label catch-up uses) — never per placement, which stays a database read. The
+call runs on a worker thread, never on the monitor's loop.
+
+An agent that predates the call answers UNIMPLEMENTED: its memory stays unknown
+(placement then passes the memory filter and says "memory unknown") and it is not
+asked again until it comes back, which is when a newer agent would arrive. A host that
+cannot be reached stays due and is asked at its next event.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from psycopg_pool import ConnectionPool
+
+from virtfleet.errors import NotFound, Unavailable, Unimplemented
+from virtfleet.v1 import agent_pb2, vm_pb2
+
+from ..agents import AgentClients, HostMonitor
+from ..agents.states import HostState
+from ..store import hosts as host_store
+from .labelcatchup import Heard, came_back
+
+log = logging.getLogger(__name__)
+
+
+class HostMemory:
+    def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None = None) -> None:
+        self._pool = pool
+        self._agents = agents
+        self._monitor = monitor
+        self._lock = threading.Lock()
+        self._heard: dict[str, Heard] = {}
+        self._due: set[str] = set()
+        self._running: set[str] = set()
+        self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="host-memory")   # threads on first use
+        if monitor is not None:
+            monitor.add_listener(self._event)
+
+    def learn(self, host: str) -> int | None:
+        """Ask the host's agent now and record what it has; None when the agent cannot say (UNIMPLEMENTED).
+
+        Unavailable when the host cannot be reached; NotFound when it does not exist.
+        """
+        with self._pool.connection() as conn:
+            record = host_store.get_host(conn, host)
+        try:
+            reply = self._agents.call_vm(record.name, record.endpoint, lambda s, t: s.GetHostResources(
+                vm_pb2.GetHostResourcesRequest(), timeout=t), for_caller=False)
+        except Unimplemented:
+            log.info("host %s: its agent does not report its memory (GetHostResources); placement treats its "
+                     "memory as unknown", host)
+            return None
+        if not reply.memory_total_mib:
+            return None
+        with self._pool.connection() as conn:
+            host_store.set_memory(conn, host, reply.memory_total_mib)
+        log.info("host %s has %d MiB of memory", host, reply.memory_total_mib)
+        return reply.memory_total_mib
+
+    def idle(self, host: str) -> bool:
+        """Neither due nor being asked (tests)."""
+        with self._lock:
+            return host not in self._due and host not in self._running
+
+    def forget(self, host: str) -> None:
+        with self._lock:
+            self._heard.pop(host, None)
+            self._due.discard(host)
+
+    # -- the monitor's side ------------------------------------------------------------------
+
+    def _event(self, state: HostState, event: agent_pb2.NetworkStateEvent) -> None:
+        """On the monitor's loop: a comparison, and for a host that (re)appeared a task for the worker."""
+        name = state.name
+        limit = self._monitor.unreachable_after_s if self._monitor is not None else 30.0
+        now = Heard(state.epoch, state.reported_mono)
+        with self._lock:
+            if came_back(self._heard.get(name), now, limit, snapshot=event.HasField("state")):
+                self._due.add(name)
+            self._heard[name] = now
+            if name not in self._due or name in self._running:
+                return
+            self._running.add(name)
+        self._workers.submit(self._run, name)
+
+    def _run(self, host: str) -> None:
+        done = True
+        try:
+            self.learn(host)
+        except Unavailable as exc:
+            log.info("host %s: memory not learnt yet (%s); asking at its next report", host, exc.message)
+            done = False
+        except NotFound:
+            pass   # removed meanwhile
+        except Exception:
+            log.exception("host %s: learning its memory failed", host)
+        finally:
+            with self._lock:
+                self._running.discard(host)
+                if done:
+                    self._due.discard(host)
