@@ -325,3 +325,24 @@ def test_bad_input_names_its_field(manager, hosts):
     assert err.code() == grpc.StatusCode.NOT_FOUND and "nocluster" in err.details()
     with psycopg.connect(manager.app.pool.conninfo) as conn:
         assert conn.execute("SELECT count(*) FROM cluster_networks WHERE migration").fetchone()[0] == 0
+
+
+def test_a_host_that_comes_up_is_asked_its_memory_once_by_the_monitors_hook(manager, tmp_path):
+    """Simulated hosts (one AgentService listener, no VM runtime): each is asked when its stream starts, the
+    agent answers UNIMPLEMENTED, and its memory stays unknown — nothing fails, nothing is asked again."""
+    import tempfile
+
+    from agent.sim.fleet import FleetSimulator
+    from tests.fixtures.agent_process import simulated_fleet_material
+    from tests.fixtures.lab import eventually
+
+    with tempfile.TemporaryDirectory(prefix="vft-sim-") as d:
+        sock = Path(d) / "sim.sock"
+        enroll = lambda spec, csr: manager.fleet.EnrollHost(fleet_pb2.EnrollHostRequest(  # noqa: E731
+            name=spec.name, address=spec.address, csr_pem=csr, endpoint=f"unix://{sock}")).certificate_pem
+        material = simulated_fleet_material(manager.app.ca, enroll, hosts=2, vms=1, nics=2)
+        with FleetSimulator(material, sock, hosts=2, vms=1, nics=2) as sim:
+            assert eventually(lambda: all(manager.app.monitor.current(n) is not None for n in sim.hosts))
+            assert eventually(lambda: all(manager.app.host_memory.idle(n) for n in sim.hosts))
+            with db(manager) as conn:
+                assert conn.execute("SELECT count(*) FROM hosts WHERE memory_total_mib IS NOT NULL").fetchone()[0] == 0
