@@ -25,7 +25,7 @@ from manager.store import hosts as host_store  # noqa: E402
 from manager.store import networks as net_store  # noqa: E402
 from manager.service.placement import migration_address  # noqa: E402
 from virtfleet.enroll import make_key_and_csr  # noqa: E402
-from virtfleet.errors import NotFound  # noqa: E402
+from virtfleet.errors import FailedPrecondition, NotFound  # noqa: E402
 from virtfleet.rpc import field_violations  # noqa: E402
 from virtfleet.tls import TlsMaterial  # noqa: E402
 from virtfleet.v1 import fleet_pb2, netstate_pb2, vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
@@ -171,7 +171,7 @@ def test_placement_for_a_migration_never_offers_the_host_the_vm_runs_on(manager,
     assert [list(h.reasons) for h in e.hosts if h.host == "host1"] == [["the VM runs here"]]
     assert manager.app.placement.check("pl-d", "host1") == ["the VM runs here"]
     assert manager.app.placement.choose("pl-d", "migrate") == "host2"
-    with pytest.raises(Exception) as none_left:
+    with pytest.raises(FailedPrecondition) as none_left:
         manager.app.placement.choose("pl-d", "migrate", exclude=frozenset({"host2"}))
     assert "host2: excluded" in str(none_left.value) and "host1: the VM runs here" in str(none_left.value)
 
