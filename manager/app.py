@@ -7,18 +7,20 @@ from pathlib import Path
 from psycopg_pool import ConnectionPool
 
 from .agents import AgentClients, HostMonitor
+from .auth.sessions import SessionBook
 from .config import ManagerConfig
 from .pki import CertificateAuthority, Lifetimes
-from .auth.sessions import SessionBook
+from .service import macpools
 from .service.admins import AdminService
 from .service.audit import AuditService
 from .service.certificates import CertificateService
 from .service.events import EventRecorder, EventService
-from .service import macpools
+from .service.hostmemory import HostMemory
 from .service.hosts import HostService
 from .service.labels import LabelService
 from .service.macpools import MacPoolService
 from .service.networks import NetworkService
+from .service.placement import Placement
 from .service.profiles import ProfileService
 from .service.readmodel import ReadModel
 from .service.reconcile import VmReconciler
@@ -55,6 +57,8 @@ class ManagerApp:
     labels: LabelService        # network labels: a network and a host NIC sharing a label
     read_model: ReadModel       # hosts, networks, MAC pools in memory for the API's reads (after start_background)
     reconciler: VmReconciler    # VMs reconciled with what hosts run (at host connect, lost replies, the audit)
+    placement: Placement        # the scheduler: vm start, migrations and maintenance choose hosts through it
+    host_memory: HostMemory     # each host's memory, asked of its agent when it comes up (for placement)
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -75,7 +79,8 @@ class ManagerApp:
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
                               record_system=events.record_system, vm_state=reconciler.audit_verdicts)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
-        vm_runtime = VmRuntime(pool, agents, no_answer=reconciler.request)
+        placement = Placement(pool, monitor, memory_overcommit_percent=cfg.memory_overcommit_percent)
+        vm_runtime = VmRuntime(pool, agents, placement, no_answer=reconciler.request)
         profiles = ProfileService(pool)
         profiles.apply_anti_spoofing_setting(cfg.mac_anti_spoofing)
         certificates = CertificateService(pool, ca, agents, record_system=events.record_system,
@@ -88,7 +93,7 @@ class ManagerApp:
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
                    certificates=certificates, profiles=profiles,
                    labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model,
-                   reconciler=reconciler)
+                   reconciler=reconciler, placement=placement, host_memory=HostMemory(pool, agents, monitor))
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and

@@ -90,7 +90,7 @@ def methods(services: list[tuple[Any, str]]) -> list[Method]:
 KNOWN = ["host1", "blue", "ovirtmgmt", "Default", "vm1", "nic1", "t1", "s1", "lab", "default", "test", "gold",
          "clean-traffic", "no-mac-spoofing", "IP",
          "eth0", "eth1", "eth2", "bond0", "52:54:00:00:00:01", "02:00:00:00:10:00", "0000:00:03.0",
-         "virtio", "static", "dhcp", "192.0.2.1", "1"]
+         "virtio", "static", "dhcp", "192.0.2.1", "1", "start", "migrate"]
 HOSTILE = ["", " ", "a b", ".", "..", "../..", "/", "a/b", "x:y", ":", "\x00", "a\x00b", "\t", "\n",
            "é", "☃" * 9, "\U0001f600", "\u202e", "\ufeff", "İ", "ß" * 16, "-1", "0", "4294967295",
            "%s%n", "'; DROP TABLE vms; --", "x" * 15, "x" * 16, "x" * 64, "x" * 1025,

@@ -54,7 +54,7 @@ def test_a_host_lacking_a_required_network_is_non_operational_until_it_is_back(l
     for h in ("host1", "host2"):
         vf(lab, "host", "setup-networks", h, "--attach", "vmnet=eth2")
     shown = vfj(lab, "network", "attach-cluster", "vmnet", "Default", "--required")
-    assert {"cluster": "Default", "required": True} in shown["clusters"]
+    assert {"cluster": "Default", "required": True, "migration": False} in shown["clusters"]
     assert eventually(lambda: host(lab, "host1")["status"] == "up")
 
     in_ns(lab["ns"]["host1"], "ip", "link", "del", "vmnet")
@@ -132,7 +132,7 @@ def test_labels_put_every_labelled_network_on_every_labelled_nic(lab, netns):
         got = bridges(lab["ns"][h])
         assert (got.get("red"), got.get("blue")) == (["eth1.101"], ["eth1.102"]), got
     shown = vfj(lab, "network", "show", "red")
-    assert shown["labels"] == ["lab-a"] and {"cluster": "Default", "required": False} in shown["clusters"]
+    assert shown["labels"] == ["lab-a"] and {"cluster": "Default", "required": False, "migration": False} in shown["clusters"]
     assert vfj(lab, "host", "show", "host1")["nic_labels"] == [{"nic": "eth1", "label": "lab-a"}]
 
     outcome = vfj(lab, "network", "label", "red", "lab-a", "--remove")

@@ -20,11 +20,19 @@ from .timestamps import timestamp
 def host_message(h: HostRecord, nic_labels: list[tuple[str, str]] = ()) -> fleet_pb2.Host:
     return fleet_pb2.Host(
         name=h.name, address=h.address, endpoint=h.endpoint, datacenter=h.datacenter, cluster=h.cluster,
-        status=h.status, cert_fingerprint=h.cert_fingerprint,
+        status=h.shown_status, cert_fingerprint=h.cert_fingerprint,
         enrolled_at=timestamp(h.enrolled_at), last_report_at=timestamp(h.last_report_at),
-        status_reason=h.status_reason if h.status == "non-operational" else "",
+        status_reason=status_reason(h),
         nic_labels=[fleet_pb2.NicLabel(nic=nic, label=label) for nic, label in nic_labels],
     )
+
+
+def status_reason(h: HostRecord) -> str:
+    """Why a host is non-operational; for a host in maintenance, its monitored status beside it."""
+    why = h.status_reason if h.status == "non-operational" else ""
+    if h.shown_status == h.status:
+        return why
+    return f"monitored status: {h.status}" + (f" ({why})" if why else "")
 
 
 def report_message(r: Report) -> fleet_pb2.HostNetworkReport:
@@ -38,8 +46,8 @@ def network_message(n: NetworkRecord, view: NetworkView | None = None) -> fleet_
                                        vm_network=n.vm_network, description=n.description)
     if view is not None:
         message.labels.extend(view.labels)
-        message.clusters.extend(fleet_pb2.NetworkCluster(cluster=c.cluster, required=c.required)
-                                for c in view.clusters)
+        message.clusters.extend(fleet_pb2.NetworkCluster(cluster=c.cluster, required=c.required,
+                                                         migration=c.migration) for c in view.clusters)
     return message
 
 
@@ -155,7 +163,8 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     @translating_errors
     def AttachNetworkToCluster(self, request, context):
         return network_view_message(self._networks.attach_cluster(request.network, request.cluster,
-                                                                  required=request.required))
+                                                                  required=request.required,
+                                                                  migration=request.migration))
 
     @translating_errors
     def DetachNetworkFromCluster(self, request, context):
@@ -176,3 +185,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     @translating_errors
     def UnlabelHostNic(self, request, context):
         return label_outcome(self._labels.unlabel_host_nic(request.host, request.nic, request.label))
+
+    @translating_errors
+    def ActivateHost(self, request, context):
+        return host_message(self._hosts.activate(request.name), self._hosts.nic_labels(request.name))

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from virtfleet.errors import Unimplemented
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import vms_pb2, vms_pb2_grpc
 
+from ..domain.placement import Explanation
+from ..service.placement import Placement
 from ..service.snapshots import SnapshotService
 from ..service.templates import TemplateService
 from ..service.vm_runtime import VmRuntime
@@ -23,10 +26,19 @@ from .vm_messages import RULE_MESSAGE, boot_request, order_message, vm_message
 from .vnics import vnic_from_message, vnics_from_messages
 
 
+def explanation_message(e: Explanation) -> vms_pb2.PlacementExplanation:
+    """An accepted host's `reasons` hold what could not be checked on it (its notes and the VM's): an admin sees
+    "memory unknown" beside the host chosen; a refused host's hold only why it was refused."""
+    return vms_pb2.PlacementExplanation(vm=e.vm, chosen=e.chosen, hosts=[vms_pb2.HostVerdict(
+        host=v.host, accepted=v.accepted, reasons=list(v.reasons) if v.reasons else [*v.notes, *e.notes],
+        score=v.score, free_memory_mib=max(v.free_memory_mib or 0, 0), vm_count=v.vm_count) for v in e.verdicts])
+
+
 class VmServicer(vms_pb2_grpc.VmServiceServicer):
     def __init__(self, vms: VmService, runtime: VmRuntime, vnics: VnicService, templates: TemplateService,
-                 snapshots: SnapshotService) -> None:
+                 snapshots: SnapshotService, placement: Placement | None = None) -> None:
         self._vms = vms
+        self._placement = placement
         self._runtime = runtime
         self._vnics = vnics
         self._templates = templates
@@ -94,6 +106,12 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
     @translating_errors
     def CheckOrder(self, request, context):
         return order_message(self._vms.check_order(request.vm, guest=request.guest))
+
+    @translating_errors
+    def ExplainPlacement(self, request, context):
+        if self._placement is None:
+            raise Unimplemented("this manager has no scheduler")
+        return explanation_message(self._placement.explain(request.vm, request.purpose))
 
     # -- templates -----------------------------------------------------------------------------------
 

@@ -37,6 +37,16 @@ def _age(seconds: float | None) -> str:
 
 # Statuses of a host whose agent reports (non-operational: it lacks a required network).
 REPORTING = ("up", "non-operational")
+# Shown while the admin's maintenance state is set; the monitored status is then in status_reason.
+MAINTENANCE = ("maintenance", "preparing-maintenance")
+
+
+def reachable(h: fleet_pb2.Host) -> bool:
+    """Whether its agent reports: from the status, or for a host in maintenance from the monitored status beside it."""
+    if h.status in MAINTENANCE:
+        monitored = h.status_reason.removeprefix("monitored status: ").split(" ")[0]
+        return monitored in REPORTING
+    return h.status in REPORTING
 
 
 @click.group("host")
@@ -114,11 +124,11 @@ def host_list(ctx, output):
     hosts = _stub(ctx).ListHosts(fleet_pb2.ListHostsRequest(), timeout=30).hosts
     now = time.time()
     if output == "json":
-        print_json([{**as_dict(h), "reachable": h.status in REPORTING,
+        print_json([{**as_dict(h), "reachable": reachable(h),
                      "last_report_age_s": _age_s(h.last_report_at, now)} for h in hosts])
         return
     print_table(["NAME", "ADDRESS", "CLUSTER", "STATUS", "REACHABLE", "LAST REPORT", "REASON"],
-                [(h.name, h.address, h.cluster, h.status, "yes" if h.status in REPORTING else "no",
+                [(h.name, h.address, h.cluster, h.status, "yes" if reachable(h) else "no",
                   _age(_age_s(h.last_report_at, now)), h.status_reason) for h in hosts])
 
 
@@ -138,6 +148,19 @@ def host_show(ctx, name, output):
                   ("certificate", h.cert_fingerprint), ("enrolled", when(h.enrolled_at)),
                   ("last report", when(h.last_report_at)),
                   ("NIC labels", ", ".join(f"{l.nic}={l.label}" for l in h.nic_labels) or "none")])
+
+
+@host_group.command("activate")
+@click.argument("name")
+@OUTPUT_OPTION
+@click.pass_context
+def host_activate(ctx, name, output):
+    """Bring host NAME back from maintenance: placement may use it again once it is up."""
+    h = _stub(ctx).ActivateHost(fleet_pb2.ActivateHostRequest(name=name), timeout=30)
+    if output == "json":
+        print_json(as_dict(h))
+    else:
+        click.echo(f"host {h.name} is back in service; status {h.status}")
 
 
 @host_group.command("report")

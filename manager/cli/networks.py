@@ -111,8 +111,9 @@ def network_list(ctx, output):
     if output == "json":
         print_json([as_dict(n) for n in nets])
         return
-    print_table(["NAME", "DATACENTER", "VLAN", "MTU", "VM NETWORK", "DESCRIPTION"],
-                [(n.name, n.datacenter, n.vlan or "-", n.mtu, "yes" if n.vm_network else "no", n.description)
+    print_table(["NAME", "DATACENTER", "VLAN", "MTU", "VM NETWORK", "MIGRATION", "DESCRIPTION"],
+                [(n.name, n.datacenter, n.vlan or "-", n.mtu, "yes" if n.vm_network else "no",
+                  ", ".join(c.cluster for c in n.clusters if c.migration) or "-", n.description)
                  for n in nets])
 
 
@@ -133,7 +134,8 @@ def network_show(ctx, name, output):
 
 
 def _clusters_text(n: fleet_pb2.LogicalNetwork) -> str:
-    return ", ".join(f"{c.cluster} ({'required' if c.required else 'optional'})" for c in n.clusters) or "none"
+    return ", ".join(f"{c.cluster} ({'required' if c.required else 'optional'}{', migration' if c.migration else ''})"
+                     for c in n.clusters) or "none"
 
 
 @network_group.command("attach-cluster")
@@ -141,16 +143,20 @@ def _clusters_text(n: fleet_pb2.LogicalNetwork) -> str:
 @click.argument("cluster")
 @click.option("--required/--optional", default=False, show_default=True,
               help="required: a host of the cluster that carries it must have it in sync, or it is non-operational")
+@click.option("--migration", is_flag=True,
+              help="the cluster's migration network: live migrations to its hosts go over it (one per cluster: "
+                   "the role moves here from another network); without: migrations use the management network")
 @OUTPUT_OPTION
 @click.pass_context
-def network_attach_cluster(ctx, name, cluster, required, output):
-    """Attach network NAME to CLUSTER (again: only whether it is required changes)."""
+def network_attach_cluster(ctx, name, cluster, required, migration, output):
+    """Attach network NAME to CLUSTER (again: only whether it is required, and the migration network, change)."""
     n = _stub(ctx).AttachNetworkToCluster(fleet_pb2.AttachNetworkToClusterRequest(
-        network=name, cluster=cluster, required=required), timeout=30)
+        network=name, cluster=cluster, required=required, migration=migration), timeout=30)
     if output == "json":
         print_json(as_dict(n))
     else:
-        click.echo(f"network {n.name} is {'required' if required else 'optional'} in cluster {cluster}; "
+        role = ", the cluster's migration network" if migration else ""
+        click.echo(f"network {n.name} is {'required' if required else 'optional'} in cluster {cluster}{role}; "
                    f"clusters: {_clusters_text(n)}")
 
 

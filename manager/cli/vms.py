@@ -316,12 +316,17 @@ def vm_show(ctx, name, output):
 
 @vm_group.command("start")
 @click.argument("name")
-@click.option("--host", default="", help="default: the least loaded host of its cluster")
+@click.option("--host", default="", help="default: the scheduler's choice (`--explain` shows why)")
 @click.option("--paused", is_flag=True, help="start with its vCPUs paused")
+@click.option("--explain", is_flag=True, help="start nothing: show each host of its cluster, accepted or refused "
+                                             "with every reason, and the one a start would choose")
 @OUTPUT_OPTION
 @click.pass_context
-def vm_start(ctx, name, host, paused, output):
+def vm_start(ctx, name, host, paused, explain, output):
     """Run VM NAME; its first boot records the PCI addresses libvirt gives its vNICs."""
+    if explain:
+        _explain(ctx, name, "start", output)
+        return
     vm = _stub(ctx).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name=name, host=host, paused=paused),
                                         timeout=180)
     if output == "json":
@@ -329,6 +334,41 @@ def vm_start(ctx, name, host, paused, output):
         return
     click.echo(f"VM {vm.name} is up on {vm.host}")
     _print_nics(vm.nics, title="vNICs in guest order")
+
+
+@vm_group.command("placement")
+@click.argument("name")
+@click.option("--purpose", type=click.Choice(["start", "migrate"]), default="start", show_default=True,
+              help="migrate: where the running VM could move (never the host it runs on)")
+@OUTPUT_OPTION
+@click.pass_context
+def vm_placement(ctx, name, purpose, output):
+    """Where the scheduler would put VM NAME: each host accepted (best first, with its weights) or refused
+    with every reason. Changes nothing."""
+    _explain(ctx, name, purpose, output)
+
+
+def _explain(ctx: click.Context, name: str, purpose: str, output: str) -> None:
+    e = _stub(ctx).ExplainPlacement(vms_pb2.ExplainPlacementRequest(vm=name, purpose=purpose), timeout=30)
+    if output == "json":
+        print_json(as_dict(e))
+        return
+    print_table(["HOST", "VERDICT", "SCORE", "FREE MIB", "VMS", "REASONS"], placement_rows(e),
+                title=f"placement of VM {e.vm} ({purpose})")
+    click.echo(f"chosen: {e.chosen}" if e.chosen else "chosen: none (no host accepts the VM)")
+
+
+def placement_rows(e: vms_pb2.PlacementExplanation) -> list[tuple]:
+    """One row per host; an accepted host's reasons are what could not be checked on it (shown as notes)."""
+    rows = []
+    for v in e.hosts:
+        reasons = "; ".join(v.reasons)
+        if v.accepted:
+            rows.append((v.host, "accepted", f"{v.score:.2f}", v.free_memory_mib if v.free_memory_mib else "?",
+                         v.vm_count, f"notes: {reasons}" if reasons else ""))
+        else:
+            rows.append((v.host, "refused", "-", "-", v.vm_count, reasons))
+    return rows
 
 
 @vm_group.command("stop")

@@ -23,7 +23,7 @@ from typing import Callable
 from google.protobuf.json_format import MessageToDict, ParseDict
 from psycopg_pool import ConnectionPool
 
-from virtfleet.errors import AlreadyExists, NotFound, PermissionDenied, Unavailable
+from virtfleet.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Unavailable
 from virtfleet.v1 import agent_pb2, netstate_pb2
 
 from ..agents import AgentClients, HostMonitor
@@ -212,6 +212,18 @@ class HostService:
         if revoked:
             self._record_system("certificate.revoked", "host", name, {"fingerprint": revoked, "reason": "host removed"},
                                 "the removed host's certificate is trusted no more")
+
+    def activate(self, name: str) -> HostRecord:
+        """Back in service after maintenance (or a maintenance that was being prepared): placement may use the
+        host again once its monitored status is up. A host in service is refused: nothing would change."""
+        check_host_name(name)
+        with self._pool.connection() as conn, conn.transaction():
+            was = host_store.set_maintenance(conn, name, "")
+            if not was:
+                raise FailedPrecondition(f"host {name} is not in maintenance")
+            host = host_store.get_host(conn, name)
+        log.info("host %s activated (was %s); its status is %s", name, was or "in service", host.status)
+        return host
 
     def network_report(self, name: str, *, cached: bool = False) -> Report:
         """The host's network state; with the database away, the one its agent's stream keeps in memory."""

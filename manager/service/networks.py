@@ -175,11 +175,12 @@ class NetworkService:
 
     # -- clusters --------------------------------------------------------------------------
 
-    def attach_cluster(self, network: str, cluster: str, *, required: bool) -> NetworkView:
-        """Attach (or change whether it is required); hosts are judged again at once."""
+    def attach_cluster(self, network: str, cluster: str, *, required: bool, migration: bool = False) -> NetworkView:
+        """Attach (or change whether it is required, and whether it is the cluster's migration network: setting
+        that moves the role from the cluster's other network); hosts are judged again at once."""
         with self._pool.connection() as conn, conn.transaction():
             net = net_store.get_network(conn, network)
-            net_store.attach_to_cluster(conn, net, cluster, required)
+            net_store.attach_to_cluster(conn, net, cluster, required, migration)
         self.operational.refresh()
         return self.view(network)
 

@@ -20,9 +20,15 @@ from typing import Callable, Sequence
 
 import psycopg
 from psycopg_pool import ConnectionPool
-
 from virtfleet import failpoints, rules
-from virtfleet.errors import Aborted, DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable, VirtfleetError
+from virtfleet.errors import (
+    Aborted,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    Unavailable,
+    VirtfleetError,
+)
 from virtfleet.v1 import vm_pb2
 
 from ..agents import AgentClients
@@ -33,7 +39,7 @@ from ..store import vms as store
 from ..store import vnics as vnic_store
 from ..store.vms import HostRef, VmRecord
 from .boot_messages import boot_message
-from .operational import refusal
+from .placement import Placement
 from .vm_calls import VmAgentCalls, refuse_busy
 from .vmobjects import VmView, forget_unplugging, read_vm_view
 from .vnic_messages import agent_vnic_on, runtime, spec_violation
@@ -55,12 +61,13 @@ def vm_spec(vm: VmRecord, nics: Sequence[vm_pb2.VNic]) -> vm_pb2.VmSpec:
 
 
 class VmRuntime:
-    def __init__(self, pool: ConnectionPool, agents: AgentClients,
+    def __init__(self, pool: ConnectionPool, agents: AgentClients, placement: Placement | None = None,
                  no_answer: Callable[[str], None] | None = None) -> None:
         """`no_answer(why)`: a start or stop ended without the host's answer; the guest may run or not, whatever
         the record says (VM reconciliation, service/reconcile.py, asks the hosts)."""
         self._pool = pool
         self._calls = VmAgentCalls(pool, agents)
+        self._placement = placement or Placement(pool)   # the scheduler (service/placement.py)
         self._no_answer = no_answer or (lambda why: None)
 
     def start(self, name: str, *, host: str = "", paused: bool = False) -> VmView:
@@ -143,18 +150,9 @@ class VmRuntime:
         self._calls.quietly(host, "destroy", lambda s, t: s.DestroyVm(vm_pb2.DestroyVmRequest(name=vm), timeout=t))
         self._calls.quietly(host, "undefine", lambda s, t: s.UndefineVm(vm_pb2.UndefineVmRequest(name=vm), timeout=t))
 
-    @staticmethod
-    def _pick_host(conn: psycopg.Connection, vm: VmRecord, host: str) -> HostRef:
-        """The named host if it is up in the VM's cluster, else the least loaded one."""
-        candidates = [load.host for load in store.host_loads(conn, vm.cluster_id)]
-        if host:
-            for c in candidates:
-                if c.name == host:
-                    return c
-            raise FailedPrecondition(refusal(conn, host, vm.cluster))
-        if not candidates:
-            raise FailedPrecondition(f"cluster {vm.cluster} has no host that is up")
-        return candidates[0]
+    def _pick_host(self, conn: psycopg.Connection, vm: VmRecord, host: str) -> HostRef:
+        """The named host if the scheduler accepts it (else all its reasons), or the scheduler's best."""
+        return self._placement.host_for_start(conn, vm, host)
 
     def guest_interfaces(self, vm: VmRecord) -> list[GuestInterface] | None:
         """What the running VM's guest calls its NICs, through its host's agent; None when not known.

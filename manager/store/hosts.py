@@ -26,6 +26,13 @@ class HostRecord:
     last_report_at: dt.datetime | None
     cert_pin: str | None = None   # the name TLS must find in the agent's certificate; None: call it not at all
     status_reason: str = ""       # why it is non-operational ('' when it is not; kept while unreachable)
+    maintenance: str = ""         # the admin's state beside `status`: '' in service, 'preparing', 'maintenance'
+    memory_total_mib: int | None = None   # what its agent said it has (GetHostResources); None: not known yet
+
+    @property
+    def shown_status(self) -> str:
+        """The status the API shows: maintenance, while set, over the monitored one (which keeps being judged)."""
+        return {"maintenance": "maintenance", "preparing": "preparing-maintenance"}.get(self.maintenance, self.status)
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ _UP = ("CASE WHEN status IN ('pending', 'revoked') THEN status "
 _SELECT_HOST = """
     SELECT h.id, h.name, host(h.address) AS address, h.endpoint, d.name AS datacenter,
            c.name AS cluster, h.status, h.cert_fingerprint, h.enrolled_at, h.last_report_at, h.cert_pin,
-           h.status_reason
+           h.status_reason, h.maintenance, h.memory_total_mib
       FROM hosts h JOIN clusters c ON c.id = h.cluster_id JOIN datacenters d ON d.id = c.datacenter_id
 """
 
@@ -293,6 +300,32 @@ def set_operational(conn: psycopg.Connection, name: str, reason: str) -> Operati
             WHERE h.id = old.id
         RETURNING h.status, old.status_reason""", {"name": name, "reason": reason}).fetchone()
     return OperationalChange(name, row[0], row[1], reason) if row else None
+
+
+MAINTENANCE_STATES = ("", "preparing", "maintenance")
+
+
+def set_maintenance(conn: psycopg.Connection, host: str, state: str) -> str:
+    """Set the host's maintenance state ('' back in service, 'preparing', 'maintenance'); returns the one it had.
+
+    Only this column moves: the monitored status beside it (up, unreachable, non-operational) keeps
+    being written by reports and verdicts as before, and shows again once maintenance is cleared.
+    """
+    if state not in MAINTENANCE_STATES:
+        raise ValueError(f"maintenance state {state!r} is not one of {MAINTENANCE_STATES}")
+    row = conn.execute(
+        """UPDATE hosts h SET maintenance = %s
+             FROM (SELECT id, maintenance FROM hosts WHERE name = %s FOR UPDATE) old
+            WHERE h.id = old.id RETURNING old.maintenance""", (state, host)).fetchone()
+    if row is None:
+        raise NotFound(f"host {host!r} does not exist")
+    return row[0]
+
+
+def set_memory(conn: psycopg.Connection, host: str, memory_total_mib: int) -> None:
+    """The memory the host's agent reported (GetHostResources); a host removed meanwhile is skipped."""
+    conn.execute("UPDATE hosts SET memory_total_mib = %s WHERE name = %s AND memory_total_mib IS DISTINCT FROM %s",
+                 (memory_total_mib, host, memory_total_mib))
 
 
 def drop_unused_tokens(conn: psycopg.Connection, host_id: int) -> None:

@@ -36,6 +36,7 @@ class AttachmentRecord:
 class ClusterRecord:
     cluster: str
     required: bool
+    migration: bool = False     # the cluster's migration network (one per cluster)
 
 
 @dataclass(frozen=True)
@@ -212,17 +213,19 @@ def record_host_change(conn: psycopg.Connection, host_id: int, *, upsert: list[t
 def network_clusters(conn: psycopg.Connection, network_id: int) -> list[ClusterRecord]:
     with conn.cursor(row_factory=class_row(ClusterRecord)) as cur:
         return cur.execute(
-            """SELECT c.name AS cluster, cn.required FROM cluster_networks cn JOIN clusters c ON c.id = cn.cluster_id
+            """SELECT c.name AS cluster, cn.required, cn.migration
+                 FROM cluster_networks cn JOIN clusters c ON c.id = cn.cluster_id
                 WHERE cn.network_id = %s ORDER BY c.name""", (network_id,)).fetchall()
 
 
 def all_network_clusters(conn: psycopg.Connection) -> dict[int, list[ClusterRecord]]:
     """`network_clusters` of every network in one statement (the read model's load)."""
     found: dict[int, list[ClusterRecord]] = {}
-    for net_id, cluster, required in conn.execute(
-            """SELECT cn.network_id, c.name, cn.required FROM cluster_networks cn JOIN clusters c ON c.id = cn.cluster_id
+    for net_id, cluster, required, migration in conn.execute(
+            """SELECT cn.network_id, c.name, cn.required, cn.migration
+                 FROM cluster_networks cn JOIN clusters c ON c.id = cn.cluster_id
                 ORDER BY cn.network_id, c.name"""):
-        found.setdefault(net_id, []).append(ClusterRecord(cluster, required))
+        found.setdefault(net_id, []).append(ClusterRecord(cluster, required, migration))
     return found
 
 
@@ -235,11 +238,45 @@ def _cluster_of(conn: psycopg.Connection, net: NetworkRecord, cluster: str) -> i
     return row[0]
 
 
-def attach_to_cluster(conn: psycopg.Connection, net: NetworkRecord, cluster: str, required: bool) -> None:
+def attach_to_cluster(conn: psycopg.Connection, net: NetworkRecord, cluster: str, required: bool,
+                      migration: bool = False) -> None:
+    """Attach, or set `required` and `migration` of an attachment; the migration role moves to this network
+    from the cluster's other one in the same transaction (the database keeps one per cluster)."""
     cid = _cluster_of(conn, net, cluster)
-    conn.execute("""INSERT INTO cluster_networks (cluster_id, network_id, required) VALUES (%s, %s, %s)
-                    ON CONFLICT (cluster_id, network_id) DO UPDATE SET required = EXCLUDED.required""",
-                 (cid, net.id, required))
+    with conn.transaction():
+        if migration:
+            conn.execute("""UPDATE cluster_networks SET migration = false
+                             WHERE cluster_id = %s AND migration AND network_id <> %s""", (cid, net.id))
+        conn.execute("""INSERT INTO cluster_networks (cluster_id, network_id, required, migration)
+                        VALUES (%s, %s, %s, %s)
+                        ON CONFLICT (cluster_id, network_id) DO UPDATE
+                           SET required = EXCLUDED.required, migration = EXCLUDED.migration""",
+                     (cid, net.id, required, migration))
+
+
+def migration_attachment(conn: psycopg.Connection, cluster: str,
+                         host: str) -> tuple[NetworkRecord, AttachmentRecord] | None:
+    """The cluster's migration network as `host` (of that cluster) is recorded to carry it; None when the cluster
+    has none, or the host does not carry it."""
+    row = conn.execute(
+        """SELECT n.id, n.name, d.name, n.vlan, n.mtu, n.vm_network, n.description,
+                  a.nic, a.ipv4_method, host(a.ipv4_address), a.ipv4_prefixlen, host(a.ipv4_gateway), a.default_route
+             FROM hosts h JOIN clusters c ON c.id = h.cluster_id
+             JOIN cluster_networks cn ON cn.cluster_id = c.id AND cn.migration
+             JOIN networks n ON n.id = cn.network_id JOIN datacenters d ON d.id = n.datacenter_id
+             JOIN host_network_attachments a ON a.host_id = h.id AND a.network_id = n.id
+            WHERE h.name = %s AND c.name = %s""", (host, cluster)).fetchone()
+    if row is None:
+        return None
+    return NetworkRecord(*row[:7]), AttachmentRecord(row[1], *row[7:])
+
+
+def migration_network(conn: psycopg.Connection, cluster: str) -> str | None:
+    """The name of the cluster's migration network; None: migrations use the management network."""
+    row = conn.execute(
+        """SELECT n.name FROM cluster_networks cn JOIN clusters c ON c.id = cn.cluster_id
+             JOIN networks n ON n.id = cn.network_id WHERE c.name = %s AND cn.migration""", (cluster,)).fetchone()
+    return row[0] if row else None
 
 
 def detach_from_cluster(conn: psycopg.Connection, net: NetworkRecord, cluster: str) -> None:
