@@ -18,7 +18,10 @@ from .service import macpools
 from .service.hosts import HostService
 from .service.labels import LabelService
 from .service.macpools import MacPoolService
+from .service.maintenance import MaintenanceService
+from .service.migrations import MigrationService
 from .service.networks import NetworkService
+from .service.placement_standin import Placement   # STAND-IN: B's .service.placement.Placement replaces it
 from .service.profiles import ProfileService
 from .service.readmodel import ReadModel
 from .service.snapshots import SnapshotService
@@ -53,6 +56,8 @@ class ManagerApp:
     profiles: ProfileService            # vNIC profiles
     labels: LabelService        # network labels: a network and a host NIC sharing a label
     read_model: ReadModel       # hosts, networks, MAC pools in memory for the API's reads (after start_background)
+    migrations: MigrationService       # live migration; settles what a previous life left running
+    maintenance: MaintenanceService     # host maintenance: its VMs migrated away
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -75,6 +80,10 @@ class ManagerApp:
         vm_runtime = VmRuntime(pool, agents)
         profiles = ProfileService(pool)
         profiles.apply_anti_spoofing_setting(cfg.mac_anti_spoofing)
+        migrations = MigrationService(pool, agents, Placement(pool), default_timeout_s=cfg.migration_timeout_s,
+                                      record_system=events.record_system)
+        maintenance = MaintenanceService(pool, migrations, max_parallel=cfg.max_parallel_migrations,
+                                         record_system=events.record_system)
         certificates = CertificateService(pool, ca, agents, record_system=events.record_system,
                                           interval_s=cfg.cert_check_interval_s or None)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
@@ -84,7 +93,8 @@ class ManagerApp:
                    admins=AdminService(pool, ca), sessions=SessionBook(cfg.session_ttl_s),
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
                    certificates=certificates, profiles=profiles,
-                   labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model)
+                   labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model,
+                   migrations=migrations, maintenance=maintenance)
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and
@@ -95,8 +105,10 @@ class ManagerApp:
         self.certificates.start()
         self.monitor.start_all()
         self.audits.start_periodic()
+        self.migrations.start_settling()
 
     def close(self) -> None:
+        self.migrations.stop()
         self.read_model.stop()
         self.certificates.stop()
         self.audits.stop()

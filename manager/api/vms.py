@@ -7,11 +7,14 @@ it queued is not started.
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Iterator
 
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import vms_pb2, vms_pb2_grpc
 
+from ..domain.migration import check_options
+from ..service.migrations import MigrationService
 from ..service.snapshots import SnapshotService
 from ..service.templates import TemplateService
 from ..service.vm_runtime import VmRuntime
@@ -25,7 +28,8 @@ from .vnics import vnic_from_message, vnics_from_messages
 
 class VmServicer(vms_pb2_grpc.VmServiceServicer):
     def __init__(self, vms: VmService, runtime: VmRuntime, vnics: VnicService, templates: TemplateService,
-                 snapshots: SnapshotService) -> None:
+                 snapshots: SnapshotService, migrations: MigrationService | None = None) -> None:
+        self._migrations = migrations
         self._vms = vms
         self._runtime = runtime
         self._vnics = vnics
@@ -94,6 +98,21 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
     @translating_errors
     def CheckOrder(self, request, context):
         return order_message(self._vms.check_order(request.vm, guest=request.guest))
+
+    # -- migration (issue 16) ------------------------------------------------------------------------
+
+    @translating_errors
+    def MigrateVirtualMachine(self, request, context) -> Iterator[vms_pb2.MigrationProgress]:
+        """About one message a second from the source's job; the last has `done`; a failure ends with a status."""
+        options = check_options(max_downtime_ms=request.max_downtime_ms, bandwidth_mib_s=request.bandwidth_mib_s,
+                                auto_converge=request.auto_converge, post_copy=request.post_copy,
+                                timeout_s=request.timeout_s)
+        for p in self._migrations.migrate(request.name, request.to, options):
+            yield vms_pb2.MigrationProgress(**asdict(p))
+
+    @translating_errors
+    def CancelMigration(self, request, context):
+        return vm_message(self._migrations.cancel(request.name))
 
     # -- templates -----------------------------------------------------------------------------------
 
