@@ -210,3 +210,19 @@ def test_maintenance_of_an_empty_host_ends_in_maintenance(manager, hosts):
     assert steps[-1].state == "maintenance" and steps[-1].remaining == 0
     with db(manager) as conn:
         assert conn.execute("SELECT maintenance FROM hosts WHERE name = 'host2'").fetchone()[0] == "maintenance"
+
+
+def test_a_vm_that_fails_to_move_leaves_the_host_preparing_and_is_named(manager, hosts):
+    """The test driver cannot migrate: maintenance streams the attempt, then fails naming the VM; the host
+    stays 'preparing' (out of placement, VMs still on it) until maintenance is run again or it is activated."""
+    steps = []
+    with pytest.raises(grpc.RpcError) as err:
+        for step in manager.fleet.SetHostMaintenance(fleet_pb2.SetHostMaintenanceRequest(name="host1"), timeout=60):
+            steps.append(step)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "mg-a" in err.value.details() and "preparing" in err.value.details()
+    assert [(s.vm, s.state) for s in steps] == [("mg-a", "migrating"), ("mg-a", "failed")]
+    assert steps[0].destination == "host2"
+    with db(manager) as conn:
+        assert conn.execute("SELECT maintenance FROM hosts WHERE name = 'host1'").fetchone()[0] == "preparing"
+    assert _record(manager)[0][1] == "host1"
