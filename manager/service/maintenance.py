@@ -3,9 +3,9 @@
 Refused up front (FAILED_PRECONDITION) when any VM cannot move, with each VM and why, so
 nothing moves on a request that cannot finish. Else the host is 'preparing' (placement
 no longer picks it), its VMs migrate `max_parallel` at once, each to the host placement
-chooses. Parallel choices must not promise one host's memory twice: each choice is made
-under MigrationService's choosing lock, which is held until that migration's row is in,
-and the memory of VMs migrating to a host already (their rows) counts against it.
+chooses. Parallel choices must not promise one host's memory twice: MigrationService
+chooses under a lock held until that migration's row is in, and counts the memory of VMs
+migrating to a host already (their rows) against it.
 
 A VM that fails to move does not stop the others: the rest still migrate, and then the
 host stays 'preparing' and the call fails naming every VM that did not move and why.
@@ -26,7 +26,6 @@ from virtfleet.errors import FailedPrecondition, VirtfleetError
 
 from ..domain.migration import MigrationOptions
 from ..store import hosts as host_store
-from ..store import vm_migrations as migration_store
 from ..store import vms as vm_store
 from ..store.vms import VmRecord
 from .events import RecordSystem, no_record_system
@@ -105,38 +104,17 @@ class MaintenanceService:
             raise FailedPrecondition(f"host {host} cannot go into maintenance; {len(problems)} of its {len(vms)} "
                                      "VMs cannot move: " + "; ".join(problems))
 
-    def _choose(self, host: str):
-        """A chooser for MigrationService.start: placement's ranking, skipping hosts whose memory the
-        migrations running now have already promised (placement counts only VMs recorded there)."""
-        def choose(vm: VmRecord) -> str:
-            explanation = self._migrations.placement.explain(vm.name, "migrate", exclude=frozenset({host}))
-            with self._pool.connection() as conn:
-                promised = migration_store.promised_mib(conn)
-            for verdict in explanation.hosts:
-                if not verdict.accepted:
-                    continue
-                free = verdict.free_memory_mib
-                if free is None or free - promised.get(verdict.host, 0) >= vm.memory_mib:
-                    return verdict.host
-            accepted = [v.host for v in explanation.hosts if v.accepted]
-            if not accepted:
-                return self._migrations.placement.choose(vm.name, "migrate", exclude=frozenset({host}))  # raises
-            raise FailedPrecondition(f"no host has memory left for VM {vm.name} ({vm.memory_mib} MiB): the "
-                                     f"migrations running now have promised what {', '.join(accepted)} had free")
-        return choose
-
     def _migrate_all(self, host: str, vms: list[VmRecord]) -> Iterator[MaintenanceStep]:
         """Streams each VM's steps as they happen; returns VM → why, for those that did not move."""
         steps: queue.Queue[MaintenanceStep | None] = queue.Queue()
         failed: dict[str, str] = {}
         remaining = [len(vms)]
         lock = threading.Lock()
-        choose = self._choose(host)
 
         def one(vm: VmRecord) -> None:
             dest = ""
             try:
-                run = self._migrations.start(vm.name, "", MigrationOptions(), choose=choose)
+                run = self._migrations.start(vm.name, "", MigrationOptions(), exclude=frozenset({host}))
                 dest = run.dest.name
                 steps.put(MaintenanceStep(host, vm.name, dest, "migrating", f"to {dest}", remaining[0]))
                 self._migrations.wait(run)

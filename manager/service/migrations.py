@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from typing import Iterator, Protocol
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -140,11 +140,11 @@ class MigrationService:
             yield from self.follow(run)
 
     def start(self, name: str, to: str, options: MigrationOptions, *,
-              choose: Callable[[VmRecord], str] | None = None) -> Running:
-        """Everything checked, the row in, the migration thread started. `choose` (maintenance) picks the
-        destination when `to` is empty; it runs under the lock that makes parallel choices see each other."""
+              exclude: frozenset[str] = frozenset()) -> Running:
+        """Everything checked, the row in, the migration thread started. Without `to`, placement chooses
+        (never a host in `exclude`), under the lock that makes parallel choices see each other's rows."""
         with self._choosing:
-            vm, source, dest = self._checked(name, to, choose)
+            vm, source, dest = self._checked(name, to, exclude)
             run = self._begin(vm, source, dest, options)
         threading.Thread(target=self._run, args=(run,), name=f"migrate-{name}", daemon=True).start()
         return run
@@ -164,8 +164,7 @@ class MigrationService:
         if run.error is not None:
             raise run.error
 
-    def _checked(self, name: str, to: str, choose: Callable[[VmRecord], str] | None) -> tuple[VmRecord, HostRef,
-                                                                                           HostRef]:
+    def _checked(self, name: str, to: str, exclude: frozenset[str]) -> tuple[VmRecord, HostRef, HostRef]:
         with self._pool.connection() as conn:
             vm = vm_store.get_vm(conn, name)
         source = vm.placement
@@ -184,12 +183,29 @@ class MigrationService:
                 raise FailedPrecondition(f"the VM's host {source.name} is unreachable: it cannot be asked to "
                                          f"migrate VM {name}")
         if not to:
-            to = choose(vm) if choose else self._placement.choose(name, "migrate", exclude=frozenset({source.name}))
+            to = self.choose_destination(vm, exclude | {source.name})
         dest = self._destination(conn_pool=self._pool, to=to)
         reasons = self._placement.check(name, dest.name, "migrate")
         if reasons:
             raise FailedPrecondition(f"VM {name} cannot migrate to host {dest.name}: " + "; ".join(reasons))
         return vm, source, dest
+
+    def choose_destination(self, vm: VmRecord, exclude: frozenset[str]) -> str:
+        """Placement's best host, skipping those whose memory the migrations running now have promised
+        already (placement counts the VMs recorded on a host; a VM migrating there is recorded on its source).
+        Called under `_choosing`, held until this migration's row is in, so parallel choices see each other."""
+        explanation = self._placement.explain(vm.name, "migrate", exclude=exclude)
+        with self._pool.connection() as conn:
+            promised = store.promised_mib(conn)
+        accepted = [v for v in explanation.hosts if v.accepted]
+        if not accepted:
+            return self._placement.choose(vm.name, "migrate", exclude=exclude)   # raises, saying why for each
+        for verdict in accepted:
+            free = verdict.free_memory_mib
+            if free is None or free - promised.get(verdict.host, 0) >= vm.memory_mib:
+                return verdict.host
+        raise FailedPrecondition(f"no host has memory left for VM {vm.name} ({vm.memory_mib} MiB): the migrations "
+                                 f"running now have promised what {', '.join(v.host for v in accepted)} had free")
 
     @staticmethod
     def _destination(*, conn_pool: ConnectionPool, to: str) -> HostRef:

@@ -9,6 +9,7 @@ Real migrations are tests/test_migration_e2e.py's (lab hosts, real QEMU).
 from __future__ import annotations
 
 from concurrent import futures
+from dataclasses import dataclass
 
 import grpc
 import psycopg
@@ -17,10 +18,13 @@ import pytest
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 
 from virtfleet.enroll import make_key_and_csr  # noqa: E402
+from virtfleet.errors import FailedPrecondition  # noqa: E402
 from virtfleet.tls import TlsMaterial  # noqa: E402
 from virtfleet.v1 import fleet_pb2, vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
 
 from agent.rpc.vm import add_vm_service  # noqa: E402
+from manager.service.migrations import MigrationService  # noqa: E402
+from manager.store import vms as vm_store  # noqa: E402
 
 from .vmhelpers import api, create_vm, db, without_network_filters  # noqa: E402
 
@@ -226,3 +230,41 @@ def test_a_vm_that_fails_to_move_leaves_the_host_preparing_and_is_named(manager,
     with db(manager) as conn:
         assert conn.execute("SELECT maintenance FROM hosts WHERE name = 'host1'").fetchone()[0] == "preparing"
     assert _record(manager)[0][1] == "host1"
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    host: str
+    accepted: bool
+    free_memory_mib: int
+
+
+@dataclass(frozen=True)
+class _Explanation:
+    hosts: list[_Verdict]
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """Placement's answer for the memory test: host2 accepted with `free` MiB (the scheduler is B's to test)."""
+
+    free: int
+
+    def explain(self, vm_name, purpose="start", *, exclude=frozenset()) -> _Explanation:
+        return _Explanation([_Verdict("host2", True, self.free)])
+
+
+def test_parallel_choices_count_memory_promised_to_running_migrations(manager, hosts):
+    """mg-b migrating to host2 has promised its 64 MiB there: with 100 MiB free, host2 cannot also take mg-a."""
+    create_vm(manager, "mg-b", memory_mib=64)
+    api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="mg-b", host="host1"))
+    manager.app.migrations.stop()
+    _leave_running(manager, vm="mg-b")
+    with manager.app.pool.connection() as conn:
+        vm = vm_store.get_vm(conn, "mg-a")
+    tight = MigrationService(manager.app.pool, manager.app.agents, _Ranking(free=100))
+    with pytest.raises(FailedPrecondition) as err:
+        tight.choose_destination(vm, frozenset({"host1"}))
+    assert "memory" in str(err.value) and "host2" in str(err.value)
+    roomy = MigrationService(manager.app.pool, manager.app.agents, _Ranking(free=64 + vm.memory_mib))
+    assert roomy.choose_destination(vm, frozenset({"host1"})) == "host2"
