@@ -12,7 +12,6 @@ from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
-import psycopg
 import pytest
 
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
