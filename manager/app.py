@@ -19,6 +19,8 @@ from .service.hostmemory import HostMemory
 from .service.hosts import HostService
 from .service.labels import LabelService
 from .service.macpools import MacPoolService
+from .service.maintenance import MaintenanceService
+from .service.migrations import MigrationService
 from .service.networks import NetworkService
 from .service.placement import Placement
 from .service.profiles import ProfileService
@@ -59,6 +61,8 @@ class ManagerApp:
     reconciler: VmReconciler    # VMs reconciled with what hosts run (at host connect, lost replies, the audit)
     placement: Placement        # the scheduler: vm start, migrations and maintenance choose hosts through it
     host_memory: HostMemory     # each host's memory, asked of its agent when it comes up (for placement)
+    migrations: MigrationService       # live migration; settles what a previous life left running
+    maintenance: MaintenanceService     # host maintenance: its VMs migrated away
 
     @classmethod
     def create(cls, cfg: ManagerConfig) -> "ManagerApp":
@@ -83,6 +87,10 @@ class ManagerApp:
         vm_runtime = VmRuntime(pool, agents, placement, no_answer=reconciler.request)
         profiles = ProfileService(pool)
         profiles.apply_anti_spoofing_setting(cfg.mac_anti_spoofing)
+        migrations = MigrationService(pool, agents, placement, default_timeout_s=cfg.migration_timeout_s,
+                                      record_system=events.record_system)
+        maintenance = MaintenanceService(pool, migrations, max_parallel=cfg.max_parallel_migrations,
+                                         record_system=events.record_system)
         certificates = CertificateService(pool, ca, agents, record_system=events.record_system,
                                           interval_s=cfg.cert_check_interval_s or None)
         return cls(pool=pool, ca=ca, agents=agents, monitor=monitor, hosts=hosts, networks=networks, audits=audits,
@@ -93,7 +101,8 @@ class ManagerApp:
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
                    certificates=certificates, profiles=profiles,
                    labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model,
-                   reconciler=reconciler, placement=placement, host_memory=HostMemory(pool, agents, monitor))
+                   reconciler=reconciler, placement=placement, host_memory=HostMemory(pool, agents, monitor),
+                   migrations=migrations, maintenance=maintenance)
 
     def start_background(self) -> None:
         """Building the app starts nothing; this starts following every enrolled host, the periodic audit and
@@ -105,8 +114,10 @@ class ManagerApp:
         self.reconciler.start()
         self.monitor.start_all()
         self.audits.start_periodic()
+        self.migrations.start_settling()
 
     def close(self) -> None:
+        self.migrations.stop()
         self.read_model.stop()
         self.certificates.stop()
         self.audits.stop()

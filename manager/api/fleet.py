@@ -10,6 +10,7 @@ from virtfleet.v1 import fleet_pb2, fleet_pb2_grpc, hostnet_pb2
 from ..pki import fingerprint
 from ..service.hosts import HostService, Report
 from ..service.labels import HostLabelChange, LabelService
+from ..service.maintenance import MaintenanceService
 from ..service.networks import HostNetworks, NetworkService, NetworkView, agent_bond
 from ..store.hosts import HostRecord
 from ..store.networks import AttachmentRecord, NetworkRecord
@@ -82,7 +83,9 @@ def host_networks_message(v: HostNetworks) -> fleet_pb2.HostNetworksView:
 
 
 class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
-    def __init__(self, hosts: HostService, networks: NetworkService, labels: LabelService) -> None:
+    def __init__(self, hosts: HostService, networks: NetworkService, labels: LabelService,
+                 maintenance: MaintenanceService | None = None) -> None:
+        self._maintenance = maintenance
         self._hosts = hosts
         self._networks = networks
         self._labels = labels
@@ -189,3 +192,12 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     @translating_errors
     def ActivateHost(self, request, context):
         return host_message(self._hosts.activate(request.name), self._hosts.nic_labels(request.name))
+
+    # -- maintenance (issue 16) -------------------------------------------------------------------
+
+    @translating_errors
+    def SetHostMaintenance(self, request, context):
+        """Streams each VM's migration as it starts and ends, then the host's own step."""
+        for step in self._maintenance.set_maintenance(request.name):
+            yield fleet_pb2.MaintenanceProgress(host=step.host, vm=step.vm, destination=step.destination,
+                                                state=step.state, message=step.message, remaining=step.remaining)

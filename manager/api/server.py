@@ -37,11 +37,12 @@ def build_server(app: ManagerApp, *, resolver: Resolver | None, recorder: CallRe
     interceptors = [] if resolver is None else [AuthorizingInterceptor(resolver, recorder)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api"),
                          interceptors=interceptors)
-    rpc.add_service(server, fleet_pb2_grpc.add_FleetServiceServicer_to_server, FleetServicer(app.hosts, app.networks, app.labels))
+    rpc.add_service(server, fleet_pb2_grpc.add_FleetServiceServicer_to_server,
+                    FleetServicer(app.hosts, app.networks, app.labels, app.maintenance))
     rpc.add_service(server, audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(app.audits))
     rpc.add_service(server, vms_pb2_grpc.add_VmServiceServicer_to_server,
                     VmServicer(app.vms, app.vm_runtime, app.vnics, app.templates, app.snapshots,
-                               placement=app.placement))
+                               placement=app.placement, migrations=app.migrations))
     rpc.add_service(server, macpool_pb2_grpc.add_MacPoolServiceServicer_to_server, MacPoolServicer(app.macpools))
     rpc.add_service(server, admins_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(app.admins))
     rpc.add_service(server, events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(app.event_log))

@@ -63,7 +63,8 @@ def vm_message(v: VmView) -> vms_pb2.VirtualMachine:
         name=vm.name, cluster=vm.cluster, host=vm.host or "", state=vm.state, memory_mib=vm.memory_mib,
         vcpus=vm.vcpus, source_kind=vm.source_kind or "", source_name=vm.source_name or "",
         nic_rule=stored_rule_message(vm.nic_rule), nics=guest_nic_messages(v.nics, guest),
-        created_at=timestamp(vm.created_at), first_boot_at=timestamp(vm.first_boot_at))
+        created_at=timestamp(vm.created_at), first_boot_at=timestamp(vm.first_boot_at),
+        migrating_to=vm.migrating_to or "")
     put_boot(msg, vm.boot, vm.domain_type)
     return msg
 

@@ -7,13 +7,16 @@ it queued is not started.
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Iterator
 
 from virtfleet.errors import Unimplemented
 from virtfleet.rpc import translating_errors
 from virtfleet.v1 import vms_pb2, vms_pb2_grpc
 
+from ..domain.migration import check_options
 from ..domain.placement import Explanation
+from ..service.migrations import MigrationService
 from ..service.placement import Placement
 from ..service.snapshots import SnapshotService
 from ..service.templates import TemplateService
@@ -36,7 +39,9 @@ def explanation_message(e: Explanation) -> vms_pb2.PlacementExplanation:
 
 class VmServicer(vms_pb2_grpc.VmServiceServicer):
     def __init__(self, vms: VmService, runtime: VmRuntime, vnics: VnicService, templates: TemplateService,
-                 snapshots: SnapshotService, placement: Placement | None = None) -> None:
+                 snapshots: SnapshotService, placement: Placement | None = None,
+                 migrations: MigrationService | None = None) -> None:
+        self._migrations = migrations
         self._vms = vms
         self._placement = placement
         self._runtime = runtime
@@ -112,6 +117,21 @@ class VmServicer(vms_pb2_grpc.VmServiceServicer):
         if self._placement is None:
             raise Unimplemented("this manager has no scheduler")
         return explanation_message(self._placement.explain(request.vm, request.purpose))
+
+    # -- migration (issue 16) ------------------------------------------------------------------------
+
+    @translating_errors
+    def MigrateVirtualMachine(self, request, context) -> Iterator[vms_pb2.MigrationProgress]:
+        """About one message a second from the source's job; the last has `done`; a failure ends with a status."""
+        options = check_options(max_downtime_ms=request.max_downtime_ms, bandwidth_mib_s=request.bandwidth_mib_s,
+                                auto_converge=request.auto_converge, post_copy=request.post_copy,
+                                timeout_s=request.timeout_s)
+        for p in self._migrations.migrate(request.name, request.to, options):
+            yield vms_pb2.MigrationProgress(**asdict(p))
+
+    @translating_errors
+    def CancelMigration(self, request, context):
+        return vm_message(self._migrations.cancel(request.name))
 
     # -- templates -----------------------------------------------------------------------------------
 

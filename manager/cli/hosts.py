@@ -219,3 +219,23 @@ def host_revoke_cert(ctx, name):
         pki_pb2.RevokeHostCertificateRequest(name=name), timeout=30)
     click.echo(f"revoked the certificate of {name}" + (f" ({reply.fingerprint})" if reply.fingerprint else
                                                        " (it held none)"))
+
+
+@host_group.command("maintenance")
+@click.argument("name")
+@click.pass_context
+def host_maintenance(ctx, name):
+    """Migrate every VM away from host NAME (placement chooses, a few at once), then keep it out of placement.
+
+    Refused before anything moves when a VM cannot go anywhere (each such VM is named, with why);
+    `virtfleet host activate NAME` brings it back."""
+    for step in _stub(ctx).SetHostMaintenance(fleet_pb2.SetHostMaintenanceRequest(name=name), timeout=86_400):
+        click.echo(maintenance_line(step))
+
+
+def maintenance_line(p: fleet_pb2.MaintenanceProgress) -> str:
+    if not p.vm:
+        return p.message
+    where = f" → {p.destination}" if p.destination else ""
+    return f"VM {p.vm}{where}: {p.state}" + (f" ({p.message})" if p.state == "failed" else "") + \
+        f"; {p.remaining} left on {p.host}"

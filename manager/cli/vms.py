@@ -185,7 +185,8 @@ def _print_vm(vm: vms_pb2.VirtualMachine) -> None:
     print_fields([("name", vm.name), ("cluster", vm.cluster), ("state", vm.state), ("host", vm.host or "-"),
                   ("memory", f"{vm.memory_mib} MiB"), ("vcpus", vm.vcpus), ("source", source),
                   ("boot", boot_text(vm.boot, vm.HasField("boot"))), ("domain type", vm.domain_type or "auto"),
-                  ("vNIC order", rule_text(vm.nic_rule)), ("first boot", when(vm.first_boot_at))])
+                  ("vNIC order", rule_text(vm.nic_rule)), ("first boot", when(vm.first_boot_at)),
+                  *([("migrating to", vm.migrating_to)] if vm.migrating_to else [])])
     _print_nics(vm.nics, title="vNICs in guest order")
 
 
@@ -386,6 +387,82 @@ def vm_stop(ctx, name, force, timeout, output):
         print_json(as_dict(vm))
     else:
         click.echo(f"VM {name} is down")
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def progress_line(p: vms_pb2.MigrationProgress) -> str:
+    """One migration progress message as a plain line (piped output, logs)."""
+    if p.done:
+        return f"VM {p.vm} migrated from {p.source} to {p.destination} (downtime {p.downtime_ms} ms)"
+    done = f"{100 * p.data_processed // p.data_total}%" if p.data_total else "?%"
+    phase = f", {p.phase}" if p.phase else ""
+    return (f"{p.vm} {p.source} → {p.destination}: {done}, {_mib(p.data_remaining)} remaining, dirty rate "
+            f"{p.dirty_rate} pages/s, expected downtime {p.expected_downtime_ms} ms, {p.time_elapsed_ms / 1000:.1f} s"
+            f"{phase}")
+
+
+@vm_group.command("migrate")
+@click.argument("name")
+@click.option("--to", default="", help="the destination host (default: placement chooses)")
+@click.option("--max-downtime", type=click.IntRange(min=0), default=0, metavar="MS",
+              help="the longest pause allowed at the switch-over (default: libvirt's)")
+@click.option("--bandwidth", type=click.IntRange(min=0), default=0, metavar="MIB_S", help="default: unlimited")
+@click.option("--auto-converge", is_flag=True, help="throttle the guest's vCPUs until the copy converges")
+@click.option("--post-copy", is_flag=True, help="switch over after the first pass and fetch the rest on demand")
+@click.option("--timeout", type=click.IntRange(min=0), default=0, metavar="S",
+              help="abort after this long (default: the manager's migration_timeout_s)")
+@click.option("--cancel", is_flag=True, help="cancel the VM's running migration instead")
+@OUTPUT_OPTION
+@click.pass_context
+def vm_migrate(ctx, name, to, max_downtime, bandwidth, auto_converge, post_copy, timeout, cancel, output):
+    """Live-migrate running VM NAME to another host; its MACs, PCI addresses and vNIC order stay."""
+    if auto_converge and post_copy:
+        raise click.UsageError("--auto-converge and --post-copy exclude each other")
+    stub = _stub(ctx)
+    if cancel:
+        vm = stub.CancelMigration(vms_pb2.CancelMigrationRequest(name=name), timeout=120)
+        if output == "json":
+            print_json(as_dict(vm))
+        else:
+            click.echo(f"migration of VM {name} cancelled; it runs on {vm.host or '-'}")
+        return
+    request = vms_pb2.MigrateVirtualMachineRequest(name=name, to=to, max_downtime_ms=max_downtime,
+                                                   bandwidth_mib_s=bandwidth, auto_converge=auto_converge,
+                                                   post_copy=post_copy, timeout_s=timeout)
+    stream = stub.MigrateVirtualMachine(request, timeout=(timeout or 86_400) + 300)
+    last = None
+    if output == "json":
+        for last in stream:
+            pass
+    elif sys.stdout.isatty():
+        last = _migrate_with_bar(stream)
+    else:
+        for last in stream:
+            click.echo(progress_line(last))
+    if output == "json":
+        print_json(as_dict(stub.GetVirtualMachine(vms_pb2.GetVirtualMachineRequest(name=name), timeout=30)))
+    elif last is not None and sys.stdout.isatty():
+        click.echo(progress_line(last))
+
+
+def _migrate_with_bar(stream) -> vms_pb2.MigrationProgress | None:
+    """A bar of the memory copied, with what libvirt's job says of the rest (remaining, dirty rate, downtime)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
+               TimeElapsedColumn())
+    last = None
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("migrating", total=None, detail="")
+        for last in stream:
+            if last.done:
+                continue
+            bar.update(task, description=f"{last.vm} → {last.destination}", total=last.data_total or None,
+                       completed=last.data_processed,
+                       detail=f"{_mib(last.data_remaining)} left, dirty {last.dirty_rate} pages/s, "
+                              f"downtime ~{last.expected_downtime_ms} ms")
+    return last
 
 
 @vm_group.command("delete")

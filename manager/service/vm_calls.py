@@ -34,8 +34,11 @@ T = TypeVar("T")
 
 def refuse_busy(vm: VmRecord) -> None:
     """A VM a runtime change has claimed takes no other change until that one is recorded."""
+    if vm.migrating_to:
+        raise FailedPrecondition(f"VM {vm.name} is being migrated to {vm.migrating_to}; try again when the "
+                                 f"migration has ended, or cancel it: `virtfleet vm migrate --cancel {vm.name}`")
     if vm.busy:
-        raise FailedPrecondition(f"VM {vm.name} is being started, stopped or hot-plugged by another request; "
+        raise FailedPrecondition(f"VM {vm.name} is being started, stopped, hot-plugged or migrated by another request; "
                                  "try again when it is done")
 
 

@@ -56,7 +56,8 @@ class VmRecord:
     nic_rule: str | None
     first_boot_at: dt.datetime | None
     created_at: dt.datetime
-    busy: bool                      # a runtime change (start, stop, hot-plug) holds a live claim
+    busy: bool                      # a runtime change (start, stop, hot-plug, migration) holds a live claim
+    migrating_to: str | None        # a migration runs (store/vm_migrations.py): its destination host
     boot: BootSource                # how it boots (empty: diskless)
     domain_type: DomainType
 
@@ -84,9 +85,13 @@ _SELECT_VM = f"""
     SELECT v.id, v.name, v.cluster_id, c.name AS cluster, d.name AS datacenter, v.host_id, h.name AS host,
            h.endpoint AS host_endpoint, v.state, v.memory_mib, v.vcpus, v.source_kind, v.source_name,
            v.source_template_id, v.source_snapshot_id, v.nic_rule, v.first_boot_at, v.created_at,
-           coalesce(v.claimed_at > now() - interval '{CLAIM_LIFETIME}', false) AS busy, {boot_columns.select("v")}
+           coalesce(v.claimed_at > now() - interval '{CLAIM_LIFETIME}', false) OR m.id IS NOT NULL AS busy,
+           CASE WHEN m.id IS NOT NULL THEN coalesce(mh.name, '(a deleted host)') END AS migrating_to,
+           {boot_columns.select("v")}
       FROM vms v JOIN clusters c ON c.id = v.cluster_id JOIN datacenters d ON d.id = c.datacenter_id
       LEFT JOIN hosts h ON h.id = v.host_id
+      LEFT JOIN vm_migrations m ON m.vm_id = v.id AND m.state = 'running'
+      LEFT JOIN hosts mh ON mh.id = m.dest_host_id
 """
 
 

@@ -64,7 +64,7 @@ def test_domain_types():
 def _vm(boot: BootSource, domain_type: DomainType) -> VmRecord:
     now = dt.datetime.now(dt.timezone.utc)
     return VmRecord(1, "vm1", 1, "Default", "Default", None, None, None, "down", 128, 1, None, None, None, None,
-                    None, None, now, False, boot, domain_type)
+                    None, None, now, False, None, boot, domain_type)
 
 
 def test_the_agent_spec_carries_boot_source_and_domain_type():

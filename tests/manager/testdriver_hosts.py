@@ -46,7 +46,13 @@ class TestDriverHost:
         return f"unix://{self.socket}"
 
     def start(self) -> "TestDriverHost":
+        """The agent, on a host carrying ovirtmgmt (a bridge in its namespace), as placement requires of a host
+        that starts the tests' VMs."""
         self.socket.unlink(missing_ok=True)   # start_agent waits for the socket to appear
+        if subprocess.run(["ip", "netns", "exec", self.ns, "ip", "link", "show", "ovirtmgmt"],
+                          capture_output=True, check=False).returncode != 0:
+            subprocess.run(["ip", "netns", "exec", self.ns, "ip", "link", "add", "ovirtmgmt", "up", "type", "bridge"],
+                           check=True)
         self.proc = start_agent(self.ns, self.socket, self.root / "pki", self.root / "state",
                                 args=["--libvirt-uri", "test:///default"], env=self._env, stderr=self._log)
         return self
