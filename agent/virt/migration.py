@@ -12,10 +12,11 @@ destination: here the domain is gone with the job) and tidy this host's bridges
 The destination needs nothing from its agent: the domain appears in its libvirtd,
 persistent, and every read and change of the agent works on it as on a VM it
 defined (the agent keeps no VM state outside libvirt; port mirroring wishes and
-link states travel in the domain XML). The host side the destination's libvirtd
-does not make — a mirroring vNIC's tc mirror, the tap of a vNIC whose cable is out
-— is settled by `settle_arrived`, which the destination agent runs when libvirt
-tells it that a domain arrived (agent.virt.arrivals).
+link states travel in the domain XML). Not yet settled there: the host side the
+destination's libvirtd does not make — a mirroring vNIC's tc mirror, and the tap of
+a vNIC whose cable is out (libvirt makes it up). The mirrors follow at the next VM
+change on that host that syncs them (a stop, destroy, unplug, or a mirroring start
+or plug); the tap's state at the VM's next link change.
 
 The serial console of a VM with an OS is a file in the source agent's state
 directory (`<serial type='file' append='on'>`): the destination's QEMU opens the
@@ -34,7 +35,7 @@ import libvirt
 
 from virtfleet.errors import Aborted, FailedPrecondition, Unavailable
 
-from . import mirror_tc, taplink
+from . import mirror_tc
 from .connection import Hypervisor, translate
 from .lifecycle import _lookup
 from .migrationjob import (HostMemory, MigrationJob, MigrationOrder, first_pass_done, flags, in_postcopy,
@@ -216,19 +217,3 @@ def host_resources(hv: Hypervisor, meminfo: Path = MEMINFO) -> tuple[HostMemory,
     except libvirt.libvirtError as err:
         raise translate(err, "listing this host's running VMs") from err
     return memory, given_kib // 1024, running
-
-
-def settle_arrived(conn: libvirt.virConnect, name: str) -> None:
-    """A domain migrated in: the host side libvirt does not make — mirrors to its mirroring vNICs' taps, the
-    taps of vNICs whose cable is out set down — as a start here would have made it."""
-    try:
-        dom = conn.lookupByName(name)
-        live = dom.XMLDesc()
-        if mirror_tc.wishes_of(name, live):
-            mirror_tc.sync(conn)
-        taplink.apply_domain(conn, live)
-    except libvirt.libvirtError as err:
-        log.warning("VM %s arrived by migration, but its host side could not be settled: %s", name,
-                    err.get_error_message())
-    except Exception as err:  # noqa: BLE001 - logged: the VM runs, the next change of it retries
-        log.warning("VM %s arrived by migration, but its host side could not be settled: %s", name, err)
