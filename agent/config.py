@@ -20,6 +20,7 @@ class AgentConfig:
     vm_changes_max: int = 8  # VM changes at once (of the server's 16 workers); more: RESOURCE_EXHAUSTED
     health_socket: str = "/run/virtfleet/agent-health.sock"  # grpc.health.v1 for local checks (0600, no TLS); "" off
     guest_cache: str = ""  # the test guest's cache; "": $VIRTFLEET_GUEST_CACHE, else /var/cache/virtfleet/guest
+    libvirt_pki_dir: str = ""  # libvirtd's TLS files (cacert.pem, server/client cert and key); "": PKI_DIR/libvirt
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> "AgentConfig":
@@ -48,6 +49,12 @@ class AgentConfig:
         """Serial consoles of VMs with an OS, NAME.log each: the agent's own directory (a lab host's libvirtd
         has a private /var/log/libvirt the agent cannot see)."""
         return self.state_dir / "console"
+
+    @property
+    def libvirt_pki(self) -> Path:
+        """Where the agent keeps libvirtd's copy of its certificate (agent.virt.libvirt_pki): what libvirtd.conf's
+        key_file/cert_file/ca_file name, and the `pkipath` of a peer-to-peer migration's destination URI."""
+        return Path(self.libvirt_pki_dir) if self.libvirt_pki_dir else Path(self.pki_dir) / "libvirt"
 
     @property
     def guest_cache_dir(self) -> Path | None:

@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--state-dir", type=Path, help="directory for the network journal and saved configuration")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--libvirt-uri", help="libvirt connection URI for VMs (default qemu:///system)")
+    p.add_argument("--libvirt-pki-dir", help="where libvirtd's TLS files are kept (default PKI_DIR/libvirt)")
     p.add_argument("--health-socket", help="unix socket serving only grpc.health.v1 for local checks "
                    "(default /run/virtfleet/agent-health.sock; \"\" off)")
     return p.parse_args(argv)
@@ -49,6 +50,7 @@ def parse_enroll_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ca-fingerprint", required=True, help="SHA-256 of the manager's CA (`virtfleet host add` prints it)")
     p.add_argument("--config", type=Path, help="TOML settings file (default /etc/virtfleet/agent.toml if present)")
     p.add_argument("--pki-dir", type=Path, help="where to save ca.pem, cert.pem and key.pem")
+    p.add_argument("--libvirt-pki-dir", help="where to save libvirtd's copy of them (default PKI_DIR/libvirt)")
     return p.parse_args(argv)
 
 
@@ -58,8 +60,10 @@ def enroll(argv: list[str]) -> int:
     from virtfleet.enroll import enroll_with_token
     from virtfleet.rpc import error_from_call
 
+    from .virt import libvirt_pki
+
     args = parse_enroll_args(argv)
-    cfg = AgentConfig.load(args.config, pki_dir=args.pki_dir)
+    cfg = AgentConfig.load(args.config, pki_dir=args.pki_dir, libvirt_pki_dir=args.libvirt_pki_dir)
     try:
         name = enroll_with_token(args.manager, args.token, args.ca_fingerprint, cfg.pki_dir)
     except VirtfleetError as exc:
@@ -71,8 +75,21 @@ def enroll(argv: list[str]) -> int:
     except OSError as exc:
         print(f"virtfleet-agent enroll: cannot reach the manager at {args.manager}: {exc}", file=sys.stderr)
         return 1
-    print(f"enrolled as host {name}; key and certificate in {cfg.pki_dir}")
+    try:
+        libvirt_pki.write(cfg.libvirt_pki, load_material(cfg.pki_dir))   # libvirtd reads it when it starts
+    except OSError as exc:
+        print(f"virtfleet-agent enroll: enrolled as host {name}, but libvirtd's copy of the certificate could not "
+              f"be written in {cfg.libvirt_pki}: {exc}", file=sys.stderr)
+        return 1
+    print(f"enrolled as host {name}; key and certificate in {cfg.pki_dir} (libvirtd's copy in {cfg.libvirt_pki})")
     return 0
+
+
+def _install_libvirt_pki(cfg: AgentConfig, material) -> None:
+    """libvirtd's copy of the agent's certificate, for live migration over TLS (agent.virt.libvirt_pki)."""
+    from .virt import libvirt_pki
+
+    libvirt_pki.install(cfg.libvirt_pki, material, cfg.libvirt_uri)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return enroll(argv[1:])
     args = parse_args(argv)
     cfg = AgentConfig.load(args.config, listen=args.listen, pki_dir=args.pki_dir, state_dir=args.state_dir,
-                           log_level=args.log_level, libvirt_uri=args.libvirt_uri, health_socket=args.health_socket)
+                           log_level=args.log_level, libvirt_uri=args.libvirt_uri, health_socket=args.health_socket,
+                           libvirt_pki_dir=args.libvirt_pki_dir)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         material = load_material(cfg.pki_dir)
@@ -91,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(`virtfleet host add NAME --address ADDR` prints them)", file=sys.stderr)
         return 2
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    _install_libvirt_pki(cfg, material)
 
     from pyroute2 import IPRoute
 

@@ -56,6 +56,7 @@ MANAGER_CERT = "manager.pem"
 MANAGER_SERVER_KEY = "manager-server-key.pem"    # the remote fleet API's TLS server certificate
 MANAGER_SERVER_CERT = "manager-server.pem"
 YEAR_S = 365 * 86400.0
+HOST_UNIT = "virtfleet-host"   # the OU of every host certificate: libvirtd admits only these (tls_allowed_dn_list)
 PIN_DOMAIN = "pin.virtfleet.invalid"   # .invalid: a name that can never resolve or be anyone else's (RFC 6761)
 RSA_MIN_BITS = 2048
 RSA_EXPONENT = 65537
@@ -244,7 +245,8 @@ class CertificateAuthority:
     # -- issuing -----------------------------------------------------------------------
 
     def _issue(self, public_key, common_name: str, sans: list[x509.GeneralName], usage,
-               lifetime_s: float | None = None, serial: int | None = None) -> bytes:
+               lifetime_s: float | None = None, serial: int | None = None, unit: str = "") -> bytes:
+        """`usage`: one extended key usage or a list of them; `unit`: an OU in the subject (hosts' HOST_UNIT)."""
         lifetime_s = self.lifetimes.agent_s if lifetime_s is None else lifetime_s
         with self._lock:
             ca = self.active
@@ -252,14 +254,14 @@ class CertificateAuthority:
         not_after = min(now + dt.timedelta(seconds=lifetime_s), ca.cert.not_valid_after_utc)
         builder = (
             x509.CertificateBuilder()
-            .subject_name(subject(common_name))
+            .subject_name(_subject(common_name, unit))
             .issuer_name(ca.cert.subject)
             .public_key(public_key)
             .serial_number(serial or x509.random_serial_number())
             .not_valid_before(now - _backdate(lifetime_s))
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usage if isinstance(usage, list) else [usage]), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -267,14 +269,20 @@ class CertificateAuthority:
 
     def sign_agent_csr(self, csr_pem: bytes, host_name: str, address: str) -> bytes:
         """The certificate names the host as the manager knows it, whatever the CSR asked for,
-        and carries its own pin name (`pin_name`), the one name the manager will ask for."""
+        and carries its own pin name (`pin_name`), the one name the manager will ask for.
+
+        It serves the host's libvirtd too, for live migration (libvirt's `pki` layout: the same key and
+        certificate as its TLS server and as the client a peer-to-peer migration connects with), so it is
+        for server and client authentication both; its subject's OU (HOST_UNIT) tells it from an admin's or
+        the manager's certificate of the same CA, and is what each libvirtd's tls_allowed_dn_list admits."""
         csr = load_csr(csr_pem)
         serial = x509.random_serial_number()
         sans: list[x509.GeneralName] = [x509.DNSName(host_name), x509.DNSName(_pin_for_serial(serial))]
         if address:
             sans.append(x509.IPAddress(ipaddress.ip_address(address)))
-        return self._issue(csr.public_key(), host_name, sans, ExtendedKeyUsageOID.SERVER_AUTH,
-                           self.lifetimes.agent_s, serial)
+        return self._issue(csr.public_key(), host_name, sans,
+                           [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+                           self.lifetimes.agent_s, serial, unit=HOST_UNIT)
 
     def sign_admin_csr(self, csr_pem: bytes, admin_name: str) -> bytes:
         """A client certificate for the remote fleet API, named for the admin whatever the CSR asked for
@@ -341,6 +349,15 @@ class CertificateAuthority:
     def _manager_cert(self, key) -> bytes:
         return self._issue(key.public_key(), MANAGER_COMMON_NAME, [], ExtendedKeyUsageOID.CLIENT_AUTH,
                            self.lifetimes.manager_s)
+
+
+def _subject(common_name: str, unit: str) -> x509.Name:
+    """virtfleet.enroll.subject, with an OU before the CN when `unit` is given (O=virtfleet, OU=…, CN=…)."""
+    name = subject(common_name)
+    if not unit:
+        return name
+    attrs = list(name)
+    return x509.Name([*attrs[:-1], x509.NameAttribute(x509.NameOID.ORGANIZATIONAL_UNIT_NAME, unit), attrs[-1]])
 
 
 def _matches(key, cert_pem: bytes) -> bool:

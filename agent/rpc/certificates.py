@@ -20,6 +20,9 @@ certificate but could not store it (a crash, its database away) still reaches th
 agent with the pin it has, and renews again; without it the host would be lost
 until enrolled again.
 
+libvirtd's copy (agent.virt.libvirt_pki, for live migration over TLS) follows every
+change: written after each install or trust change, and libvirtd asked to reload it.
+
 Safety: whatever is installed must still let the manager in. The certificate must
 be for the pending key and signed by a CA of the new bundle, and the bundle must
 verify the calling manager's own certificate; otherwise nothing changes.
@@ -42,6 +45,7 @@ from virtfleet.errors import FailedPrecondition, InvalidArgument
 from virtfleet.tls import TlsMaterial
 from virtfleet.v1 import agent_pb2
 
+from ..virt import libvirt_pki
 from .guard import manager_only
 
 PENDING_KEY = "pending-key.pem"
@@ -64,8 +68,11 @@ def load_material(pki_dir: Path) -> TlsMaterial:
 class ServerCertificates:
     """The agent's key, certificate and trusted CAs; a change is picked up by the server's next handshake."""
 
-    def __init__(self, pki_dir: Path, material: TlsMaterial) -> None:
+    def __init__(self, pki_dir: Path, material: TlsMaterial, *, libvirt_pki_dir: Path | None = None,
+                 libvirt_uri: str = "") -> None:
         self._pki_dir = pki_dir
+        self._libvirt_pki_dir = libvirt_pki_dir
+        self._libvirt_uri = libvirt_uri
         self._material = material
         self._previous = _load_previous(pki_dir)
         self._lock = threading.Lock()
@@ -128,6 +135,8 @@ class ServerCertificates:
     def _switch(self, material: TlsMaterial) -> None:
         self._material = material
         self._changed = _configuration(material, self._previous)
+        if self._libvirt_pki_dir is not None:
+            libvirt_pki.install(self._libvirt_pki_dir, material, self._libvirt_uri)
 
 
 class CertificateRpcs:

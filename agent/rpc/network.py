@@ -99,13 +99,13 @@ def build_server(cfg: AgentConfig, material: TlsMaterial, watcher: StateWatcher)
     """
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agent"),
                          options=keepalive.SERVER_OPTIONS, interceptors=[ManagerOnlyInterceptor()])
-    certificates = ServerCertificates(cfg.pki_dir, material)
+    certificates = ServerCertificates(cfg.pki_dir, material, libvirt_pki_dir=cfg.libvirt_pki, libvirt_uri=cfg.libvirt_uri)
     servicer = AgentServicer(cfg, watcher, certificates)
     rpc.add_service(server, agent_pb2_grpc.add_AgentServiceServicer_to_server, servicer)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     add_vm_service(server, cfg.libvirt_uri, vm_changes_max=cfg.vm_changes_max, console_dir=cfg.console_dir,
-                   guest_cache=cfg.guest_cache_dir)
+                   guest_cache=cfg.guest_cache_dir, libvirt_pki_dir=cfg.libvirt_pki)
     service_name = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
     reflection.enable_server_reflection([service_name, VM_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME],
                                         server)

@@ -18,8 +18,9 @@ from virtfleet import rpc, rules
 from virtfleet.errors import InvalidArgument
 from virtfleet.v1 import vm_pb2, vm_pb2_grpc
 
-from ..virt import guestagent, lifecycle, networks, nicupdate
+from ..virt import guestagent, lifecycle, migration, networks, nicupdate
 from ..virt.connection import Hypervisor
+from ..virt.migrationjob import MigrationJob, MigrationOrder
 from ..virt.vmchanges import DEFAULT_MAX_ACTIVE
 from ..virt.spec import (guest_interfaces_to_proto, network_from_proto, network_status_to_proto, nic_from_proto,
                          vm_from_proto, vm_status_to_proto)
@@ -102,6 +103,26 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
                                         needs_restart=list(done.needs_restart))
 
     @manager_only
+    def MigrateVm(self, request, context):
+        final = migration.migrate_vm(self._hv, _order_from_proto(request))
+        return vm_pb2.MigrateVmResponse(final=_job_to_proto(final))
+
+    @manager_only
+    def GetMigrationJob(self, request, context):
+        return _job_to_proto(migration.migration_job(self._hv, _required(request.name, "name")))
+
+    @manager_only
+    def AbortMigrationJob(self, request, context):
+        return vm_pb2.AbortMigrationJobResponse(
+            cancelled=migration.abort_migration(self._hv, _required(request.name, "name")))
+
+    @manager_only
+    def GetHostResources(self, request, context):
+        memory, given_mib, running = migration.host_resources(self._hv)
+        return vm_pb2.HostResources(memory_total_mib=memory.total_mib, memory_available_mib=memory.available_mib,
+                                    domains_memory_mib=given_mib, domains_running=running)
+
+    @manager_only
     def DefineVirtualNetwork(self, request, context):
         return network_status_to_proto(networks.define_network(self._hv, network_from_proto(request.network)))
 
@@ -124,11 +145,27 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
             networks=[network_status_to_proto(s) for s in networks.list_networks(self._hv)])
 
 
+def _order_from_proto(request: vm_pb2.MigrateVmRequest) -> MigrationOrder:
+    return MigrationOrder(name=request.name, dest_uri=request.dest_uri, migrate_uri=request.migrate_uri,
+                          max_downtime_ms=request.max_downtime_ms, bandwidth_mib_s=request.bandwidth_mib_s,
+                          auto_converge=request.auto_converge, post_copy=request.post_copy,
+                          timeout_s=request.timeout_s, dest_name=request.dest_name)
+
+
+def _job_to_proto(job: MigrationJob) -> vm_pb2.MigrationJob:
+    return vm_pb2.MigrationJob(
+        active=job.active, time_elapsed_ms=job.time_elapsed_ms, data_total=job.data_total,
+        data_processed=job.data_processed, data_remaining=job.data_remaining, dirty_rate=job.dirty_rate,
+        expected_downtime_ms=job.expected_downtime_ms, downtime_ms=job.downtime_ms, memory_bps=job.memory_bps,
+        phase=job.phase)
+
+
 def add_vm_service(server: grpc.Server, libvirt_uri: str, *, vm_changes_max: int = DEFAULT_MAX_ACTIVE,
-                   console_dir: Path | None = None, guest_cache: Path | None = None) -> VmAgentServicer:
+                   console_dir: Path | None = None, guest_cache: Path | None = None,
+                   libvirt_pki_dir: Path | None = None) -> VmAgentServicer:
     """Registers VmAgentService; libvirt is connected on first use, so an agent starts without it."""
     servicer = VmAgentServicer(Hypervisor(libvirt_uri, vm_changes_max=vm_changes_max, console_dir=console_dir,
-                                          guest_cache=guest_cache))
+                                          guest_cache=guest_cache, libvirt_pki_dir=libvirt_pki_dir))
     rpc.add_service(server, vm_pb2_grpc.add_VmAgentServiceServicer_to_server, servicer)
     return servicer
 

@@ -105,11 +105,13 @@ class Hypervisor:
     """The host's libvirt, by URI (qemu:///system in production, test:///default in unit tests).
 
     `console_dir` is where VMs with an OS write their serial console (one NAME.log each);
-    `guest_cache` where the test guest is cached (None: agent.guest.image's default)."""
+    `guest_cache` where the test guest is cached (None: agent.guest.image's default);
+    `libvirt_pki_dir` where libvirtd's TLS files are (agent.virt.libvirt_pki): a migration's `pkipath`."""
 
     def __init__(self, uri: str, *, vm_changes_max: int = DEFAULT_MAX_ACTIVE, console_dir: Path | None = None,
-                 guest_cache: Path | None = None) -> None:
+                 guest_cache: Path | None = None, libvirt_pki_dir: Path | None = None) -> None:
         self.uri = uri
+        self.libvirt_pki_dir = libvirt_pki_dir or Path("/etc/pki/virtfleet-agent/libvirt")
         self.console_dir = console_dir or Path("/var/lib/virtfleet-agent/console")
         self.guest_cache = guest_cache
         self.lock = threading.RLock()

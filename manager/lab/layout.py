@@ -178,6 +178,10 @@ class LabLayout:
     def agent_pki(self, name: str) -> Path:
         return self.host_dir(name) / "pki"
 
+    def agent_libvirt_pki(self, name: str) -> Path:
+        """The host's libvirtd certificate files, written by its agent (its `libvirt_pki_dir`)."""
+        return self.agent_pki(name) / "libvirt"
+
     def agent_health_socket(self, name: str) -> Path:
         return self.host_dir(name) / "health.sock"
 

@@ -13,6 +13,16 @@ x2APIC id) differs from CPU to CPU; so libvirtd is pinned to one CPU (libvirt
 resets each QEMU's affinity to all CPUs) and a probed cache is kept machine-wide
 in SEED_CACHE, copied into every new host's private cache.
 
+Migration: a host's libvirtd listens with TLS on the host's lab address (`--listen`,
+`listen_tls`, no plain TCP), with the agent's certificate from its libvirt PKI directory
+(written at enrollment, then loaded with `virt-admin server-update-tls`), admitting only fleet hosts'
+certificates (tls_allowed_dn_list: OU virtfleet-host; until enrollment writes the
+host's certificate, a throwaway one nothing trusts), with a `host_uuid` of its own
+(else libvirt refuses "to migrate guest to the same host") and `migration_host` /
+`migration_address` = the host's address (else the destination advertises the
+machine's hostname). A peer-to-peer migration then goes `qemu+tls://ADDRESS/system`
+from one host's namespace to the other's over the lab switch.
+
 Network filters: libvirtd's nwfilter driver reads its filters from /etc/libvirt/nwfilter,
 which is private here, so each host gets libvirt's default filters (clean-traffic,
 no-mac-spoofing, …) copied from Debian's libvirt-daemon-config-nwfilter, as that package
@@ -47,6 +57,27 @@ LEFTOVER_PROGRAMS = ("qemu-system-", "dnsmasq")     # they outlive libvirtd and 
 DEFAULT_NWFILTERS = Path("/usr/share/libvirt/nwfilter")  # libvirt-daemon-config-nwfilter's pristine copies
 
 
+# manager.pki.HOST_UNIT's certificates: gnutls prints a DN in subject order (`virt-pki-query-dn`); the
+# reverse (RFC 4514) order too, for a gnutls that prints it so. Admins' and the manager's have no OU.
+HOST_DN_PATTERNS = ("O=virtfleet,OU=virtfleet-host,CN=*", "CN=*,OU=virtfleet-host,O=virtfleet")
+TLS_PORT = 16514
+# libvirt's default certificate paths (a privileged libvirtd's) → the agent's flat libvirt PKI files. Only these
+# does `virt-admin server-update-tls` reload (libvirt 9 ignores key_file/cert_file/ca_file then), so the lab
+# links them here, in the host's private /etc/pki, rather than naming the files in libvirtd.conf.
+PKI_LINKS = (("/etc/pki/CA/cacert.pem", "cacert.pem"), ("/etc/pki/libvirt/servercert.pem", "servercert.pem"),
+             ("/etc/pki/libvirt/private/serverkey.pem", "serverkey.pem"),
+             ("/etc/pki/libvirt/clientcert.pem", "clientcert.pem"),
+             ("/etc/pki/libvirt/private/clientkey.pem", "clientkey.pem"))
+
+
+@dataclass(frozen=True)
+class LibvirtdTls:
+    """One lab host's migration listener: its address, the agent's libvirt PKI directory, its own host UUID."""
+    address: str
+    pki_dir: Path
+    host_uuid: str
+
+
 class LibvirtdError(RuntimeError):
     """libvirtd could not be started; the message points at its log."""
 
@@ -77,6 +108,10 @@ class LibvirtdPaths:
         return f"qemu+unix:///system?socket={self.socket}"
 
     @property
+    def admin_uri(self) -> str:
+        return f"libvirtd:///system?socket={self.sock_dir / 'libvirt-admin-sock'}"
+
+    @property
     def pid_file(self) -> Path:
         return self.root / "libvirtd.pid"
 
@@ -85,22 +120,35 @@ class LibvirtdPaths:
         return self.root / "libvirtd.log"
 
 
-def libvirtd_conf(sock_dir: Path) -> str:
-    """Unix sockets only, in the lab directory; root-only access stands in for polkit."""
-    return "\n".join([
+def libvirtd_conf(sock_dir: Path, tls: LibvirtdTls | None = None) -> str:
+    """Unix sockets in the lab directory (root-only access stands in for polkit); with `tls`, also the
+    migration listener on the host's address, for fleet hosts' certificates only."""
+    lines = [
         f'unix_sock_dir = "{sock_dir}"',
         'unix_sock_group = "root"',
         'unix_sock_rw_perms = "0700"',
         'auth_unix_rw = "none"',
         'auth_unix_ro = "none"',
         'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"',
-        "",
-    ])
+    ]
+    if tls is not None:
+        dns = ", ".join(f'"{p}"' for p in HOST_DN_PATTERNS)
+        lines += [
+            "listen_tls = 1",
+            "listen_tcp = 0",
+            f'listen_addr = "{tls.address}"',
+            f'tls_port = "{TLS_PORT}"',
+            'auth_tls = "none"',
+            f"tls_allowed_dn_list = [{dns}]",
+            f'host_uuid = "{tls.host_uuid}"',
+        ]
+    return "\n".join([*lines, ""])
 
 
-def qemu_conf() -> str:
-    """Run as root without systemd, cgroups delegation, SELinux/AppArmor or virtlogd (DESIGN.md)."""
-    return "\n".join([
+def qemu_conf(migration_address: str = "") -> str:
+    """Run as root without systemd, cgroups delegation, SELinux/AppArmor or virtlogd (DESIGN.md); an incoming
+    migration listens on, and is advertised as, `migration_address`."""
+    lines = [
         'user = "root"',
         'group = "root"',
         "dynamic_ownership = 0",
@@ -108,12 +156,16 @@ def qemu_conf() -> str:
         'security_driver = "none"',
         'stdio_handler = "file"',
         "namespaces = [ ]",
-        "",
-    ])
+    ]
+    if migration_address:
+        lines += [f'migration_host = "{migration_address}"', f'migration_address = "{migration_address}"']
+    return "\n".join([*lines, ""])
 
 
-def launch_command(netns: str, paths: LibvirtdPaths, cpu: int) -> list[str]:
-    """`ip netns exec` → a private mount namespace → bind mounts → libvirtd pinned to `cpu`.
+def launch_command(netns: str, paths: LibvirtdPaths, cpu: int, tls: LibvirtdTls | None = None) -> list[str]:
+    """`ip netns exec` → a private mount namespace → bind mounts → libvirtd pinned to `cpu`; with `tls`, its
+    TLS listener too (without systemd socket activation libvirtd opens it only with --listen), its
+    certificate files where libvirt looks by default (`pki_links`).
 
     Every step execs the next, so the pid spawned is libvirtd's own.
     """
@@ -121,9 +173,19 @@ def launch_command(netns: str, paths: LibvirtdPaths, cpu: int) -> list[str]:
     for name, target in PRIVATE_DIRS:
         steps.append(f"mkdir -p {target}")  # a mount point; the package's own directory when installed
         steps.append(f"mount --bind {shlex.quote(str(paths.private(name)))} {target}")
-    steps.append(f"exec taskset -c {cpu} libvirtd -f /etc/libvirt/libvirtd.conf -p {shlex.quote(str(paths.pid_file))}")
+    if tls is not None:
+        steps += ["mkdir -p /etc/pki", "mount -t tmpfs -o mode=0755 virtfleet-pki /etc/pki",
+                  "mkdir -p /etc/pki/CA /etc/pki/libvirt/private"]
+        steps += [f"ln -s {shlex.quote(str(tls.pki_dir / name))} {link}" for link, name in PKI_LINKS]
+    steps.append(f"exec taskset -c {cpu} libvirtd -f /etc/libvirt/libvirtd.conf -p {shlex.quote(str(paths.pid_file))}"
+                 + (" --listen" if tls is not None else ""))
     return ["ip", "netns", "exec", netns, "unshare", "--mount", "--propagation", "private",
             "sh", "-c", "; ".join(steps)]
+
+
+def tls_uri(address: str) -> str:
+    """The URI a peer-to-peer migration's source libvirtd connects to (the agent adds `?pkipath=`)."""
+    return f"qemu+tls://{address}/system"
 
 
 def ensure_qemu_user() -> None:
@@ -134,18 +196,68 @@ def ensure_qemu_user() -> None:
     log.info("created the system user %s that libvirtd requires", QEMU_USER)
 
 
-def prepare(paths: LibvirtdPaths) -> None:
+def prepare(paths: LibvirtdPaths, tls: LibvirtdTls | None = None) -> None:
     """Private directories with our configuration, the capability cache seeded when we have one."""
     for name, _ in PRIVATE_DIRS:
         paths.private(name).mkdir(parents=True, exist_ok=True)
     paths.sock_dir.mkdir(parents=True, exist_ok=True)
-    (paths.private("etc") / "libvirtd.conf").write_text(libvirtd_conf(paths.sock_dir))
-    (paths.private("etc") / "qemu.conf").write_text(qemu_conf())
+    (paths.private("etc") / "libvirtd.conf").write_text(libvirtd_conf(paths.sock_dir, tls))
+    (paths.private("etc") / "qemu.conf").write_text(qemu_conf(tls.address if tls else ""))
     install_default_filters(paths.private("etc"))
     for seed in (SEED_CACHE, MACHINE_CACHE):
         if (seed / "qemu" / "capabilities").is_dir():
             shutil.copytree(seed, paths.private("cache"), dirs_exist_ok=True)
             break
+
+
+def ensure_placeholder_certificate(pki_dir: Path) -> bool:
+    """A throwaway CA and a key and certificate from it where the host's are not written yet (before
+    enrollment), so libvirtd's TLS listener can start; only that CA is trusted, and its key is discarded, so
+    nothing can connect. True when written; `reload_tls` after enrollment swaps in the real ones."""
+    names = ("cacert.pem", "servercert.pem", "serverkey.pem", "clientcert.pem", "clientkey.pem")
+    if all((pki_dir / n).exists() for n in names):
+        return False
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _placeholder_cert("virtfleet lab placeholder CA", ca_key.public_key(), ca_key, None)
+    cert = _placeholder_cert("virtfleet lab placeholder", key.public_key(), ca_key, ca)
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    files = {"cacert.pem": ca.public_bytes(pem), "servercert.pem": cert.public_bytes(pem), "serverkey.pem": key_pem,
+             "clientcert.pem": cert.public_bytes(pem), "clientkey.pem": key_pem}
+    pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for n, data in files.items():
+        path = pki_dir / n
+        path.write_bytes(data)
+        path.chmod(0o600 if "key" in n else 0o644)
+    return True
+
+
+def _placeholder_cert(common_name: str, public_key, signer, issuer):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
+            .public_key(public_key).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+            .sign(signer, hashes.SHA256()))
+
+
+def reload_tls(paths: LibvirtdPaths) -> None:
+    """libvirtd loads its TLS files again (`virt-admin server-update-tls`): the host's certificate, written at
+    enrollment, replaces the placeholder it started with."""
+    done = subprocess.run(["virt-admin", "-c", paths.admin_uri, "server-update-tls", "libvirtd"],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise LibvirtdError(f"libvirtd did not load the host's certificate: {done.stderr.strip()}; "
+                            f"see {paths.log_file}")
 
 
 def install_default_filters(etc: Path, source: Path = DEFAULT_NWFILTERS) -> int:
@@ -165,12 +277,15 @@ def install_default_filters(etc: Path, source: Path = DEFAULT_NWFILTERS) -> int:
     return len(files)
 
 
-def start(netns: str, paths: LibvirtdPaths, *, timeout_s: float = 120.0) -> int:
-    """Starts libvirtd for one host and waits until it answers with QEMU's capabilities (probed or cached)."""
+def start(netns: str, paths: LibvirtdPaths, *, timeout_s: float = 120.0, tls: LibvirtdTls | None = None) -> int:
+    """Starts libvirtd for one host and waits until it answers with QEMU's capabilities (probed or cached);
+    with `tls`, listening for migrations (its certificate files must exist)."""
     ensure_qemu_user()
-    prepare(paths)
+    prepare(paths, tls)
+    if tls is not None:
+        ensure_placeholder_certificate(tls.pki_dir)
     cpu = min(os.sched_getaffinity(0))
-    pid = processes.spawn(launch_command(netns, paths, cpu), paths.log_file)
+    pid = processes.spawn(launch_command(netns, paths, cpu, tls), paths.log_file)
     try:
         _wait_ready(paths, pid, timeout_s)
     except BaseException:

@@ -44,20 +44,23 @@ def manager_command(dsn: str, socket: Path, pki_dir: Path, fleet_listen: str = "
             *(["--enroll-listen", f"unix://{enroll_socket}"] if enroll_socket else [])]
 
 
-def enroll_command(netns: str, enroll_endpoint: str, token: str, ca_fingerprint: str, pki_dir: Path) -> list[str]:
+def enroll_command(netns: str, enroll_endpoint: str, token: str, ca_fingerprint: str, pki_dir: Path,
+                   libvirt_pki_dir: Path | None = None) -> list[str]:
     """`virtfleet-agent enroll` inside the host's namespace: its key is made there, as on a real host."""
     return ["ip", "netns", "exec", netns, sys.executable, "-m", "agent.main", "enroll", "--manager", enroll_endpoint,
-            "--token", token, "--ca-fingerprint", ca_fingerprint, "--pki-dir", str(pki_dir)]
+            "--token", token, "--ca-fingerprint", ca_fingerprint, "--pki-dir", str(pki_dir),
+            *(["--libvirt-pki-dir", str(libvirt_pki_dir)] if libvirt_pki_dir else [])]
 
 
 def agent_command(netns: str, socket: Path, pki_dir: Path, state_dir: Path, libvirt_uri: str = "",
-                  health_socket: Path | None = None) -> list[str]:
+                  health_socket: Path | None = None, libvirt_pki_dir: Path | None = None) -> list[str]:
     # `ip netns exec` also remounts /sys so the agent sees its own namespace's devices there;
     # it execs the agent, so the pid started is the agent's own.
     return ["ip", "netns", "exec", netns, sys.executable, "-m", "agent.main", "--listen", f"unix://{socket}",
             "--pki-dir", str(pki_dir), "--state-dir", str(state_dir),
             "--health-socket", str(health_socket) if health_socket else "",
-            *(["--libvirt-uri", libvirt_uri] if libvirt_uri else [])]
+            *(["--libvirt-uri", libvirt_uri] if libvirt_uri else []),
+            *(["--libvirt-pki-dir", str(libvirt_pki_dir)] if libvirt_pki_dir else [])]
 
 
 def _stat(pid: int) -> list[str] | None:

@@ -34,7 +34,7 @@ def units(state: LabState) -> list[Unit]:
             found.append(Unit(AGENT + h.name,
                               agent_command(h.netns, Path(h.agent_socket), layout.agent_pki(h.name),
                                             layout.agent_state(h.name), h.libvirt_uri,
-                                            layout.agent_health_socket(h.name)),
+                                            layout.agent_health_socket(h.name), layout.agent_libvirt_pki(h.name)),
                               layout.agent_log(h.name)))
     return found
 
