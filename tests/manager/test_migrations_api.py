@@ -9,7 +9,6 @@ Real migrations are tests/test_migration_e2e.py's (lab hosts, real QEMU).
 from __future__ import annotations
 
 from concurrent import futures
-from dataclasses import dataclass
 
 import grpc
 import pytest
@@ -22,7 +21,6 @@ from virtfleet.tls import TlsMaterial  # noqa: E402
 from virtfleet.v1 import fleet_pb2, vm_pb2, vm_pb2_grpc, vms_pb2  # noqa: E402
 
 from agent.rpc.vm import add_vm_service  # noqa: E402
-from manager.service.migrations import MigrationService  # noqa: E402
 from manager.store import vms as vm_store  # noqa: E402
 
 from .vmhelpers import api, create_vm, db, without_network_filters  # noqa: E402
@@ -231,39 +229,19 @@ def test_a_vm_that_fails_to_move_leaves_the_host_preparing_and_is_named(manager,
     assert _record(manager)[0][1] == "host1"
 
 
-@dataclass(frozen=True)
-class _Verdict:
-    host: str
-    accepted: bool
-    free_memory_mib: int
-
-
-@dataclass(frozen=True)
-class _Explanation:
-    hosts: list[_Verdict]
-
-
-@dataclass(frozen=True)
-class _Ranking:
-    """Placement's answer for the memory test: host2 accepted with `free` MiB (the scheduler is B's to test)."""
-
-    free: int
-
-    def explain(self, vm_name, purpose="start", *, exclude=frozenset()) -> _Explanation:
-        return _Explanation([_Verdict("host2", True, self.free)])
-
-
 def test_parallel_choices_count_memory_promised_to_running_migrations(manager, hosts):
-    """mg-b migrating to host2 has promised its 64 MiB there: with 100 MiB free, host2 cannot also take mg-a."""
+    """host2 has room for mg-a alone; once mg-b migrates there (its row running, the VM still recorded on
+    host1), the scheduler counts mg-b's 64 MiB as promised and host2 cannot also take mg-a."""
     create_vm(manager, "mg-b", memory_mib=64)
     api(manager).StartVirtualMachine(vms_pb2.StartVirtualMachineRequest(name="mg-b", host="host1"))
     manager.app.migrations.stop()
-    _leave_running(manager, vm="mg-b")
-    with manager.app.pool.connection() as conn:
+    with db(manager) as conn:
         vm = vm_store.get_vm(conn, "mg-a")
-    tight = MigrationService(manager.app.pool, manager.app.agents, _Ranking(free=100))
+        used = conn.execute("SELECT coalesce(sum(v.memory_mib), 0) FROM vms v JOIN hosts h ON h.id = v.host_id "
+                            "WHERE h.name = 'host2'").fetchone()[0]
+        conn.execute("UPDATE hosts SET memory_total_mib = %s WHERE name = 'host2'", (used + vm.memory_mib,))
+    assert manager.app.migrations.choose_destination(vm, frozenset({"host1"})) == "host2"
+    _leave_running(manager, vm="mg-b")
     with pytest.raises(FailedPrecondition) as err:
-        tight.choose_destination(vm, frozenset({"host1"}))
+        manager.app.migrations.choose_destination(vm, frozenset({"host1"}))
     assert "memory" in str(err.value) and "host2" in str(err.value)
-    roomy = MigrationService(manager.app.pool, manager.app.agents, _Ranking(free=64 + vm.memory_mib))
-    assert roomy.choose_destination(vm, frozenset({"host1"})) == "host2"
