@@ -23,13 +23,13 @@ Last line: {"migrate_s": …, "virsh_s": …, "migrate": ratio of medians, …};
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import re
 import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -43,6 +43,7 @@ from bench.guest import size, wait_marker
 from bench.labhost import lab_host
 from manager.lab.layout import LabLayout
 from manager.lab.namespaces import SWITCH_BRIDGE
+from manager.lab.pinger import gap_ms
 
 TARGET = 1.15
 VM = "bench-migrate"
@@ -65,9 +66,9 @@ class Pinger:
     """`ping -i 0.01` from the switch namespace; the longest run of missing replies within a window."""
 
     def __init__(self, netns: str, address: str) -> None:
-        self._proc = subprocess.Popen(["ip", "netns", "exec", netns, "ping", "-n", "-i", str(PING_INTERVAL_S),
-                                       "-W", "1", address], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                      text=True)
+        self._proc = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-m", "manager.lab.pinger",
+                                       address, "--interval", str(PING_INTERVAL_S)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self._replies: list[tuple[float, int]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -75,7 +76,7 @@ class Pinger:
     def _read(self) -> None:
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
-            m = re.search(r"icmp_seq=(\d+)", line)
+            m = re.match(r"reply seq=(\d+)", line)
             if m:
                 self._replies.append((time.monotonic(), int(m.group(1))))
 
@@ -90,10 +91,7 @@ class Pinger:
     def longest_gap_ms(self, since: float, until: float) -> int:
         """The longest run of sequence numbers missing between replies received in [since, until + 1 s]."""
         seqs = [seq for t, seq in self._replies if since <= t <= until + 1.0]
-        if len(seqs) < 2:
-            return -1
-        gap = max((b - a - 1 for a, b in itertools.pairwise(seqs)), default=0)
-        return int(gap * PING_INTERVAL_S * 1000)
+        return gap_ms(seqs, PING_INTERVAL_S) if len(seqs) >= 2 else -1
 
     def stop(self) -> None:
         self._proc.send_signal(signal.SIGINT)
