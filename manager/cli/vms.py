@@ -407,13 +407,14 @@ def progress_line(p: vms_pb2.MigrationProgress) -> str:
 @vm_group.command("migrate")
 @click.argument("name")
 @click.option("--to", default="", help="the destination host (default: placement chooses)")
-@click.option("--max-downtime", type=click.IntRange(min=0), default=0, metavar="MS",
-              help="the longest pause allowed at the switch-over (default: libvirt's)")
-@click.option("--bandwidth", type=click.IntRange(min=0), default=0, metavar="MIB_S", help="default: unlimited")
+@click.option("--max-downtime", type=click.IntRange(min=1, max=60_000), default=None, metavar="MS",
+              help="the longest pause allowed at the switch-over, 1-60000 (default: libvirt's)")
+@click.option("--bandwidth", type=click.IntRange(min=1, max=100_000), default=None, metavar="MIB_S",
+              help="1-100000 (default: unlimited)")
 @click.option("--auto-converge", is_flag=True, help="throttle the guest's vCPUs until the copy converges")
 @click.option("--post-copy", is_flag=True, help="switch over after the first pass and fetch the rest on demand")
-@click.option("--timeout", type=click.IntRange(min=0), default=0, metavar="S",
-              help="abort after this long (default: the manager's migration_timeout_s)")
+@click.option("--timeout", type=click.IntRange(min=1, max=86_400), default=None, metavar="S",
+              help="abort after this long, 1-86400 (default: the manager's migration_timeout_s)")
 @click.option("--cancel", is_flag=True, help="cancel the VM's running migration instead")
 @OUTPUT_OPTION
 @click.pass_context
@@ -429,9 +430,9 @@ def vm_migrate(ctx, name, to, max_downtime, bandwidth, auto_converge, post_copy,
         else:
             click.echo(f"migration of VM {name} cancelled; it runs on {vm.host or '-'}")
         return
-    request = vms_pb2.MigrateVirtualMachineRequest(name=name, to=to, max_downtime_ms=max_downtime,
-                                                   bandwidth_mib_s=bandwidth, auto_converge=auto_converge,
-                                                   post_copy=post_copy, timeout_s=timeout)
+    request = vms_pb2.MigrateVirtualMachineRequest(name=name, to=to, max_downtime_ms=max_downtime or 0,
+                                                   bandwidth_mib_s=bandwidth or 0, auto_converge=auto_converge,
+                                                   post_copy=post_copy, timeout_s=timeout or 0)
     stream = stub.MigrateVirtualMachine(request, timeout=(timeout or 86_400) + 300)
     last = None
     if output == "json":

@@ -28,3 +28,16 @@ def test_a_maintenance_line_names_the_vm_its_destination_and_what_is_left():
     assert maintenance_line(fleet_pb2.MaintenanceProgress(host="host3", state="maintenance",
                                                           message="host host3 is in maintenance")) == \
         "host host3 is in maintenance"
+
+
+def test_a_downtime_bandwidth_or_timeout_of_zero_or_absurd_size_is_refused_before_any_call():
+    """Checked by the CLI itself (the API's unsigned fields cannot say ≤ 0; 0 there is "libvirt's default"):
+    exit status 2 naming the option, with no manager to call at all."""
+    from click.testing import CliRunner
+
+    from manager.cli.main import cli
+    for option, value in (("--max-downtime", "0"), ("--max-downtime", "60001"), ("--bandwidth", "0"),
+                          ("--bandwidth", "-5"), ("--timeout", "0"), ("--timeout", "86401")):
+        result = CliRunner().invoke(cli, ["--manager", "unix:///nonexistent.sock", "vm", "migrate", "vm1",
+                                          option, value])
+        assert result.exit_code == 2 and option in result.output, (option, value, result.output)
