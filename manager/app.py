@@ -83,11 +83,14 @@ class ManagerApp:
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
                               record_system=events.record_system, vm_state=reconciler.audit_verdicts)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
-        placement = Placement(pool, monitor, memory_overcommit_percent=cfg.memory_overcommit_percent)
+        host_memory = HostMemory(pool, agents, monitor)
+        placement = Placement(pool, monitor, memory_overcommit_percent=cfg.memory_overcommit_percent,
+                              offers=host_memory.offers)
         vm_runtime = VmRuntime(pool, agents, placement, no_answer=reconciler.request)
         profiles = ProfileService(pool)
         profiles.apply_anti_spoofing_setting(cfg.mac_anti_spoofing)
         migrations = MigrationService(pool, agents, placement, default_timeout_s=cfg.migration_timeout_s,
+                                      refresh=host_memory.learn,
                                       record_system=events.record_system)
         maintenance = MaintenanceService(pool, migrations, max_parallel=cfg.max_parallel_migrations,
                                          record_system=events.record_system)
@@ -101,7 +104,7 @@ class ManagerApp:
                    events=events, event_log=EventService(pool, events, keep_days=cfg.events_keep_days),
                    certificates=certificates, profiles=profiles,
                    labels=LabelService(pool, networks, monitor, events.record_system), read_model=read_model,
-                   reconciler=reconciler, placement=placement, host_memory=HostMemory(pool, agents, monitor),
+                   reconciler=reconciler, placement=placement, host_memory=host_memory,
                    migrations=migrations, maintenance=maintenance)
 
     def start_background(self) -> None:

@@ -119,8 +119,11 @@ class VmAgentServicer(vm_pb2_grpc.VmAgentServiceServicer):
     @manager_only
     def GetHostResources(self, request, context):
         memory, given_mib, running = migration.host_resources(self._hv)
+        networks, filters = migration.libvirt_offers(self._hv)
         return vm_pb2.HostResources(memory_total_mib=memory.total_mib, memory_available_mib=memory.available_mib,
-                                    domains_memory_mib=given_mib, domains_running=running)
+                                    domains_memory_mib=given_mib, domains_running=running,
+                                    virtual_networks=networks, network_filters=filters or [],
+                                    network_filters_known=filters is not None)
 
     @manager_only
     def DefineVirtualNetwork(self, request, context):

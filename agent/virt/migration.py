@@ -203,6 +203,20 @@ def abort_migration(hv: Hypervisor, name: str) -> bool:
     return True
 
 
+def libvirt_offers(hv: Hypervisor) -> tuple[list[str], list[str] | None]:
+    """The libvirt networks active now, and the network filters defined (None: no nwfilter driver): what a VM's
+    vNICs may need of this host beyond its bridges and NICs."""
+    try:
+        networks = sorted(hv.conn.listNetworks())
+    except libvirt.libvirtError as err:
+        raise translate(err, "listing this host's libvirt networks") from err
+    try:
+        filters: list[str] | None = sorted(hv.conn.listNWFilters())
+    except libvirt.libvirtError:
+        filters = None   # the driver is missing (libvirt's test driver has none)
+    return networks, filters
+
+
 def host_resources(hv: Hypervisor, meminfo: Path = MEMINFO) -> tuple[HostMemory, int, int]:
     """The host's memory (total, available), the memory its running domains were given (MiB), and how many."""
     memory = parse_meminfo(meminfo.read_text())

@@ -397,7 +397,10 @@ def progress_line(p: vms_pb2.MigrationProgress) -> str:
     """One migration progress message as a plain line (piped output, logs)."""
     if p.done:
         return f"VM {p.vm} migrated from {p.source} to {p.destination} (downtime {p.downtime_ms} ms)"
-    done = f"{100 * p.data_processed // p.data_total}%" if p.data_total else "?%"
+    if not p.data_total:   # libvirt has not begun copying: the destination's QEMU is being started
+        return (f"{p.vm} {p.source} → {p.destination}: preparing the destination, "
+                f"{p.time_elapsed_ms / 1000:.1f} s")
+    done = f"{100 * p.data_processed // p.data_total}%"
     phase = f", {p.phase}" if p.phase else ""
     return (f"{p.vm} {p.source} → {p.destination}: {done}, {_mib(p.data_remaining)} remaining, dirty rate "
             f"{p.dirty_rate} pages/s, expected downtime {p.expected_downtime_ms} ms, {p.time_elapsed_ms / 1000:.1f} s"

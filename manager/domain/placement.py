@@ -8,9 +8,9 @@ database and the monitor's last reports), an `Explanation` comes out.
 Filters never stop at the first refusal: a host is judged by all of them and its
 verdict lists every reason, so an admin fixes a host once, not once per reason
 (`vm start --explain` prints them). What a filter cannot know is never guessed:
-memory a host has not told yet, network filters and libvirt virtual networks no
-host reports, a host that never sent a network report — each passes with a note
-saying what was not checked.
+memory a host has not told yet, the libvirt networks and network filters of a host
+whose agent has not said (or whose libvirt has no nwfilter driver), a host that
+never sent a network report — each passes with a note saying what was not checked.
 
 The rules of direct attachments (macvtap) mirror the agent's own
 (agent/virt/validation.py, check_host_conflicts): a passed-through host NIC serves
@@ -102,6 +102,8 @@ class HostFacts:
     attachments: Mapping[str, hostnet_pb2.NetworkAttachment] = field(default_factory=dict)  # recorded, by network
     direct_uses: tuple[DirectUse, ...] = ()       # of the other VMs on it
     memory_total_mib: int | None = None           # None: its agent has not said
+    virtual_networks: frozenset[str] | None = None   # libvirt networks active there; None: its agent has not said
+    network_filters: frozenset[str] | None = None    # nwfilters its libvirt defines; None: not said, or no driver
     vms_memory_mib: int = 0                       # what the VMs recorded on it were given
     vm_count: int = 0
 
@@ -165,7 +167,7 @@ def place(vm: VmNeeds, hosts: Iterable[HostFacts], purpose: Purpose = Purpose.ST
     verdicts = [judge(vm, h, purpose, excluded=h.name in exclude, policy=policy) for h in hosts]
     accepted = sorted((v for v in verdicts if v.accepted), key=lambda v: (-v.score, v.host))
     refused = sorted((v for v in verdicts if not v.accepted), key=lambda v: v.host)
-    return Explanation(vm.name, vm.cluster, purpose, tuple(accepted + refused), unchecked(vm))
+    return Explanation(vm.name, vm.cluster, purpose, tuple(accepted + refused))
 
 
 def judge(vm: VmNeeds, host: HostFacts, purpose: Purpose = Purpose.START, *, excluded: bool = False,
@@ -182,6 +184,9 @@ def judge(vm: VmNeeds, host: HostFacts, purpose: Purpose = Purpose.START, *, exc
         notes.append(NOT_REPORTED)
     else:
         reasons += network_reasons(vm, host) + direct_reasons(vm, host)
+    libvirt_refusals, libvirt_notes = libvirt_reasons(vm, host)
+    reasons += libvirt_refusals
+    notes += libvirt_notes
     free = free_memory_mib(host, policy)
     if free is None:
         notes.append(MEMORY_UNKNOWN)
@@ -194,18 +199,6 @@ def judge(vm: VmNeeds, host: HostFacts, purpose: Purpose = Purpose.START, *, exc
 def score(free_memory_mib: int | None, vm_count: int) -> float:
     """Free memory in MiB decides (unknown counts as none); fewer VMs break a tie (the fraction stays below 1)."""
     return float(free_memory_mib or 0) + 1.0 / (1 + vm_count)
-
-
-def unchecked(vm: VmNeeds) -> tuple[str, ...]:
-    """What the VM needs that no host reports, so no host is judged on it."""
-    notes = []
-    if vm.filters:
-        notes.append(f"network filters not checked ({', '.join(sorted(set(vm.filters)))}): hosts do not report "
-                     "whether their libvirt has them")
-    if vm.virtual_networks:
-        notes.append(f"virtual networks not checked ({', '.join(sorted(set(vm.virtual_networks)))}): hosts do not "
-                     "report their libvirt networks")
-    return tuple(notes)
 
 
 # -- the filters, each returning all of its reasons -----------------------------------------------
@@ -283,6 +276,28 @@ def direct_reasons(vm: VmNeeds, host: HostFacts) -> list[str]:
                 reasons.append(f"{label}: cannot pass host NIC {need.parent} through: VM {use.vm} uses it "
                                f"({use.mode})")
     return reasons
+
+
+def libvirt_reasons(vm: VmNeeds, host: HostFacts) -> tuple[list[str], list[str]]:
+    """The libvirt networks the VM's vNICs use, active on the host, and its profiles' network filters defined
+    there; (reasons, notes) — a note where the host's agent has not said (or its libvirt has no nwfilter driver)."""
+    reasons: list[str] = []
+    notes: list[str] = []
+    if vm.virtual_networks:
+        if host.virtual_networks is None:
+            notes.append(f"virtual networks not checked ({', '.join(vm.virtual_networks)}): the host's agent has "
+                         "not said which it has")
+        else:
+            reasons += [f"virtual network {n} is not active in the host's libvirt" for n in vm.virtual_networks
+                        if n not in host.virtual_networks]
+    if vm.filters:
+        if host.network_filters is None:
+            notes.append(f"network filters not checked ({', '.join(vm.filters)}): the host's agent has not said "
+                         "which it has, or its libvirt has no nwfilter driver")
+        else:
+            reasons += [f"network filter {f} is not defined in the host's libvirt" for f in vm.filters
+                        if f not in host.network_filters]
+    return reasons, notes
 
 
 def free_memory_mib(host: HostFacts, policy: Policy) -> int | None:

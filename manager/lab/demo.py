@@ -71,6 +71,9 @@ def main() -> int:
             run("vm", "create", "web", "--template", "small", "--count", "2", "--start")
             wait_for_guest_names("web-1")
             run("vm", "show", "web-1")
+            run("vm", "placement", "web-1", "--purpose", "migrate")
+            run("vm", "migrate", "web-1")              # live, to the host placement chooses
+            run("vm", "show", "web-1")                 # same MACs, PCI addresses and guest names, another host
         for host in ("host1", "host2"):
             run("host", "report", host)
         run("host", "list")

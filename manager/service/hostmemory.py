@@ -1,4 +1,9 @@
-"""A host's memory, learnt from its agent each time the host comes up or comes back.
+"""A host's memory and what its libvirt offers, learnt from its agent each time the host comes up or comes back.
+
+The memory is recorded in PostgreSQL (hosts.memory_total_mib); the libvirt networks active
+and the network filters defined are kept in memory (`offers`), as the monitor keeps reports:
+they are facts of the host now, learnt again at each connection and before each migration
+to it (`learn`), never an admin's record.
 
 Placement weighs free memory, so the manager must know what each host has: it asks the
 agent (GetHostResources) once per connection — the first event heard of a host, a new
@@ -48,6 +53,7 @@ class HostMemory:
         self._due: set[str] = set()
         self._running: set[str] = set()
         self._tasks: set[asyncio.Task] = set()    # held until done (the loop keeps only weak references)
+        self._offers: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {}
         if monitor is not None:
             monitor.add_listener(self._event)
 
@@ -64,6 +70,13 @@ class HostMemory:
             log.debug("host %s: its agent does not report its memory; placement treats it as unknown", host)
             return None
         return self._record(host, reply)
+
+    def offers(self, host: str) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """(libvirt networks active, network filters defined) as the host's agent last said; None where it has not
+        said (or, for filters, where its libvirt has no nwfilter driver)."""
+        with self._lock:
+            networks, filters = self._offers.get(host, (None, None))
+        return networks, filters
 
     def idle(self, host: str) -> bool:
         """Neither due nor being asked (tests)."""
@@ -128,6 +141,9 @@ class HostMemory:
             return host_store.get_host(conn, host)
 
     def _record(self, host: str, reply: vm_pb2.HostResources) -> int | None:
+        with self._lock:
+            self._offers[host] = (frozenset(reply.virtual_networks),
+                                  frozenset(reply.network_filters) if reply.network_filters_known else None)
         if not reply.memory_total_mib:
             return None
         with self._pool.connection() as conn:

@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Iterator, Protocol
 
 import psycopg
@@ -128,8 +129,12 @@ def progress_of(r: Running, job: vm_pb2.MigrationJob) -> Progress:
 
 class MigrationService:
     def __init__(self, pool: ConnectionPool, agents: AgentClients, placement: PlacementChecks, *,
-                 default_timeout_s: float = 600.0, record_system: RecordSystem = no_record_system) -> None:
+                 default_timeout_s: float = 600.0, record_system: RecordSystem = no_record_system,
+                 refresh: Callable[[str], object] | None = None) -> None:
+        """`refresh(host)`: ask the destination's agent now what it has (memory, libvirt networks, network
+        filters: service/hostmemory.py `learn`), so the checks judge it as it is, not as it was at connect."""
         self._pool = pool
+        self._refresh = refresh or (lambda host: None)
         self._agents = agents
         self._calls = VmAgentCalls(pool, agents)
         self._placement = placement
@@ -199,6 +204,11 @@ class MigrationService:
         if not to:
             to = self.choose_destination(vm, exclude | {source.name})
         dest = self._destination(conn_pool=self._pool, to=to)
+        try:
+            self._refresh(dest.name)
+        except VirtfleetError as err:   # judged on what it said last; an unreachable host is refused anyway
+            log.info("host %s could not say what it has now (%s); judged on what it said last", dest.name,
+                     err.message)
         reasons = self._placement.check(name, dest.name, "migrate")
         if reasons:
             raise FailedPrecondition(f"VM {name} cannot migrate to host {dest.name}: " + "; ".join(reasons))

@@ -16,7 +16,7 @@ here: the migration service asks both where a VM goes and where its memory is se
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psycopg
 from google.protobuf.json_format import ParseDict
@@ -42,13 +42,18 @@ from .networks import agent_attachment
 
 log = logging.getLogger(__name__)
 
+Offers = Callable[[str], tuple[frozenset[str] | None, frozenset[str] | None]]
+
 
 class Placement:
     def __init__(self, pool: ConnectionPool, monitor: HostMonitor | None = None, *,
-                 memory_overcommit_percent: float = 100.0) -> None:
+                 memory_overcommit_percent: float = 100.0, offers: Offers | None = None) -> None:
+        """`offers(host)`: the libvirt networks and network filters the host's agent last said it has
+        (service/hostmemory.py); without it, or where a host has not said, they are noted, not checked."""
         self._pool = pool
         self._monitor = monitor
         self._policy = Policy(memory_overcommit_percent)
+        self._offers = offers or (lambda host: (None, None))
 
     # -- for the API and the other services ------------------------------------------------------
 
@@ -123,11 +128,13 @@ class Placement:
         for a in placement_store.attachments(conn, ids, sorted(set(needs.bridged))):
             atts.setdefault(a.host_id, {})[a.network.name] = agent_attachment(a.network, a.attachment)
         wants_state = bool(needs.bridged or needs.direct)
+        offers = {r.name: self._offers(r.name) for r in rows} if needs.virtual_networks or needs.filters else {}
         return [HostFacts(
             name=r.name, cluster=r.cluster, status=r.status, status_reason=r.status_reason,
             maintenance=r.maintenance, state=self._state(conn, r.name) if wants_state else None,
             attachments=atts.get(r.id, {}), direct_uses=tuple(uses.get(r.id, ())),
-            memory_total_mib=r.memory_total_mib, vms_memory_mib=r.vms_memory_mib, vm_count=r.vm_count)
+            memory_total_mib=r.memory_total_mib, vms_memory_mib=r.vms_memory_mib, vm_count=r.vm_count,
+            virtual_networks=offers.get(r.name, (None, None))[0], network_filters=offers.get(r.name, (None, None))[1])
             for r in rows]
 
     def _state(self, conn: psycopg.Connection, host: str) -> netstate_pb2.NetworkState | None:

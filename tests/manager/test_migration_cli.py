@@ -15,6 +15,12 @@ def test_a_progress_line_says_how_far_what_is_left_the_dirty_rate_and_the_expect
                     "1.5 s, precopy")
 
 
+def test_before_the_copy_begins_the_line_says_the_destination_is_being_prepared():
+    line = progress_line(vms_pb2.MigrationProgress(vm="vm1", source="host1", destination="host2",
+                                                   time_elapsed_ms=1000))
+    assert line == "vm1 host1 → host2: preparing the destination, 1.0 s"
+
+
 def test_the_last_line_says_where_it_runs_and_the_downtime():
     done = vms_pb2.MigrationProgress(vm="vm1", source="host1", destination="host2", done=True, downtime_ms=140)
     assert progress_line(done) == "VM vm1 migrated from host1 to host2 (downtime 140 ms)"

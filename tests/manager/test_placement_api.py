@@ -302,6 +302,20 @@ def test_host_memory_is_learnt_from_the_agent_or_left_unknown(manager, tmp_path)
             server.stop(grace=None).wait()
 
 
+def test_a_host_whose_libvirt_lacks_the_virtual_network_is_refused_once_its_agent_said_so(manager, hosts):
+    """The test driver's libvirt has network `default` active and no nwfilter driver: a VM on `virtual:default`
+    fits, one on `virtual:dmz` is refused by name; before the agents said, both are only noted."""
+    create_vm(manager, "pl-v", "nic1=virtual:default")
+    create_vm(manager, "pl-w", "nic1=virtual:dmz")
+    assert all("virtual networks not checked (dmz)" in " ".join(h.reasons) for h in explain(manager, "pl-w").hosts)
+    for host in hosts:
+        manager.app.host_memory.learn(host)
+    assert explain(manager, "pl-v").chosen in hosts
+    e = explain(manager, "pl-w")
+    assert e.chosen == "" and [list(h.reasons) for h in e.hosts] == \
+        [["virtual network dmz is not active in the host's libvirt"]] * 2
+
+
 # -- bad input -------------------------------------------------------------------------------------
 
 

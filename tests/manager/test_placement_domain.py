@@ -187,12 +187,24 @@ def test_a_host_of_another_cluster_is_refused():
     assert reasons(vm(), host(cluster="Other")) == ("host is in cluster Other, not the VM's cluster Default",)
 
 
-def test_what_no_host_reports_is_noted_not_guessed():
+def test_what_a_host_has_not_said_is_noted_not_guessed():
     e = place(vm(filters=("no-mac-spoofing",), virtual_networks=("default",)), [host()])
     assert e.chosen == "host1"
-    assert e.notes == ("network filters not checked (no-mac-spoofing): hosts do not report whether their libvirt "
-                       "has them",
-                       "virtual networks not checked (default): hosts do not report their libvirt networks")
+    assert e.verdicts[0].notes == (
+        "virtual networks not checked (default): the host's agent has not said which it has",
+        "network filters not checked (no-mac-spoofing): the host's agent has not said which it has, or its libvirt "
+        "has no nwfilter driver")
+
+
+def test_a_host_lacking_the_virtual_network_or_the_filter_is_refused_for_each():
+    needs = vm(filters=("clean-traffic", "no-mac-spoofing"), virtual_networks=("default", "isolated"))
+    lacking = host("a", virtual_networks=frozenset({"default"}), network_filters=frozenset({"no-mac-spoofing"}))
+    having = host("b", virtual_networks=frozenset({"default", "isolated", "nat"}),
+                  network_filters=frozenset({"clean-traffic", "no-mac-spoofing", "no-ip-spoofing"}))
+    e = place(needs, [lacking, having])
+    assert e.chosen == "b" and e.verdict("b").notes == ()
+    assert e.verdict("a").reasons == ("virtual network isolated is not active in the host's libvirt",
+                                      "network filter clean-traffic is not defined in the host's libvirt")
 
 
 def test_the_refusal_names_every_host_with_all_its_reasons():

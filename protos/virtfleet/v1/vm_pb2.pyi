@@ -510,13 +510,19 @@ class GetHostResourcesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class HostResources(_message.Message):
-    __slots__ = ("memory_total_mib", "memory_available_mib", "domains_memory_mib", "domains_running")
+    __slots__ = ("memory_total_mib", "memory_available_mib", "domains_memory_mib", "domains_running", "virtual_networks", "network_filters", "network_filters_known")
     MEMORY_TOTAL_MIB_FIELD_NUMBER: _ClassVar[int]
     MEMORY_AVAILABLE_MIB_FIELD_NUMBER: _ClassVar[int]
     DOMAINS_MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     DOMAINS_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    VIRTUAL_NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FILTERS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FILTERS_KNOWN_FIELD_NUMBER: _ClassVar[int]
     memory_total_mib: int
     memory_available_mib: int
     domains_memory_mib: int
     domains_running: int
-    def __init__(self, memory_total_mib: _Optional[int] = ..., memory_available_mib: _Optional[int] = ..., domains_memory_mib: _Optional[int] = ..., domains_running: _Optional[int] = ...) -> None: ...
+    virtual_networks: _containers.RepeatedScalarFieldContainer[str]
+    network_filters: _containers.RepeatedScalarFieldContainer[str]
+    network_filters_known: bool
+    def __init__(self, memory_total_mib: _Optional[int] = ..., memory_available_mib: _Optional[int] = ..., domains_memory_mib: _Optional[int] = ..., domains_running: _Optional[int] = ..., virtual_networks: _Optional[_Iterable[str]] = ..., network_filters: _Optional[_Iterable[str]] = ..., network_filters_known: _Optional[bool] = ...) -> None: ...
