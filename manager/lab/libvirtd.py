@@ -28,6 +28,14 @@ which is private here, so each host gets libvirt's default filters (clean-traffi
 no-mac-spoofing, …) copied from Debian's libvirt-daemon-config-nwfilter, as that package
 does for the machine's own. The rules they instantiate are ebtables/nft rules made by
 the host's libvirtd, so they exist only in the host's network namespace.
+
+/dev: libvirt opens a macvtap's device as /dev/tap<ifindex>, but ifindexes are per network namespace and
+the lab's hosts share the machine's one devtmpfs: two hosts' macvtaps with the same ifindex would share one
+node, the second host's QEMU reading the first host's queue. So each libvirtd (and every QEMU and dnsmasq
+it starts: qemu.conf `namespaces = [ ]` keeps them in its mount namespace) has a private /dev: a tmpfs with
+copies of the few device nodes they use (DEV_NODES), its own devpts and /dev/shm, and the /dev/tap<ifindex>
+nodes of its own namespace's macvtaps, made by a watcher (`tapnodes`) that runs beside it. The machine's
+/dev stays reachable inside that mount namespace at LibvirtdPaths.hostdev (for a look at it when debugging).
 """
 from __future__ import annotations
 
@@ -38,12 +46,13 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import namespaces, processes
+from . import namespaces, processes, tapnodes
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,12 @@ SEED_CACHE = Path("/var/cache/virtfleet/libvirt")   # survives `lab down`; refre
 MACHINE_CACHE = Path("/var/cache/libvirt")          # a system libvirtd's cache, used when we have none yet
 QEMU_USER = "libvirt-qemu"                          # libvirtd refuses to start without it
 LEFTOVER_PROGRAMS = ("qemu-system-", "dnsmasq")     # they outlive libvirtd and would keep a namespace alive
+# The device nodes a lab libvirtd, QEMU and dnsmasq open: libvirt's default cgroup_device_acl (qemu.conf), the
+# vhost and tun devices of vNICs, the controlling tty. Those the machine lacks (rtc, hpet, sev…) are skipped.
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty", "kvm", "userfaultfd", "rtc", "hpet", "sev",
+             "vhost-net", "vhost-vsock", "net/tun")
+DEV_LINKS = (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
+             ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx"))
 DEFAULT_NWFILTERS = Path("/usr/share/libvirt/nwfilter")  # libvirt-daemon-config-nwfilter's pristine copies
 
 
@@ -119,6 +134,15 @@ class LibvirtdPaths:
     def log_file(self) -> Path:
         return self.root / "libvirtd.log"
 
+    @property
+    def hostdev(self) -> Path:
+        """The machine's /dev, inside libvirtd's mount namespace only (an empty directory outside it)."""
+        return self.root / "hostdev"
+
+    @property
+    def tapnodes_pid_file(self) -> Path:
+        return self.root / "tapnodes.pid"
+
 
 def libvirtd_conf(sock_dir: Path, tls: LibvirtdTls | None = None) -> str:
     """Unix sockets in the lab directory (root-only access stands in for polkit); with `tls`, also the
@@ -177,10 +201,30 @@ def launch_command(netns: str, paths: LibvirtdPaths, cpu: int, tls: LibvirtdTls 
         steps += ["mkdir -p /etc/pki", "mount -t tmpfs -o mode=0755 virtfleet-pki /etc/pki",
                   "mkdir -p /etc/pki/CA /etc/pki/libvirt/private"]
         steps += [f"ln -s {shlex.quote(str(tls.pki_dir / name))} {link}" for link, name in PKI_LINKS]
+    steps += private_dev_steps(paths)
     steps.append(f"exec taskset -c {cpu} libvirtd -f /etc/libvirt/libvirtd.conf -p {shlex.quote(str(paths.pid_file))}"
                  + (" --listen" if tls is not None else ""))
     return ["ip", "netns", "exec", netns, "unshare", "--mount", "--propagation", "private",
             "sh", "-c", "; ".join(steps)]
+
+
+def private_dev_steps(paths: LibvirtdPaths) -> list[str]:
+    """A private /dev (module docstring), then the watcher that gives it this namespace's macvtap nodes.
+
+    The watcher gets the shell's pid, which becomes libvirtd's at the `exec` that follows, and exits with
+    it; it returns once it listens and made the nodes already due, so libvirtd never starts before it.
+    """
+    hostdev = shlex.quote(str(paths.hostdev))
+    steps = [f"mkdir -p {hostdev}", f"mount --rbind /dev {hostdev}",
+             "mount -t tmpfs -o mode=0755,nosuid virtfleet-dev /dev",
+             "mkdir -p /dev/net /dev/pts /dev/shm",
+             f"for n in {' '.join(DEV_NODES)}; do if [ -e {hostdev}/$n ]; then cp -aL {hostdev}/$n /dev/$n; fi; done",
+             "mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 virtfleet-pts /dev/pts",
+             "mount -t tmpfs -o mode=1777,nosuid,nodev virtfleet-shm /dev/shm"]
+    steps += [f"ln -s {target} /dev/{name}" for target, name in DEV_LINKS]
+    steps.append(f"{shlex.quote(sys.executable)} -m {tapnodes.MODULE} --libvirtd $$ "
+                 f"--pid-file {shlex.quote(str(paths.tapnodes_pid_file))}")
+    return steps
 
 
 def tls_uri(address: str) -> str:
@@ -336,7 +380,12 @@ def stop(netns: str, paths: LibvirtdPaths, pid: int | None) -> None:
     if processes.alive(pid) and paths.socket.exists():
         _destroy_everything(paths.uri)
     processes.stop(pid)
-    _kill_leftovers(netns)
+    _kill_leftovers(netns)   # the tapnodes watcher exits with libvirtd, or here
+    paths.tapnodes_pid_file.unlink(missing_ok=True)
+    try:
+        paths.hostdev.rmdir()   # empty here: the machine's /dev was mounted on it only in libvirtd's namespace
+    except FileNotFoundError:
+        pass
 
 
 def _destroy_everything(uri: str) -> None:
@@ -376,16 +425,22 @@ def _quietly(fn) -> None:
 
 
 def leftovers(netns: str) -> list[int]:
-    """QEMU and dnsmasq processes still running in the host's network namespace."""
+    """QEMU, dnsmasq and the tapnodes watcher still running in the host's network namespace."""
     found = []
     for pid in namespaces.pids_in(netns):
         try:
             exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if exe.startswith(LEFTOVER_PROGRAMS):
+        if exe.startswith(LEFTOVER_PROGRAMS) or is_tapnodes(argv):
             found.append(pid)
     return found
+
+
+def is_tapnodes(argv: list[bytes]) -> bool:
+    """A tapnodes watcher's command line (`python -m manager.lab.tapnodes …`)."""
+    return any(a == b"-m" and b == tapnodes.MODULE.encode() for a, b in zip(argv, argv[1:]))
 
 
 def _kill_leftovers(netns: str, grace_s: float = 3.0) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -66,7 +67,8 @@ def test_libvirtd_runs_in_the_hosts_namespace_with_private_dirs_and_a_lab_socket
     pid = libvirtd.start(netns, paths)
     try:
         assert paths.socket.is_socket() and str(paths.socket).startswith(str(paths.root))
-        assert programs_in(netns) == ["libvirtd"]
+        watcher = os.path.basename(os.path.realpath(sys.executable))   # tapnodes, beside libvirtd
+        assert programs_in(netns) == sorted(["libvirtd", watcher])
         # the same file (its path reads differently from another mount namespace or a chroot)
         assert os.path.samefile(f"/proc/{pid}/exe", "/usr/sbin/libvirtd")
         # its /etc/libvirt is the lab's; the machine's is untouched
@@ -75,12 +77,19 @@ def test_libvirtd_runs_in_the_hosts_namespace_with_private_dirs_and_a_lab_socket
         ours = Path("/proc/self/mountinfo").read_text()
         for _, target in libvirtd.PRIVATE_DIRS:
             assert f" {target} " in mounts and f" {target} " not in ours
+        # its /dev is a private tmpfs, with its own ptys; the machine's /dev only at hostdev, and only there
+        dev = {line.split()[4]: line.split(" - ")[1].split()[0] for line in mounts.splitlines()}
+        assert dev["/dev"] == "tmpfs" and dev["/dev/pts"] == "devpts" and dev[str(paths.hostdev)] == "devtmpfs"
+        assert str(paths.hostdev) not in ours
+        assert os.readlink(f"/proc/{pid}/root/dev/ptmx") == "pts/ptmx"
+        assert not any(n.startswith("tap") for n in os.listdir(f"/proc/{pid}/root/dev"))
         conn = libvirt.open(paths.uri)
         assert conn.getType() == "QEMU" and conn.getURI().startswith("qemu+unix:///system?")
         conn.close()
     finally:
         libvirtd.stop(netns, paths, pid)
     assert programs_in(netns) == []
+    assert not paths.hostdev.exists() and str(paths.root) not in Path("/proc/self/mountinfo").read_text()
 
 
 def test_stop_takes_guests_and_dnsmasq_down_with_libvirtd(host):
