@@ -18,6 +18,7 @@ cancelled and killed around; maintenance uses three diskless VMs, which prove as
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -110,6 +111,12 @@ def links(lab, host: str) -> set[str]:
     return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
 
 
+def findings_about(lab, vm: str) -> list[dict]:
+    """The audit's findings (every category) that name the VM: a vNIC device missing or on the wrong host,
+    its MACs, a VM on two hosts."""
+    return [f for f in vfj(lab, "audit").get("findings", []) if vm in json.dumps(f)]
+
+
 def answers(lab, address: str) -> bool:
     """Whether `address` answers one of 3 echo requests from the switch's namespace (the lab's pinger)."""
     return subprocess.run(["ip", "netns", "exec", lab["switch"], sys.executable, "-m", "manager.lab.pinger", address,
@@ -189,6 +196,7 @@ def test_a_guest_with_a_bridged_and_a_macvtap_vnic_migrates_keeping_its_nics(lab
     assert live_nics(lab, "host2", GUEST) == xml_before
     assert not runs_on(lab, "host1", GUEST)
     assert GuestLab(lab, host="host2").guest_names(GUEST) == names_before
+    until("the audit has nothing to say about the guest on either host", lambda: not findings_about(lab, GUEST))
     try:
         until("the guest answers pings on both vNICs after its migration",
               lambda: answers(lab, IP_BRIDGED) and answers(lab, IP_MACVTAP))
