@@ -83,7 +83,7 @@ class ManagerApp:
         audits = AuditService(pool, monitor, networks, agents, interval_s=cfg.audit_interval_s,
                               record_system=events.record_system, vm_state=reconciler.audit_verdicts)
         macpools.configure(warn_free_percent=cfg.mac_pool_warn_free_percent, record_system=events.record_system)
-        host_memory = HostMemory(pool, agents, monitor)
+        host_memory = HostMemory(pool, agents, monitor, no_vm_service=reconciler.no_vm_service)
         placement = Placement(pool, monitor, memory_overcommit_percent=cfg.memory_overcommit_percent,
                               offers=host_memory.offers)
         vm_runtime = VmRuntime(pool, agents, placement, no_answer=reconciler.request)

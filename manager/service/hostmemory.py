@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 import grpc
 from psycopg_pool import ConnectionPool
@@ -44,7 +45,11 @@ CALL_TIMEOUT_S = 10.0
 
 
 class HostMemory:
-    def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None = None) -> None:
+    def __init__(self, pool: ConnectionPool, agents: AgentClients, monitor: HostMonitor | None = None, *,
+                 no_vm_service: Callable[[str], object] | None = None) -> None:
+        """`no_vm_service(host)`: told when a host's agent answers UNIMPLEMENTED (it has no VM runtime at all:
+        the fleet simulator), so VM reconciliation need not ask it either."""
+        self._no_vm_service = no_vm_service or (lambda host: None)
         self._pool = pool
         self._agents = agents
         self._monitor = monitor
@@ -111,6 +116,7 @@ class HostMemory:
                                                     metadata=((HOST_METADATA, host),))
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    self._no_vm_service(host)
                     log.debug("host %s: its agent does not report its memory; placement treats it as unknown", host)
                     return
                 if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

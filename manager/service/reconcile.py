@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 LIST_TIMEOUT_S = 10.0      # one host's ListVms or GetVm: a slow host is "not answered", never a stalled pass
 LISTING_WORKERS = 8        # hosts asked at once
+COALESCE_S = 1.0           # a pass asked for waits this long for more asks (hosts connecting together)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,9 @@ class VmReconciler:
             with self._cond:
                 while not self._wanted and not self._stopping:
                     self._cond.wait()
+                # hosts connect in bursts: one pass for the burst, and the memory call on each host's own
+                # channel (hostmemory.py) has then said which agents have no VM runtime to ask
+                self._cond.wait_for(lambda: self._stopping, timeout=COALESCE_S)
                 if self._stopping:
                     return
                 reasons, self._wanted = sorted(set(self._wanted)), []
@@ -165,6 +169,14 @@ class VmReconciler:
     def audit_verdicts(self) -> list[Verdict]:
         """For the audit (service/audit.py): a pass now; what no rule settled is its `vm-state` findings."""
         return self.settle("the audit").reported
+
+    def no_vm_service(self, host: str) -> None:
+        """Another part learnt the host's agent has no VM runtime (service/hostmemory.py got UNIMPLEMENTED over
+        the stream's own channel): not asked until its agent restarts, so a fleet of simulated hosts costs no
+        second TLS connection each (a ListVms would open one)."""
+        held = self._monitor.current(host) if self._monitor is not None else None
+        if held is not None:
+            self._no_vm_service[host] = held.epoch
 
     def _askable(self) -> list[AnswerableHost]:
         with self._pool.connection() as conn:
