@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 LIST_TIMEOUT_S = 10.0      # one host's ListVms or GetVm: a slow host is "not answered", never a stalled pass
 LISTING_WORKERS = 8        # hosts asked at once
-COALESCE_S = 1.0           # a pass asked for waits this long for more asks (hosts connecting together)
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,6 @@ class VmReconciler:
             with self._cond:
                 while not self._wanted and not self._stopping:
                     self._cond.wait()
-                # hosts connect in bursts: one pass for the burst, and the memory call on each host's own
-                # channel (hostmemory.py) has then said which agents have no VM runtime to ask
-                self._cond.wait_for(lambda: self._stopping, timeout=COALESCE_S)
                 if self._stopping:
                     return
                 reasons, self._wanted = sorted(set(self._wanted)), []
