@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from virtfleet.tls import TlsMaterial
+from virtfleet.tls import TlsMaterial, replace_file
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def write(directory: Path, material: TlsMaterial) -> bool:
         except OSError:
             same = False
         if not same:
-            _replace(path, data, mode)
+            replace_file(path, data, mode)
             changed = True
     return changed
 
@@ -96,16 +96,3 @@ def install(directory: Path, material: TlsMaterial, libvirt_uri: str) -> None:
             reload_server_tls(libvirt_uri)
     except (OSError, subprocess.SubprocessError) as err:
         log.error("could not install libvirt's TLS certificates in %s: %s", directory, err)
-
-
-def _replace(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

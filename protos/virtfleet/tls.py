@@ -41,9 +41,9 @@ class TlsMaterial:
         directory 0700 even when they existed before with wider modes."""
         pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(pki_dir, 0o700)
-        _replace(pki_dir / CA_FILE, self.ca_pem, 0o644)
-        _replace(pki_dir / CERT_FILE, self.cert_pem, 0o644)
-        _replace(pki_dir / KEY_FILE, self.key_pem, 0o600)
+        replace_file(pki_dir / CA_FILE, self.ca_pem, 0o644)
+        replace_file(pki_dir / CERT_FILE, self.cert_pem, 0o644)
+        replace_file(pki_dir / KEY_FILE, self.key_pem, 0o600)
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(
@@ -60,7 +60,8 @@ class TlsMaterial:
         )
 
 
-def _replace(path: Path, data: bytes, mode: int) -> None:
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Replaced whole (a crash leaves the old file or the new one), with exactly `mode`."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
